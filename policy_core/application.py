@@ -110,6 +110,7 @@ class PolicyAdministration(Application[UUID]):
         # How many policies the scheme has in force: feeds the group discount.
         # The portfolio read model provides it; with none, no discount.
         self.participants = participants or (lambda scheme: 0)
+        self.conflicts_retried = 0
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -124,6 +125,7 @@ class PolicyAdministration(Application[UUID]):
             except IntegrityError:
                 if attempt == MAX_RETRIES:
                     raise
+                self.conflicts_retried += 1
                 log.info("concurrency conflict, retrying", extra={"attempt": attempt})
         raise AssertionError("unreachable")
 

@@ -26,7 +26,10 @@ class Claim(Aggregate):
         TOPIC = "policy_admin:Claim.Created"  # not triggered; the library declares it
 
     class IncidentReported(Created):
+        """v2 added the exclusion flags; v1 histories read as 'neither'."""
+
         TOPIC = "policy_admin:Claim.IncidentReported"
+        class_version = 2
         policy_id: UUID
         period_number: int | None
         occurred_at: datetime
@@ -36,6 +39,11 @@ class Claim(Aggregate):
         description: str
         own_staff_information: bool
         outside_japan: bool
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("own_staff_information", False)
+            state.setdefault("outside_japan", False)
 
     class LossesAssessed(Aggregate.Event):
         TOPIC = "policy_admin:Claim.LossesAssessed"

@@ -1,0 +1,22 @@
+"""Settings from the environment (pydantic-settings): one place, read at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    # No DATABASE_URL: an embedded PostgreSQL (pgserver) keeps its data under POLICY_DATA_DIR.
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    data_dir: Path = Field(default=Path("./var"), validation_alias="POLICY_DATA_DIR")
+    # PostgreSQL schema for this deployment's tables (tests use one per test run).
+    db_schema: str | None = Field(default=None, validation_alias="POLICY_DB_SCHEMA")
+    pool_size: int = Field(default=5, ge=1, validation_alias="POLICY_DB_POOL_SIZE")
+    api_keys: str | None = Field(default=None, validation_alias="POLICY_API_KEYS")
+    log_level: str = Field(default="INFO", validation_alias="POLICY_LOG_LEVEL")
+    log_format: str = Field(default="json", validation_alias="POLICY_LOG_FORMAT")

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The test suite: unit tests (fakes), integration tests (real PostgreSQL), end-to-end tests (HTTP).
+# PostgreSQL from TEST_DATABASE_URL, else an embedded server started by the suite itself.
+set -euo pipefail
+source "$(dirname "$0")/_venv.sh" "test"
+cd "$ROOT"
+exec "$VENV/bin/python" -m pytest "$@"
