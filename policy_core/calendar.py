@@ -139,6 +139,7 @@ def months_between(start: date, end: date) -> int:
 
 def anniversary_after(rules: CalendarRules, start: datetime) -> datetime:
     """The first anniversary boundary strictly after ``start``."""
+    _require_aware(start)
     local = start.astimezone(TOKYO)
     a = rules.anniversary
     candidate = boundary(date(local.year, a.month, a.day), rules)
@@ -204,6 +205,7 @@ def first_term(
 
 def renewal_term(rules: CalendarRules, previous_end: datetime, is_holiday: HolidayPredicate) -> CoverTerm:
     """The next yearly period, starting where the previous one ended."""
+    _require_aware(previous_end)
     start = previous_end.astimezone(TOKYO)
     end = anniversary_after(rules, start)
     nominal_debit = add_months(start.date().replace(day=1), rules.renewal_debit_month_offset).replace(
@@ -231,9 +233,14 @@ def debit_date_for_attempt(
 
 def in_cover(start: datetime, end: datetime, moment: datetime) -> bool:
     """Cover runs from the start boundary (inclusive) to the end boundary (exclusive)."""
-    if moment.tzinfo is None:
-        raise InvalidInput("timestamps must carry a timezone offset", code="naive_datetime")
+    _require_aware(moment)
     return start <= moment < end
+
+
+def _require_aware(moment: datetime) -> None:
+    # A naive time would be read as the server's local time: refuse it.
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidInput("timestamps must carry a timezone offset", code="naive_datetime")
 
 
 def scheme_year(rules: CalendarRules, moment: datetime) -> int:

@@ -677,6 +677,37 @@ def test_period_aggregate_caps_payments_across_claims(app: PolicyAdministration)
     assert app.get_policy(pid).period(1).paid["liability_basic"] == 10_000_000
 
 
+def test_racing_payments_on_one_policy_never_exceed_the_period_cap(app: PolicyAdministration) -> None:
+    """A payment that loses the optimistic-concurrency race is re-decided against the new usage."""
+    pid = in_force_policy(app, plan="A", industry="retail", annual_sales=20_000_000)
+    damages = [{"category": "damages", "risk": "basic", "amount": 8_000_000}]
+    c1 = report(app, pid, discovered=tokyo(2028, 6, 1))
+    c2 = report(app, pid, discovered=tokyo(2028, 7, 1))
+    app.assess_losses(c1, damages)
+    app.assess_losses(c2, damages)
+
+    original_save = app._save
+    raced: list[dict[str, Any]] = []
+
+    def save(*aggregates: Any, actor: Any, command: str) -> None:
+        if command == "pay_claim" and not raced:
+            # Another writer pays claim 1 after claim 2's payment was decided but before it is saved.
+            raced.append({})
+            raced[0] = app.pay_claim(c1)
+        original_save(*aggregates, actor=actor, command=command)
+
+    app._save = save  # type: ignore[method-assign]
+    second = app.pay_claim(c2)
+
+    assert raced[0]["total"] == 7_900_000
+    assert second["total"] == 2_100_000
+    assert second["settlement"]["sections"]["liability_basic"]["limited_by"] == "period_aggregate"
+    period = app.get_policy(pid).period(1)
+    assert period.paid["liability_basic"] == 10_000_000
+    assert len(events_of(app, c2, Claim.ClaimPaid)) == 1
+    assert len(events_of(app, pid, Policy.ClaimPaymentRecorded)) == 2
+
+
 # --------------------------------------------------------------------------- 7. replay / as-of
 
 
@@ -698,6 +729,20 @@ def test_get_policy_as_of_returns_state_between_commands(app: PolicyAdministrati
     now = app.get_policy(pid)
     assert now.version == 3
     assert now.period(1).collected == PREMIUM_11_MONTHS
+
+
+def test_get_claim_as_of_returns_state_before_payment(app: PolicyAdministration) -> None:
+    pid = in_force_policy(app)
+    cid = report(app, pid)
+    app.assess_losses(cid, [{"category": "damages", "risk": "basic", "amount": 1_000_000}])
+    app.pay_claim(cid)
+    reported, assessed, paid = app.history(cid)
+    assert app.get_claim(cid, as_of=assessed.timestamp).status == "assessed"
+    assert app.get_claim(cid, as_of=reported.timestamp).status == "reported"
+    assert app.get_claim(cid, as_of=paid.timestamp).paid_total == 900_000
+    with pytest.raises(NotFound) as exc:
+        app.get_policy(cid, as_of=paid.timestamp)
+    assert exc.value.code == "policy_not_found"
 
 
 def test_get_policy_as_of_before_creation_is_not_found(app: PolicyAdministration) -> None:
