@@ -19,7 +19,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
-from .aggregates.claim import Claim
+from .aggregates.claim import CLOSED, DENIED, Claim
 from .aggregates.policy import Policy
 from .bank import validate_bank_account
 from .calendar import boundary, debit_date_for_attempt
@@ -272,7 +272,7 @@ class PolicyAdministration(Application[UUID]):
             if not policy.record_debit_failure(period_number, attempt, debit_date, result_code, reason, next_date):
                 return False
             claims: list[Claim] = []
-            if last:
+            if last and not policy.is_terminated:
                 claims = self._lapse(policy, period_number, f"non_payment: {attempt} failed debits")
             self._save(policy, *claims, actor=actor, command="record_debit_failure")
             return True
@@ -286,6 +286,8 @@ class PolicyAdministration(Application[UUID]):
         denied = []
         for claim_hex in policy.period(period_number).claims:
             claim = self._get(Claim, UUID(claim_hex))
+            if claim.status in (CLOSED, DENIED):
+                continue
             if claim.deny("policy_not_in_force", f"policy lapsed for non-payment of period {period_number}"):
                 denied.append(claim)
         return denied

@@ -257,7 +257,7 @@ class Policy(Aggregate):
         return self.status in (LAPSED, CANCELLED, EXPIRED)
 
     def period(self, number: int) -> Period:
-        if not isinstance(number, int) or not 1 <= number <= len(self.periods):
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= len(self.periods):
             raise InvalidInput(
                 f"policy has periods 1..{len(self.periods)}, not {number!r}", code="unknown_period"
             )
@@ -409,6 +409,9 @@ class Policy(Aggregate):
             raise Conflict("only the last period can expire", code="unexpected_period")
         if self.status in (LAPSED, CANCELLED):
             raise Conflict(f"policy is {self.status}", code="policy_terminated")
+        if self.non_renewal_notice_on is None:
+            raise Conflict("without a non-renewal notice the policy renews; it does not expire",
+                           code="no_non_renewal_notice")
         self._expired(period_number=period_number, effective_at=p.end)
         return True
 

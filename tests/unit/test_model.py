@@ -1007,3 +1007,32 @@ def test_every_event_carries_actor_and_command_metadata(app: PolicyAdministratio
     ]
     claim_meta = [(e.metadata["command"], e.metadata["actor"]["role"]) for e in app.history(cid)]
     assert claim_meta == [("report_incident", "claims"), ("assess_losses", "operator"), ("pay_claim", "operator")]
+
+
+def test_expire_without_a_non_renewal_notice_is_a_conflict_and_records_nothing(app: PolicyAdministration) -> None:
+    pid = in_force_policy(app)
+    n = count(app)
+    with pytest.raises(Conflict) as err:
+        app.expire(pid, 1)
+    assert err.value.code == "no_non_renewal_notice"
+    assert count(app) == n
+
+
+def test_third_failed_debit_after_cancellation_is_recorded_without_a_lapse(app: PolicyAdministration) -> None:
+    pid = apply_policy(app, application_date=date(2028, 3, 10))
+    app.activate(pid, 1)
+    app.cancel(pid, effective_date=date(2028, 7, 1), reason="business closed")
+    failure = {"result_code": "1", "reason": "insufficient_funds"}
+    for attempt, day in ((1, date(2028, 6, 23)), (2, date(2028, 7, 24)), (3, date(2028, 8, 23))):
+        assert app.record_debit_failure(pid, 1, attempt=attempt, debit_date=day, **failure)
+    policy = app.get_policy(pid)
+    assert policy.status == "cancelled"
+    assert policy.period(1).failed_attempts == 3
+    assert not events_of(app, pid, Policy.Lapsed)
+
+
+def test_a_boolean_is_not_a_period_number(app: PolicyAdministration) -> None:
+    pid = apply_policy(app)
+    with pytest.raises(InvalidInput) as err:
+        app.activate(pid, True)
+    assert err.value.code == "unknown_period"
