@@ -1,55 +1,85 @@
-"""HTTP API (FastAPI). The application object is built in the lifespan: nothing connects at import."""
+"""HTTP API (FastAPI) under /api/v1.
+
+The runtime (database, application, read models) is built in the lifespan: nothing
+connects at import time. Domain errors map to problem+json in one place (errors.py).
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI
 
 from policy_core.bootstrap import Runtime, bootstrap
-from policy_core.errors import DomainError
-from policy_core.scheme import all_schemes
 from policy_core.settings import Settings
 
-STATUS = {"invalid": 422, "not_found": 404, "conflict": 409}
+from . import errors
+from .auth import ApiKey, load_or_create_keys, parse_keys
+from .idempotency import IdempotencyMiddleware, ensure_table
+from .routers import claims, policies, schemes
+
+log = logging.getLogger("api")
+PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+def resolve_keys(settings: Settings, runtime: Runtime) -> dict[str, ApiKey]:
+    if settings.api_keys:
+        return parse_keys(settings.api_keys)
+    if runtime.database.embedded is None:
+        raise RuntimeError("POLICY_API_KEYS must be set when DATABASE_URL is used")
+    keys, path = load_or_create_keys(settings.data_dir)
+    log.info("API keys loaded", extra={"keys_file": str(path)})
+    return keys
+
+
+def create_app(
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    api_keys: dict[str, ApiKey] | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = runtime or bootstrap(settings or Settings())
+        rt = runtime or bootstrap(settings)
         app.state.runtime = rt
+        app.state.api_keys = api_keys if api_keys is not None else resolve_keys(settings, rt)
+        ensure_table(rt.database)
         try:
             yield
         finally:
             if runtime is None:
                 rt.close()
 
-    app = FastAPI(title="policy-admin", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="policy-admin",
+        version="0.1.0",
+        description="Group personal-information leakage liability insurance: policies, premiums, claims.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(IdempotencyMiddleware)
 
-    @app.exception_handler(DomainError)
-    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse(
-            status_code=STATUS.get(exc.kind, 422),
-            media_type="application/problem+json",
-            content={"type": f"urn:policy-admin:error:{exc.code}", "title": exc.code.replace("_", " "),
-                     "status": STATUS.get(exc.kind, 422), "detail": exc.message},
-        )
+    health = APIRouter(tags=["health"])
 
-    @app.get("/api/v1/healthz")
+    @health.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/api/v1/schemes")
-    def schemes() -> list[dict[str, Any]]:
-        return [
-            {"key": s.key, "name": s.name, "deductible": s.deductible,
-             "plans": {k: v.model_dump() for k, v in s.plans.items()},
-             "anniversary": {"month": s.calendar.anniversary.month, "day": s.calendar.anniversary.day}}
-            for s in all_schemes()
-        ]
+    @health.get("/readyz")
+    def readyz() -> Any:
+        rt: Runtime = app.state.runtime
+        try:
+            with rt.database.connect(connect_timeout=3) as conn:
+                conn.execute("SELECT 1")
+        except Exception as exc:  # the database is what readiness is about
+            return errors.problem(503, "database_unreachable", f"database unreachable: {type(exc).__name__}")
+        return {"status": "ready", "database": "ok"}
 
+    app.include_router(health, prefix=PREFIX)
+    for r in (schemes.router, policies.router, claims.router):
+        app.include_router(r, prefix=PREFIX)
     return app

@@ -83,6 +83,8 @@ def _text(value: Any, name: str, *, max_len: int = 200, required: bool = True) -
         raise InvalidInput(f"{name} must be a non-empty string", code="invalid_text", field=name)
     if len(value) > max_len:
         raise InvalidInput(f"{name} is longer than {max_len} characters", code="invalid_text", field=name)
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
+        raise InvalidInput(f"{name} contains control characters", code="invalid_text", field=name)
     return value.strip()
 
 

@@ -1,0 +1,52 @@
+"""Dependencies: the runtime built in the lifespan, and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from policy_core.application import PolicyAdministration
+from policy_core.bootstrap import Runtime
+
+from .auth import ApiKey
+
+bearer = HTTPBearer(auto_error=False)
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def get_app(request: Request) -> PolicyAdministration:
+    return request.app.state.runtime.app
+
+
+def authenticate(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> ApiKey:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(status_code=401, detail="a bearer API key is required")
+    key = request.app.state.api_keys.get(credentials.credentials)
+    if key is None:
+        raise HTTPException(status_code=401, detail="unknown API key")
+    request.state.api_key = key
+    return key
+
+
+def require(*roles: str) -> Callable[[ApiKey], ApiKey]:
+    def check(key: Annotated[ApiKey, Depends(authenticate)]) -> ApiKey:
+        if key.role not in roles:
+            raise HTTPException(status_code=403, detail=f"role {key.role} may not do this (needs {', '.join(roles)})")
+        return key
+
+    return check
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+AppDep = Annotated[PolicyAdministration, Depends(get_app)]
+Operator = Annotated[ApiKey, Depends(require("operator"))]
+Reader = Annotated[ApiKey, Depends(require("operator", "auditor"))]
+Lister = Annotated[ApiKey, Depends(require("operator", "auditor", "dashboard"))]

@@ -1,0 +1,61 @@
+"""Errors as RFC 9457 problem+json, mapped in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from policy_core.errors import DomainError
+
+log = logging.getLogger("api.errors")
+
+STATUS = {"invalid": 422, "not_found": 404, "conflict": 409}
+TYPE_PREFIX = "urn:policy-admin:problem:"
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": TYPE_PREFIX + code, "title": code.replace("_", " "), "status": status, "detail": detail}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(status_code=status, content=body, media_type="application/problem+json")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        status = STATUS.get(exc.kind, 422)
+        return problem(status, exc.code, exc.message, **{k: _jsonable(v) for k, v in exc.details.items()})
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": e.get("type")}
+                  for e in exc.errors()]
+        return problem(422, "validation_error", "the request is not valid", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                409: "conflict"}.get(exc.status_code, "http_error")
+        response = problem(exc.status_code, code, str(exc.detail))
+        if exc.status_code == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return problem(500, "internal_error", "an unexpected error occurred; it has been logged")

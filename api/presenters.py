@@ -1,0 +1,112 @@
+"""Aggregates to JSON-ready dicts. Bank account numbers are always masked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policy_core.aggregates.claim import Claim
+from policy_core.aggregates.policy import Period, Policy
+from policy_core.bank import BankAccount
+
+
+def period_view(p: Period) -> dict[str, Any]:
+    return {
+        "number": p.number,
+        "enrollment": p.enrollment,
+        "start": p.start,
+        "end": p.end,
+        "months": p.months,
+        "annual_premium": p.annual_premium,
+        "premium": p.premium,
+        "collected": p.collected,
+        "tariff_version": p.tariff_version,
+        "debit_date": p.debit_date,
+        "next_debit_date": p.next_debit_date,
+        "failed_debits": p.failed_attempts,
+        "activated_at": p.activated_at,
+        "lapsed_at": p.lapsed_at,
+        "limits": dict(p.limits),
+        "paid": dict(p.paid),
+        "remaining": p.remaining(),
+        "rating": p.rating,
+    }
+
+
+def masked_account(account: dict[str, str]) -> dict[str, str]:
+    return BankAccount.from_dict(account).masked()
+
+
+def policy_view(policy: Policy) -> dict[str, Any]:
+    current = policy.current_period
+    first = policy.periods[0]
+    return {
+        "id": str(policy.id),
+        "version": policy.version,
+        "scheme": policy.scheme,
+        "member_number": policy.member_number,
+        "holder": policy.holder,
+        "industry": policy.industry,
+        "annual_sales": policy.annual_sales,
+        "plan": policy.plan,
+        "liability_limit": current.limits["liability_basic"],
+        "network_rider": policy.network_rider,
+        "bank_account": masked_account(policy.bank_account),
+        "application_date": policy.application_date,
+        "enrollment": policy.enrollment,
+        "status": policy.status,
+        "coverage_start": first.start,
+        "coverage_end": current.end,
+        "premium": first.premium,
+        "debit_date": first.debit_date,
+        "tariff_version": first.tariff_version,
+        "current_period": period_view(current),
+        "periods": [period_view(p) for p in policy.periods],
+        "non_renewal_notice_on": policy.non_renewal_notice_on,
+        "lapsed_at": policy.lapsed_at,
+        "lapse_reason": policy.lapse_reason,
+        "cancelled_at": policy.cancelled_at,
+        "cancellation_reason": policy.cancellation_reason,
+        "expired_at": policy.expired_at,
+        "modified_on": policy.modified_on,
+    }
+
+
+def claim_view(claim: Claim) -> dict[str, Any]:
+    return {
+        "id": str(claim.id),
+        "version": claim.version,
+        "policy_id": str(claim.policy_id),
+        "period": claim.period_number,
+        "status": claim.status,
+        "occurred_at": claim.occurred_at,
+        "discovered_at": claim.discovered_at,
+        "cause": claim.cause,
+        "records_affected": claim.records_affected,
+        "description": claim.description,
+        "own_staff_information": claim.own_staff_information,
+        "outside_japan": claim.outside_japan,
+        "losses": claim.losses,
+        "paid": dict(claim.paid),
+        "paid_total": claim.paid_total,
+        "payments": claim.payments,
+        "denial_reason": claim.denial_reason,
+        "denial_message": claim.denial_message,
+        "closed_reason": claim.closed_reason,
+        "modified_on": claim.modified_on,
+    }
+
+
+_HIDDEN = {"originator_id", "originator_version", "timestamp", "originator_topic", "metadata"}
+
+
+def event_view(e: Any) -> dict[str, Any]:
+    data = {k: v for k, v in vars(e).items() if k not in _HIDDEN}
+    if "bank_account" in data:
+        data["bank_account"] = masked_account(data["bank_account"])
+    return {
+        "version": e.originator_version,
+        "type": type(e).__name__,
+        "recorded_at": e.timestamp,
+        "metadata": getattr(e, "metadata", None),
+        "data": data,
+    }

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter
+
+from policy_core.aggregates.claim import Claim
+
+from ..deps import AppDep, Operator, Reader
+from ..presenters import claim_view, event_view
+from ..schemas import ClaimClosure, ClaimDenial, ClaimReport, LossAssessment
+from .policies import _aware
+
+router = APIRouter(tags=["claims"])
+
+
+@router.post("/claims", status_code=201)
+def report_claim(body: ClaimReport, app: AppDep, key: Operator) -> dict[str, Any]:
+    cid = app.report_incident(**body.model_dump(), record_if_outside_cover=True, actor=key.actor())
+    return claim_view(app.get_claim(cid))
+
+
+@router.get("/claims/{claim_id}")
+def get_claim(claim_id: UUID, app: AppDep, key: Reader, as_of: datetime | None = None) -> dict[str, Any]:
+    return claim_view(app.get_claim(claim_id, as_of=_aware(as_of)))
+
+
+@router.get("/claims/{claim_id}/events")
+def claim_events(claim_id: UUID, app: AppDep, key: Reader) -> dict[str, Any]:
+    return {"items": [event_view(e) for e in app.history(claim_id, cls=Claim)]}
+
+
+@router.post("/claims/{claim_id}/losses")
+def assess_losses(claim_id: UUID, body: LossAssessment, app: AppDep, key: Operator) -> dict[str, Any]:
+    app.assess_losses(claim_id, [i.model_dump() for i in body.items], actor=key.actor())
+    return claim_view(app.get_claim(claim_id))
+
+
+@router.post("/claims/{claim_id}/payments", status_code=201)
+def pay_claim(claim_id: UUID, app: AppDep, key: Operator) -> dict[str, Any]:
+    payment = app.pay_claim(claim_id, actor=key.actor())
+    s = payment["settlement"]
+    return {"payment": {"number": payment["payment_number"], "total": s["total"], "sections": s["sections"]},
+            "claim": claim_view(app.get_claim(claim_id))}
+
+
+@router.post("/claims/{claim_id}/denial")
+def deny_claim(claim_id: UUID, body: ClaimDenial, app: AppDep, key: Operator) -> dict[str, Any]:
+    app.deny_claim(claim_id, reason=body.reason, message=body.message, actor=key.actor())
+    return claim_view(app.get_claim(claim_id))
+
+
+@router.post("/claims/{claim_id}/closure")
+def close_claim(claim_id: UUID, body: ClaimClosure, app: AppDep, key: Operator) -> dict[str, Any]:
+    app.close_claim(claim_id, reason=body.reason, actor=key.actor())
+    return claim_view(app.get_claim(claim_id))

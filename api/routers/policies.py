@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+
+from policy_core.errors import InvalidInput
+
+from ..deps import AppDep, Operator, Reader, RuntimeDep
+from ..presenters import event_view, policy_view
+from ..schemas import CancellationRequest, NonRenewalRequest, PolicyApplication, QuoteRequest, SalesDeclaration
+
+router = APIRouter(tags=["policies"])
+
+
+def quote_view(decision: Any) -> dict[str, Any]:
+    return {
+        "annual_premium": decision.annual_premium,
+        "premium": decision.premium,
+        "months": decision.term.months,
+        "enrollment": decision.term.enrollment,
+        "coverage_start": decision.term.start,
+        "coverage_end": decision.term.end,
+        "debit_date": decision.term.debit_date,
+        "tariff_version": decision.rating.tariff_version,
+        "limits": dict(decision.terms.limits),
+        "deductible": decision.terms.deductible,
+        "breakdown": decision.rating.to_dict(),
+    }
+
+
+@router.post("/quotes", status_code=200)
+def create_quote(body: QuoteRequest, app: AppDep, key: Operator) -> dict[str, Any]:
+    return quote_view(app.quote(**body.model_dump()))
+
+
+@router.post("/policies", status_code=201)
+def apply_for_policy(body: PolicyApplication, app: AppDep, key: Operator) -> dict[str, Any]:
+    data = body.model_dump()
+    data["holder"] = {k: v for k, v in data["holder"].items() if v is not None}
+    pid = app.apply(**data, actor=key.actor())
+    return policy_view(app.get_policy(pid))
+
+
+@router.get("/policies/{policy_id}")
+def get_policy(policy_id: UUID, app: AppDep, key: Reader, as_of: datetime | None = None) -> dict[str, Any]:
+    return policy_view(app.get_policy(policy_id, as_of=_aware(as_of)))
+
+
+@router.get("/policies/{policy_id}/events")
+def policy_events(policy_id: UUID, app: AppDep, key: Reader) -> dict[str, Any]:
+    return {"items": [event_view(e) for e in app.history(policy_id, cls=_policy_cls())]}
+
+
+@router.get("/policies/{policy_id}/limits")
+def policy_limits(
+    policy_id: UUID, rt: RuntimeDep, key: Reader, period: int | None = Query(default=None, ge=1, le=10_000),
+    as_of: datetime | None = None,
+) -> dict[str, Any]:
+    policy = rt.app.get_policy(policy_id, as_of=_aware(as_of))
+    p = policy.period(period) if period is not None else policy.current_period
+    return {
+        "policy_id": str(policy_id),
+        "period": p.number,
+        "start": p.start,
+        "end": p.end,
+        "sections": {s: {"limit": p.limits[s], "paid": p.paid.get(s, 0), "remaining": p.limits[s] - p.paid.get(s, 0)}
+                     for s in p.limits},
+    }
+
+
+@router.post("/policies/{policy_id}/cancellation")
+def cancel_policy(policy_id: UUID, body: CancellationRequest, app: AppDep, key: Operator) -> dict[str, Any]:
+    app.cancel(policy_id, effective_date=body.effective_date, reason=body.reason, actor=key.actor())
+    return policy_view(app.get_policy(policy_id))
+
+
+@router.post("/policies/{policy_id}/non-renewal")
+def non_renewal(policy_id: UUID, app: AppDep, key: Operator, body: NonRenewalRequest | None = None) -> dict[str, Any]:
+    received_on = (body.received_on if body else None) or app.clock().astimezone(_tokyo()).date()
+    app.give_non_renewal_notice(policy_id, received_on=received_on, actor=key.actor())
+    return policy_view(app.get_policy(policy_id))
+
+
+@router.post("/policies/{policy_id}/sales-declarations")
+def declare_sales(policy_id: UUID, body: SalesDeclaration, app: AppDep, key: Operator) -> dict[str, Any]:
+    app.declare_sales(policy_id, annual_sales=body.annual_sales, declared_on=body.declared_on, actor=key.actor())
+    return policy_view(app.get_policy(policy_id))
+
+
+def _aware(as_of: datetime | None) -> datetime | None:
+    if as_of is not None and (as_of.tzinfo is None or as_of.utcoffset() is None):
+        raise InvalidInput("as_of must carry a timezone offset", code="naive_datetime")
+    return as_of
+
+
+def _policy_cls() -> type:
+    from policy_core.aggregates.policy import Policy
+
+    return Policy
+
+
+def _tokyo() -> Any:
+    from policy_core.calendar import TOKYO
+
+    return TOKYO

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.auth import parse_keys
+from api.main import create_app
+
+KEYS = {"operator": "op-key-123456", "auditor": "au-key-123456", "dashboard": "da-key-123456"}
+
+
+def auth(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEYS[role]}"}
+
+
+@pytest.fixture
+def client(runtime):
+    spec = ",".join(f"{r}:{k}" for r, k in KEYS.items())
+    app = create_app(runtime.settings, runtime=runtime, api_keys=parse_keys(spec))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
