@@ -57,6 +57,21 @@ class DateAsISO(Transcoding):
 
 
 @dataclass(frozen=True)
+class DebitOutcome:
+    """One debit attempt's result, as the bank reported it."""
+
+    policy_id: UUID
+    period_number: int
+    attempt: int
+    debit_date: date
+    success: bool
+    amount: int = 0
+    result_code: str = "0"
+    reason: str = "debited"
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
 class Actor:
     """Who did it: recorded in every event's metadata (never a secret)."""
 
@@ -244,15 +259,9 @@ class PolicyAdministration(Application[UUID]):
         reference: str | None = None, actor: Actor | None = None,
     ) -> bool:
         _date(debit_date, "debit_date")
-
-        def command() -> bool:
-            policy = self._get(Policy, policy_id)
-            if not policy.record_debit(period_number, attempt, amount, debit_date, reference):
-                return False
-            self._save(policy, actor=actor, command="record_debit_success")
-            return True
-
-        return self._retrying(command)
+        outcome = DebitOutcome(policy_id, period_number, attempt, debit_date, True, amount=amount,
+                               reference=reference)
+        return self._record_one_debit(outcome, actor, "record_debit_success")
 
     def record_debit_failure(
         self, policy_id: UUID, period_number: int, *, attempt: int, debit_date: date, result_code: str,
@@ -260,23 +269,17 @@ class PolicyAdministration(Application[UUID]):
     ) -> bool:
         """A failed debit is retried on the next debit date; the last allowed failure lapses the policy."""
         _date(debit_date, "debit_date")
-        result_code = _text(result_code, "result_code", max_len=10)
-        reason = _text(reason, "reason")
+        outcome = DebitOutcome(policy_id, period_number, attempt, debit_date, False,
+                               result_code=_text(result_code, "result_code", max_len=10),
+                               reason=_text(reason, "reason"))
+        return self._record_one_debit(outcome, actor, "record_debit_failure")
 
+    def _record_one_debit(self, outcome: DebitOutcome, actor: Actor | None, command_name: str) -> bool:
         def command() -> bool:
-            policy = self._get(Policy, policy_id)
-            scheme = self.scheme_of(policy)
-            period = policy.period(period_number)
-            last = attempt >= scheme.lapse_after_failed_debits
-            next_date = None if last else debit_date_for_attempt(
-                scheme.calendar, period.nominal_debit_date, attempt + 1, self.is_holiday
-            )
-            if not policy.record_debit_failure(period_number, attempt, debit_date, result_code, reason, next_date):
+            aggregates, _ = self._decide_debits([outcome])
+            if not aggregates:
                 return False
-            claims: list[Claim] = []
-            if last and not policy.is_terminated:
-                claims = self._lapse(policy, period_number, f"non_payment: {attempt} failed debits")
-            self._save(policy, *claims, actor=actor, command="record_debit_failure")
+            self._save(*aggregates, actor=actor, command=command_name)
             return True
 
         return self._retrying(command)
@@ -334,6 +337,76 @@ class PolicyAdministration(Application[UUID]):
             return True
 
         return self._retrying(command)
+
+    def issue_renewal_notice(self, policy_id: UUID, period_number: int, *, issued_on: date,
+                             actor: Actor | None = None) -> bool:
+        def command() -> bool:
+            policy = self._get(Policy, policy_id)
+            if not policy.issue_renewal_notice(period_number, issued_on):
+                return False
+            self._save(policy, actor=actor, command="issue_renewal_notice")
+            return True
+
+        return self._retrying(command)
+
+    def record_debit_results(self, results: Iterable[DebitOutcome], *, actor: Actor | None = None,
+                             batch_size: int = 500) -> dict[str, int]:
+        """Record a debit run's results, many policies per atomic save (the store locks per write).
+
+        A batch that loses a concurrency race is recorded again policy by policy (each idempotent).
+        """
+        counts = {"debited": 0, "failed": 0, "lapsed": 0, "unchanged": 0}
+        batch: list[DebitOutcome] = []
+
+        def flush() -> None:
+            if not batch:
+                return
+            try:
+                aggregates, outcome = self._decide_debits(batch)
+                self._save(*aggregates, actor=actor, command="record_debit_results")
+            except IntegrityError:
+                outcome = {"debited": 0, "failed": 0, "lapsed": 0, "unchanged": 0}
+                for r in batch:
+                    def one(r: DebitOutcome = r) -> dict[str, int]:
+                        aggs, o = self._decide_debits([r])
+                        self._save(*aggs, actor=actor, command="record_debit_results")
+                        return o
+                    for k, v in self._retrying(one).items():
+                        outcome[k] += v
+            for k, v in outcome.items():
+                counts[k] += v
+            batch.clear()
+
+        for r in results:
+            batch.append(r)
+            if len(batch) >= batch_size:
+                flush()
+        flush()
+        return counts
+
+    def _decide_debits(self, outcomes: list[DebitOutcome]) -> tuple[list[Any], dict[str, int]]:
+        counts = {"debited": 0, "failed": 0, "lapsed": 0, "unchanged": 0}
+        touched: dict[UUID, Any] = {}
+        for o in outcomes:
+            policy = touched.get(o.policy_id) or self._get(Policy, o.policy_id)
+            touched[policy.id] = policy
+            if o.success:
+                changed = policy.record_debit(o.period_number, o.attempt, o.amount, o.debit_date, o.reference)
+                counts["debited" if changed else "unchanged"] += 1
+            else:
+                scheme = self.scheme_of(policy)
+                period = policy.period(o.period_number)
+                last = o.attempt >= scheme.lapse_after_failed_debits
+                next_date = None if last else debit_date_for_attempt(
+                    scheme.calendar, period.nominal_debit_date, o.attempt + 1, self.is_holiday)
+                changed = policy.record_debit_failure(o.period_number, o.attempt, o.debit_date, o.result_code,
+                                                      o.reason, next_date)
+                counts["failed" if changed else "unchanged"] += 1
+                if changed and last and not policy.is_terminated:
+                    for claim in self._lapse(policy, o.period_number, f"non_payment: {o.attempt} failed debits"):
+                        touched[claim.id] = claim
+                    counts["lapsed"] += 1
+        return [a for a in touched.values() if a.pending_events], counts
 
     def give_non_renewal_notice(self, policy_id: UUID, *, received_on: date,
                                 actor: Actor | None = None) -> bool:

@@ -65,6 +65,7 @@ class Period:
     paid: dict[str, int] = field(default_factory=dict)
     claim_paid: dict[str, dict[str, int]] = field(default_factory=dict)  # claim id hex -> section -> yen
     claims: list[str] = field(default_factory=list)
+    renewal_notice_on: date | None = None
 
     @classmethod
     def from_facts(cls, facts: dict[str, Any]) -> Period:
@@ -160,6 +161,12 @@ class Policy(Aggregate):
         TOPIC = "policy_admin:Policy.NonRenewalNoticeGiven"
         received_on: date
         effective_at: datetime  # the anniversary at which cover ends
+
+    class RenewalNoticeIssued(Aggregate.Event):
+        TOPIC = "policy_admin:Policy.RenewalNoticeIssued"
+        period_number: int  # the period that ends at the anniversary
+        anniversary: datetime
+        issued_on: date
 
     class Expired(Aggregate.Event):
         TOPIC = "policy_admin:Policy.Expired"
@@ -387,6 +394,20 @@ class Policy(Aggregate):
         self.periods.append(Period.from_facts(period))
         basis = period["basis"]
         self.annual_sales = basis["annual_sales"]
+
+    def issue_renewal_notice(self, period_number: int, issued_on: date) -> bool:
+        """The holder is told, before the anniversary, that the policy renews unless they give notice."""
+        p = self.period(period_number)
+        if p.renewal_notice_on is not None:
+            return False
+        if self.is_terminated or period_number != len(self.periods):
+            return False
+        self._renewal_notice_issued(period_number=period_number, anniversary=p.end, issued_on=issued_on)
+        return True
+
+    @event(RenewalNoticeIssued)
+    def _renewal_notice_issued(self, period_number: int, anniversary: datetime, issued_on: date) -> None:
+        self.periods[period_number - 1].renewal_notice_on = issued_on
 
     def give_non_renewal_notice(self, received_on: date) -> bool:
         if self.non_renewal_notice_on is not None:

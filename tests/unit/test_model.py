@@ -1036,3 +1036,33 @@ def test_a_boolean_is_not_a_period_number(app: PolicyAdministration) -> None:
     with pytest.raises(InvalidInput) as err:
         app.activate(pid, True)
     assert err.value.code == "unknown_period"
+
+
+def test_debit_results_are_recorded_many_policies_per_save(app: PolicyAdministration) -> None:
+    from policy_core.application import DebitOutcome
+
+    pids = [apply_policy(app, member_number=f"B-{i}") for i in range(5)]
+    outcomes = []
+    for i, pid in enumerate(pids):
+        p = app.get_policy(pid).period(1)
+        if i % 2:
+            outcomes.append(DebitOutcome(pid, 1, 1, p.debit_date, False, result_code="1", reason="insufficient_funds"))
+        else:
+            outcomes.append(DebitOutcome(pid, 1, 1, p.debit_date, True, amount=p.premium, reference="r"))
+    spy = SaveSpy(app)
+    counts = app.record_debit_results(outcomes, batch_size=3)
+    assert counts == {"debited": 3, "failed": 2, "lapsed": 0, "unchanged": 0}
+    assert [len(b) for b in spy.batches] == [3, 2]
+    again = app.record_debit_results(outcomes)
+    assert again == {"debited": 0, "failed": 0, "lapsed": 0, "unchanged": 5}
+    assert app.get_policy(pids[0]).period(1).is_collected
+    assert app.get_policy(pids[1]).period(1).failed_attempts == 1
+
+
+def test_renewal_notice_is_issued_once(app: PolicyAdministration) -> None:
+    pid = in_force_policy(app)
+    n = count(app)
+    assert app.issue_renewal_notice(pid, 1, issued_on=date(2029, 2, 20)) is True
+    assert app.issue_renewal_notice(pid, 1, issued_on=date(2029, 2, 21)) is False
+    assert count(app) == n + 1
+    assert app.get_policy(pid).period(1).renewal_notice_on == date(2029, 2, 20)
