@@ -19,7 +19,7 @@ from policy_core.settings import Settings
 from . import errors
 from .auth import ApiKey, load_or_create_keys, parse_keys
 from .idempotency import IdempotencyMiddleware, ensure_table
-from .routers import claims, policies, schemes
+from .routers import claims, policies, reports, schemes
 
 log = logging.getLogger("api")
 PREFIX = "/api/v1"
@@ -48,9 +48,19 @@ def create_app(
         app.state.runtime = rt
         app.state.api_keys = api_keys if api_keys is not None else resolve_keys(settings, rt)
         ensure_table(rt.database)
+        service = None
+        if runtime is None and settings.run_projections:
+            rt.projections.start()
+        if runtime is None and settings.run_scheduler:
+            from scheduler.wiring import build_service
+
+            service = build_service(rt, interval_seconds=settings.scheduler_interval_seconds)
+            service.start()
         try:
             yield
         finally:
+            if service is not None:
+                service.stop()
             if runtime is None:
                 rt.close()
 
@@ -77,9 +87,14 @@ def create_app(
                 conn.execute("SELECT 1")
         except Exception as exc:  # the database is what readiness is about
             return errors.problem(503, "database_unreachable", f"database unreachable: {type(exc).__name__}")
-        return {"status": "ready", "database": "ok"}
+        ok, lag = rt.read_models.ready()
+        body = {"status": "ready" if ok else "not_ready", "database": "ok",
+                "projections": {name: {k: v for k, v in view.items() if k in (
+                    "position", "head", "events_behind", "seconds_behind", "built", "last_error")}
+                    for name, view in lag.items()}}
+        return body if ok else errors.JSONResponse(status_code=503, content=body)
 
     app.include_router(health, prefix=PREFIX)
-    for r in (schemes.router, policies.router, claims.router):
+    for r in (schemes.router, reports.router, policies.router, claims.router):
         app.include_router(r, prefix=PREFIX)
     return app

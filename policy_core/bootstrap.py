@@ -1,4 +1,4 @@
-"""The one wiring point: settings -> database -> application (and later readers, jobs).
+"""The one wiring point: settings -> database -> application, read models, projections.
 
 Nothing connects at import time; the API builds this in its lifespan, the CLI in
 its command, tests in fixtures.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from .application import PolicyAdministration
@@ -19,11 +19,22 @@ from .settings import Settings
 log = logging.getLogger("policy_core.bootstrap")
 
 
+class _FunctionClock:
+    def __init__(self, fn: Callable[[], datetime]) -> None:
+        self.fn = fn
+
+    def now(self) -> datetime:
+        return self.fn()
+
+
 @dataclass
 class Runtime:
     settings: Settings
     database: Database
     app: PolicyAdministration
+    clock: Any  # has now() -> aware datetime
+    read_models: Any = None  # projections.ReadModels
+    projections: Any = None  # projections.ProjectionRunner
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -51,14 +62,36 @@ def bootstrap(
     *,
     database: Database | None = None,
     initialise: bool = True,
-    clock: Callable[[], datetime] | None = None,
+    clock: Callable[[], datetime] | Any | None = None,
+    read_models: bool = True,
 ) -> Runtime:
+    """Build the runtime. ``clock`` is a function returning now, or an object with ``now()``."""
+    from .projections import ProjectionRunner, ReadModels, participants_counter
+
     settings = settings or Settings()
     db = database or open_database(settings.database_url, settings.data_dir, settings.db_schema)
-    app = build_application(db, settings, clock=clock)
+    if clock is None:
+        clock_obj: Any = _FunctionClock(lambda: datetime.now(UTC))
+    elif hasattr(clock, "now"):
+        clock_obj = clock
+    else:
+        clock_obj = _FunctionClock(clock)
+    participants = participants_counter(db)
+    app = build_application(db, settings, clock=clock_obj.now, participants=participants)
+    runtime = Runtime(settings=settings, database=db, app=app, clock=clock_obj)
+    runtime._closers.append(app.close)
+    runtime._closers.append(getattr(participants, "close", lambda: None))
     if initialise:
         initialise_store(app)
-    runtime = Runtime(settings=settings, database=db, app=app)
-    runtime._closers.append(app.close)
+    if read_models:
+        runtime.projections = ProjectionRunner(db, app)
+        if initialise:
+            import psycopg
+
+            with psycopg.connect(db.dsn, autocommit=True) as conn:
+                runtime.projections.prepare(conn)
+        runtime.read_models = ReadModels(db, mapper=app.mapper)
+        runtime._closers.append(runtime.read_models.close)
+        runtime._closers.append(runtime.projections.stop)
     log.info("runtime ready", extra={"embedded": db.embedded is not None, "schema": db.schema or "public"})
     return runtime

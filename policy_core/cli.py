@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from .logs import configure_logging
+from .projections.cli import register as register_projections
 from .settings import Settings
 
 log = logging.getLogger("policy_core.cli")
@@ -61,6 +62,62 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run_due(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from scheduler.wiring import build_jobs
+
+    from .bootstrap import bootstrap
+
+    as_of = datetime.fromisoformat(args.as_of)
+    if as_of.tzinfo is None:
+        print("--as-of needs a timezone offset, e.g. 2027-04-01T09:00:00+09:00", file=sys.stderr)
+        return 2
+    rt = bootstrap(settings)
+    try:
+        report = build_jobs(rt).run_due(as_of)
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    finally:
+        rt.close()
+    return 0
+
+
+def cmd_scheduler_run(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from scheduler.wiring import build_service
+
+    from .bootstrap import bootstrap
+
+    rt = bootstrap(settings)
+    service = build_service(rt, interval_seconds=args.interval)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    service.start()
+    try:
+        stop.wait()
+    finally:
+        service.stop()
+        rt.close()
+    return 0
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from scheduler.simulate import simulate
+
+    from .bootstrap import bootstrap
+
+    rt = bootstrap(settings, clock=None)
+    try:
+        summary = simulate(rt, policies=args.policies, years=args.years, seed=args.seed, progress=True)
+        print(json.dumps(summary, ensure_ascii=False, default=str))
+    finally:
+        rt.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policy-admin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +132,20 @@ def build_parser() -> argparse.ArgumentParser:
     hist.add_argument("aggregate_id")
     hist.set_defaults(func=cmd_history)
     sub.add_parser("schemes", help="list the scheme presets").set_defaults(func=cmd_schemes)
+    due = sub.add_parser("run-due", help="run every scheduled job due up to a moment (as POST /operations/run-due)")
+    due.add_argument("--as-of", required=True, help="ISO 8601 with offset, not in the future")
+    due.set_defaults(func=cmd_run_due)
+    sched = sub.add_parser("scheduler", help="the scheduler process")
+    schedsub = sched.add_subparsers(dest="scheduler_command", required=True)
+    srun = schedsub.add_parser("run", help="tick run-due while holding leadership")
+    srun.add_argument("--interval", type=float, default=30.0, help="seconds between ticks")
+    srun.set_defaults(func=cmd_scheduler_run)
+    sim = sub.add_parser("simulate", help="run schemes through years of activity on an accelerated clock")
+    sim.add_argument("--policies", type=int, default=200)
+    sim.add_argument("--years", type=int, default=2)
+    sim.add_argument("--seed", type=int, default=1)
+    sim.set_defaults(func=cmd_simulate)
+    from .projections.cli import register as register_projections; register_projections(sub)
     return parser
 
 

@@ -20,3 +20,8 @@ class Settings(BaseSettings):
     api_keys: str | None = Field(default=None, validation_alias="POLICY_API_KEYS")
     log_level: str = Field(default="INFO", validation_alias="POLICY_LOG_LEVEL")
     log_format: str = Field(default="json", validation_alias="POLICY_LOG_FORMAT")
+    # `serve` on the embedded default runs everything in one process; docker-compose turns these off
+    # for the API and runs the projections and the scheduler as their own services.
+    run_projections: bool = Field(default=True, validation_alias="POLICY_RUN_PROJECTIONS")
+    run_scheduler: bool = Field(default=True, validation_alias="POLICY_RUN_SCHEDULER")
+    scheduler_interval_seconds: float = Field(default=30.0, gt=0, validation_alias="POLICY_SCHEDULER_INTERVAL")

@@ -59,6 +59,13 @@ def policy_limits(
     policy_id: UUID, rt: RuntimeDep, key: Reader, period: int | None = Query(default=None, ge=1, le=10_000),
     as_of: datetime | None = None,
 ) -> dict[str, Any]:
+    """From the limits read model; ``as_of`` (or a policy the model has not seen yet) replays the aggregate."""
+    if as_of is None:
+        row = rt.read_models.limits(policy_id, period)
+        if row is not None:
+            return {"policy_id": str(policy_id), "period": row["period_number"], "start": row["period_start"],
+                    "end": row["period_end"], "sections": row["sections"],
+                    "claims": row["claims"], "source": "read_model", "position": row["position"]}
     policy = rt.app.get_policy(policy_id, as_of=_aware(as_of))
     p = policy.period(period) if period is not None else policy.current_period
     return {
@@ -68,6 +75,9 @@ def policy_limits(
         "end": p.end,
         "sections": {s: {"limit": p.limits[s], "paid": p.paid.get(s, 0), "remaining": p.limits[s] - p.paid.get(s, 0)}
                      for s in p.limits},
+        "claims": {cid: {s: {"accident_limit": p.limits[s], "used": used, "remaining": p.limits[s] - used}
+                         for s, used in sections.items()} for cid, sections in p.claim_paid.items()},
+        "source": "events",
     }
 
 

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+
+from policy_core.errors import InvalidInput, NotFound
+from policy_core.scheme import get_scheme
+
+from ..deps import Lister, Operator, RuntimeDep
+from ..schemas import RunDueRequest
+
+router = APIRouter()
+
+Status = Literal["applied", "active", "lapsed", "cancelled", "expired"]
+ClaimStatus = Literal["reported", "assessed", "paid", "denied", "closed"]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+ShortText = Annotated[str | None, Query(max_length=200)]
+
+
+def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: (str(v) if isinstance(v, UUID) else v) for k, v in r.items()} for r in rows]
+
+
+@router.get("/policies", tags=["policies"])
+def list_policies(
+    rt: RuntimeDep, key: Lister, scheme: ShortText = None, status: Status | None = None, plan: ShortText = None,
+    industry: ShortText = None, member_number: ShortText = None, holder_name: ShortText = None,
+    in_arrears: bool | None = None, next_debit_on_or_before: date | None = None,
+    limit: Limit = 50, offset: Offset = 0,
+) -> dict[str, Any]:
+    filters = {"scheme": scheme, "status": status, "plan": plan, "industry": industry,
+               "member_number": member_number, "in_arrears": in_arrears,
+               "next_debit_on_or_before": next_debit_on_or_before}
+    if key.role != "dashboard":
+        filters["holder_name"] = holder_name  # the dashboard sees no names
+    items = _rows(rt.read_models.list_policies(filters, limit=limit, offset=offset))
+    if key.role == "dashboard":
+        for item in items:
+            item.pop("holder_name", None)
+    return {"items": items, "total": rt.read_models.count_policies(filters), "limit": limit, "offset": offset,
+            "position": rt.read_models.position("policies")}
+
+
+@router.get("/claims", tags=["claims"])
+def list_claims(
+    rt: RuntimeDep, key: Lister, policy_id: UUID | None = None, status: ClaimStatus | None = None,
+    limit: Limit = 50, offset: Offset = 0,
+) -> dict[str, Any]:
+    items = _rows(rt.read_models.list_claims(policy_id=policy_id, status=status, limit=limit, offset=offset))
+    return {"items": items, "limit": limit, "offset": offset, "position": rt.read_models.position("claims")}
+
+
+@router.get("/reports/portfolio", tags=["reports"])
+def portfolio(
+    rt: RuntimeDep, key: Lister, scheme: Annotated[str, Query(max_length=50)],
+    year: Annotated[int, Query(ge=2000, le=2200)],
+) -> dict[str, Any]:
+    get_scheme(scheme)
+    report = rt.read_models.portfolio(scheme, year)
+    if report is None:
+        raise NotFound(f"no portfolio for {scheme} scheme year {year}", code="portfolio_not_found")
+    return _rows([report])[0]
+
+
+@router.get("/reports/collections", tags=["reports"])
+def collections(rt: RuntimeDep, key: Lister, scheme: ShortText = None) -> dict[str, Any]:
+    if scheme is not None:
+        get_scheme(scheme)
+    return {"arrears": _rows(rt.read_models.arrears(scheme=scheme)),
+            "lapses": _rows(rt.read_models.lapses(scheme=scheme))}
+
+
+@router.post("/operations/run-due", tags=["operations"])
+def run_due(body: RunDueRequest, rt: RuntimeDep, key: Operator) -> dict[str, Any]:
+    from scheduler.wiring import build_jobs
+
+    if body.as_of > rt.clock.now():
+        raise InvalidInput(f"as_of {body.as_of.isoformat()} is in the future", code="as_of_in_future")
+    return build_jobs(rt).run_due(body.as_of).to_dict()

@@ -1,0 +1,167 @@
+"""``policy-admin projections run | rebuild [VIEW] | verify [VIEW] | status``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import signal
+import sys
+from typing import Any
+
+log = logging.getLogger("policy_core.projections.cli")
+
+
+def _runtime(settings: Any) -> Any:
+    from ..bootstrap import bootstrap
+
+    return bootstrap(settings, initialise=True)
+
+
+def _progress(desc: str, total: int) -> tuple[Any, Any]:
+    """A tqdm bar on stderr; without tqdm installed, a log line per batch instead."""
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a declared dependency
+        done = {"n": 0}
+
+        def log_batch(result: Any) -> None:
+            done["n"] += result.read
+            log.info(desc, extra={"events": done["n"], "of": total, "position": result.last_id})
+
+        return contextlib.nullcontext(), log_batch
+
+    bar = tqdm(total=total, desc=desc, unit="ev", unit_scale=True, file=sys.stderr, dynamic_ncols=True)
+
+    def on_batch(result: Any) -> None:
+        bar.update(result.read)
+
+    return bar, on_batch
+
+
+def cmd_run(settings: Any, args: argparse.Namespace) -> int:
+    from .runner import ProjectionRunner
+    from .views import select_views
+
+    rt = _runtime(settings)
+    try:
+        runner = ProjectionRunner(rt.database, rt.app, views=select_views(args.views or None),
+                                  batch_size=args.batch_size, poll_interval=args.poll_interval)
+        if args.once:
+            read = runner.catch_up()
+            print(json.dumps({"caught_up": True, "events_read": read}))
+            return 0
+
+        def stop(signum: int, frame: Any) -> None:
+            log.info("stopping", extra={"signal": signum})
+            runner.stop(timeout=0)
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        runner.start()
+        while runner.running:
+            runner._thread.join(0.5)  # type: ignore[union-attr]
+        return 0
+    finally:
+        rt.close()
+
+
+def cmd_rebuild(settings: Any, args: argparse.Namespace) -> int:
+    from .engine import EventSource
+    from .maintenance import live_schema, rebuild
+    from .views import select_views
+
+    rt = _runtime(settings)
+    try:
+        views = select_views(args.view)
+        source = EventSource.from_app(rt.app)
+        bar, on_batch = _progress(f"rebuild {args.view or 'all views'}", source.head())
+        with bar:
+            positions = rebuild(rt.database.dsn, source, live_schema(rt.database.schema), views,
+                                batch_size=args.batch_size, on_batch=on_batch)
+        print(json.dumps({"rebuilt": positions}))
+        return 0
+    finally:
+        rt.close()
+
+
+def cmd_verify(settings: Any, args: argparse.Namespace) -> int:
+    from .engine import EventSource
+    from .maintenance import live_schema, verify
+    from .views import select_views
+
+    rt = _runtime(settings)
+    try:
+        views = select_views(args.view)
+        source = EventSource.from_app(rt.app)
+        bar, on_batch = _progress(f"verify {args.view or 'all views'}", source.head())
+        with bar:
+            report = verify(rt.database.dsn, source, live_schema(rt.database.schema), views,
+                            batch_size=args.batch_size, on_batch=on_batch, samples=args.samples)
+        print(json.dumps(report.to_dict(), default=str, ensure_ascii=False, indent=2))
+        return 0 if report.ok else 1
+    finally:
+        rt.close()
+
+
+def cmd_status(settings: Any, args: argparse.Namespace) -> int:
+    from .read import ReadModels
+
+    rt = _runtime(settings)
+    try:
+        with ReadModels(rt.database, mapper=rt.app.mapper) as rm:
+            ok, lag = rm.ready(max_seconds_behind=args.max_seconds_behind)
+        print(json.dumps({"ready": ok, "views": lag}, default=str))
+        return 0 if ok else 1
+    finally:
+        rt.close()
+
+
+def _guarded(command: Any) -> Any:
+    """Report a failure by type and code location only: an exception message may quote personal data."""
+
+    def run(settings: Any, args: argparse.Namespace) -> int:
+        try:
+            return int(command(settings, args) or 0)
+        except Exception as exc:  # noqa: BLE001 - reported, never re-raised with its message
+            from .engine import trace
+
+            log.error("projections command failed", extra={
+                "command": args.projections_command, "error": type(exc).__qualname__, "trace": trace(exc)})
+            return 2
+
+    return run
+
+
+def register(sub: Any) -> None:
+    """Add ``projections`` to the ``policy-admin`` parser (called from build_parser)."""
+    from .maintenance import REBUILD_BATCH
+    from .views import VIEW_NAMES
+
+    p = sub.add_parser("projections", help="read models: follow live, rebuild, verify, status")
+    psub = p.add_subparsers(dest="projections_command", required=True)
+
+    run = psub.add_parser("run", help="follow the event log live (LISTEN/NOTIFY, polling fallback)")
+    run.add_argument("--view", dest="views", action="append", choices=VIEW_NAMES,
+                     help="only this view (repeatable; default: all)")
+    run.add_argument("--batch-size", type=int, default=2000)
+    run.add_argument("--poll-interval", type=float, default=1.0)
+    run.add_argument("--once", action="store_true", help="catch up to the head and exit")
+    run.set_defaults(func=_guarded(cmd_run))
+
+    rb = psub.add_parser("rebuild", help="replay a view (default: all) from event zero and swap it in")
+    rb.add_argument("view", nargs="?", choices=VIEW_NAMES)
+    rb.add_argument("--batch-size", type=int, default=REBUILD_BATCH)
+    rb.set_defaults(func=_guarded(cmd_rebuild))
+
+    vf = psub.add_parser("verify",
+                         help="replay into a scratch schema and report rows differing from the live view")
+    vf.add_argument("view", nargs="?", choices=VIEW_NAMES)
+    vf.add_argument("--batch-size", type=int, default=REBUILD_BATCH)
+    vf.add_argument("--samples", type=int, default=20, help="differing rows shown per table")
+    vf.set_defaults(func=_guarded(cmd_verify))
+
+    st = psub.add_parser("status", help="each view's position and lag (exit 1 when not ready)")
+    st.add_argument("--max-seconds-behind", type=float, default=60.0)
+    st.set_defaults(func=_guarded(cmd_status))

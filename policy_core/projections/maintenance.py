@@ -1,0 +1,305 @@
+"""Operations on views: create, rebuild from event zero, verify against a fresh replay.
+
+None of these writes to the event store: they read it through the recorder.
+
+Rebuild is blue/green. The views are replayed into a staging schema
+(``<schema>__rmb``), committing batch by batch, so a crashed rebuild resumes where
+it stopped. Then one transaction locks the live views' tracking rows (the live
+runner waits), replays the last events that arrived meanwhile, drops the live
+tables, moves the staged ones in (``ALTER TABLE ... SET SCHEMA``) and records the
+new position and schema version. Readers see the old view until that commit and
+the complete new one after it; never a half-built view.
+
+Verify replays into a scratch schema, then in one REPEATABLE READ transaction
+reads each live view's position, brings the scratch copy to exactly that
+position, and compares the tables row by row (full outer join on the key).
+The snapshot makes the live tables and their position consistent without
+blocking the live runner.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from . import tracking
+from .engine import DEFAULT_BATCH, EventSource, Projector, StepResult, create_tables, drop_schema
+from .view import View
+
+log = logging.getLogger("policy_core.projections")
+
+REBUILD_BATCH = 5000
+Progress = Callable[[StepResult], None]
+
+
+def live_schema(schema: str | None) -> str:
+    return schema or "public"
+
+
+def staging_schema(live: str) -> str:
+    return f"{live}__rmb"[:63]
+
+
+def _connect(dsn: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(dsn, autocommit=True)
+
+
+def _lock_key(live: str, purpose: str = "rebuild") -> int:
+    return zlib.crc32(f"policy-admin:projections:{purpose}:{live}".encode()) - 2**31
+
+
+# ---------------------------------------------------------------------------- prepare
+
+
+def prepare(conn: psycopg.Connection[Any], schema: str, views: Iterable[View]) -> list[View]:
+    """Create missing views in place (position zero); return those whose schema version differs."""
+    stale = []
+    with conn.transaction(), conn.cursor() as cur:
+        # Two runners starting together must not both create the tables.
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key(schema, "prepare")])
+        tracking.ensure(cur, schema)
+        rows = tracking.read_all(cur, schema)
+        for v in views:
+            row = rows.get(v.name)
+            if row is None:
+                log.info("creating view", extra={"view": v.name, "schema_version": v.schema_version()})
+                create_tables(cur, schema, v)
+            elif row.schema_version != v.schema_version():
+                stale.append(v)
+    return stale
+
+
+# ---------------------------------------------------------------------------- rebuild
+
+
+def rebuild(
+    dsn: str,
+    source: EventSource,
+    schema: str,
+    views: list[View],
+    *,
+    batch_size: int = REBUILD_BATCH,
+    on_batch: Progress | None = None,
+    only_if_stale: bool = False,
+) -> dict[str, int]:
+    """Replay ``views`` from event zero into a staging schema and swap them in. Returns positions."""
+    staging = staging_schema(schema)
+    with _connect(dsn) as conn:
+        log.info("waiting for the rebuild lock", extra={"schema": schema})
+        conn.execute("SELECT pg_advisory_lock(%s)", [_lock_key(schema)])
+        try:
+            if only_if_stale:
+                views = prepare(conn, schema, views)
+                if not views:
+                    return {}
+            names = [v.name for v in views]
+            log.info("rebuild started", extra={"views": ",".join(names), "staging": staging})
+            with conn.transaction(), conn.cursor() as cur:
+                tracking.ensure(cur, staging)
+                staged = tracking.read_all(cur, staging)
+                for v in views:
+                    row = staged.get(v.name)
+                    same = row is not None and row.schema_version == v.schema_version()
+                    if row is not None and same and _has_tables(cur, staging, v):
+                        log.info("resuming staged rebuild", extra={"view": v.name, "position": row.position})
+                    else:
+                        create_tables(cur, staging, v)
+            projector = Projector(source, views, conn, staging)
+            projector.catch_up(batch_size, on_batch=on_batch)
+            with conn.transaction(), conn.cursor() as cur:
+                tracking.ensure(cur, schema)
+                for v in sorted(views, key=lambda v: v.name):
+                    cur.execute(sql.SQL(
+                        "INSERT INTO {} (view_name, position, schema_version) VALUES (%s, 0, %s)"
+                        " ON CONFLICT (view_name) DO NOTHING").format(tracking.qualified(schema)),
+                        [v.name, v.schema_version()])
+                    tracking.lock(cur, schema, v.name)
+                projector.catch_up(batch_size, on_batch=on_batch)  # the tail, under the lock
+                staged = tracking.read_all(cur, staging)
+                for v in views:
+                    for t in v.tables:
+                        cur.execute(t.drop(schema))
+                        cur.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+                            t.qualified(staging), sql.Identifier(schema)))
+                    tracking.install(cur, schema, staged[v.name])
+            positions = {v.name: staged[v.name].position for v in views}
+            with conn.cursor() as cur:
+                drop_schema(cur, staging)
+            log.info("rebuild finished",
+                     extra={"views": ",".join(names), "position": max(positions.values())})
+            return positions
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(schema)])
+
+
+def _has_tables(cur: psycopg.Cursor[Any], schema: str, view: View) -> bool:
+    cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s AND tablename = ANY(%s)",
+                [schema, [t.name for t in view.tables]])
+    row = cur.fetchone()
+    return bool(row and row[0] == len(view.tables))
+
+
+# ---------------------------------------------------------------------------- verify
+
+
+@dataclass
+class TableDiff:
+    table: str
+    live_rows: int
+    rebuilt_rows: int
+    differing: int
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ViewReport:
+    view: str
+    status: str  # ok | differs | missing | version_mismatch
+    position: int | None = None
+    schema_version: str | None = None
+    detail: str | None = None
+    tables: list[TableDiff] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass
+class VerifyReport:
+    views: list[ViewReport]
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for v in self.views)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "views": [asdict(v) | {"ok": v.ok} for v in self.views]}
+
+
+def verify(
+    dsn: str,
+    source: EventSource,
+    schema: str,
+    views: list[View],
+    *,
+    batch_size: int = REBUILD_BATCH,
+    on_batch: Progress | None = None,
+    samples: int = 20,
+) -> VerifyReport:
+    """Replay into a scratch schema and compare with the live views at the same position."""
+    scratch = f"{schema}__rmv_{secrets.token_hex(4)}"[:63]
+    reports: dict[str, ViewReport] = {}
+    with _connect(dsn) as conn:
+        with conn.cursor() as cur:
+            try:
+                live = tracking.read_all(cur, schema)
+            except psycopg.errors.UndefinedTable:
+                live = {}
+        checked = []
+        for v in views:
+            row = live.get(v.name)
+            if row is None:
+                reports[v.name] = ViewReport(v.name, "missing", detail="the view was never built here")
+            elif row.schema_version != v.schema_version():
+                reports[v.name] = ViewReport(
+                    v.name, "version_mismatch", position=row.position, schema_version=row.schema_version,
+                    detail=f"live view is version {row.schema_version}, "
+                           f"this code builds {v.schema_version()}; rebuild it")
+            else:
+                checked.append(v)
+        if checked:
+            stop = min(live[v.name].position for v in checked)
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    tracking.ensure(cur, scratch)
+                    for v in checked:
+                        create_tables(cur, scratch, v)
+                projector = Projector(source, checked, conn, scratch)
+                projector.catch_up(batch_size, stop=stop, on_batch=on_batch)
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                try:
+                    with conn.transaction(), conn.cursor() as cur:
+                        frozen = tracking.read_all(cur, schema)
+                        for v in checked:
+                            row = frozen.get(v.name)
+                            if row is None or row.schema_version != v.schema_version():
+                                reports[v.name] = ViewReport(v.name, "version_mismatch",
+                                                             detail="the live view changed during verify")
+                                continue
+                            if row.position < projector.positions[v.name]:
+                                reports[v.name] = ViewReport(
+                                    v.name, "version_mismatch", position=row.position,
+                                    detail="the live view was rebuilt during verify")
+                                continue
+                            single = Projector(source, [v], conn, scratch)
+                            single.catch_up(batch_size, stop=row.position, on_batch=on_batch)
+                            tables = [_compare(cur, schema, scratch, t, samples) for t in v.tables]
+                            differs = any(t.differing for t in tables)
+                            reports[v.name] = ViewReport(v.name, "differs" if differs else "ok",
+                                                         position=row.position,
+                                                         schema_version=row.schema_version, tables=tables)
+                finally:
+                    conn.isolation_level = None
+            finally:
+                with conn.cursor() as cur:
+                    drop_schema(cur, scratch)
+    report = VerifyReport([reports[v.name] for v in views])
+    for v in report.views:
+        log.info("verify result", extra={"view": v.view, "status": v.status, "position": v.position,
+                                         "differing_rows": sum(t.differing for t in v.tables)})
+    return report
+
+
+def _compare(cur: psycopg.Cursor[Any], live: str, scratch: str, table: Any, samples: int) -> TableDiff:
+    join = sql.SQL(" AND ").join(sql.SQL("l.{0} = r.{0}").format(sql.Identifier(k)) for k in table.key)
+    body = sql.SQL(
+        "FROM {} AS l FULL OUTER JOIN {} AS r ON {} WHERE to_jsonb(l) IS DISTINCT FROM to_jsonb(r)"
+    ).format(table.qualified(live), table.qualified(scratch), join)
+    cur.execute(sql.SQL(
+        "SELECT (SELECT count(*) FROM {}), (SELECT count(*) FROM {}), (SELECT count(*) {})"
+    ).format(table.qualified(live), table.qualified(scratch), body))
+    live_rows, rebuilt_rows, differing = cur.fetchone()  # type: ignore[misc]
+    out = TableDiff(table.name, live_rows, rebuilt_rows, differing)
+    if differing:
+        cur.execute(sql.SQL("SELECT to_jsonb(l), to_jsonb(r) {} LIMIT %s").format(body), [samples])
+        for left, right in cur.fetchall():
+            out.samples.append(_describe(table, left, right))
+    return out
+
+
+def _describe(table: Any, live: dict[str, Any] | None, rebuilt: dict[str, Any] | None) -> dict[str, Any]:
+    """One differing row: its key, which columns differ, their values (personal data redacted)."""
+    some = live or rebuilt or {}
+    key = {k: some.get(k) for k in table.key}
+    if live is None:
+        return {"key": key, "kind": "missing_in_live"}
+    if rebuilt is None:
+        return {"key": key, "kind": "missing_in_rebuild"}
+    cols = [c for c in table.column_names if live.get(c) != rebuilt.get(c)]
+
+    def show(row: dict[str, Any], c: str) -> Any:
+        return "<redacted>" if c in table.personal else row.get(c)
+
+    return {"key": key, "kind": "changed",
+            "columns": {c: {"live": show(live, c), "rebuilt": show(rebuilt, c)} for c in cols}}
+
+
+__all__ = [
+    "DEFAULT_BATCH",
+    "REBUILD_BATCH",
+    "TableDiff",
+    "VerifyReport",
+    "ViewReport",
+    "prepare",
+    "rebuild",
+    "staging_schema",
+    "verify",
+]

@@ -1,0 +1,337 @@
+"""The read side used by the HTTP layer, the scheduler and reports.
+
+Every query is schema-qualified and parameterised; filters are a fixed whitelist.
+Results are plain dicts (UUIDs, dates and datetimes as Python objects). A read
+model may lag the event log by a moment: answers that matter for a decision
+carry the view's ``position`` so a caller can tell; caps are enforced by the
+aggregates, never from here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime
+from typing import Any, Self
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row, tuple_row
+from psycopg_pool import ConnectionPool
+
+from ..database import Database
+from ..settlement import SECTIONS
+from .lag import EVENTS_TABLE, view_lag
+from .maintenance import live_schema
+from .views import all_views
+
+log = logging.getLogger("policy_core.projections")
+
+MAX_PAGE = 500
+
+
+class ReadModels:
+    def __init__(self, database: Database, *, mapper: Any | None = None, max_connections: int = 4,
+                 events_schema: str | None = None) -> None:
+        self.database = database
+        self.schema = live_schema(database.schema)
+        self.events_schema = events_schema or self.schema
+        self.mapper = mapper
+        self.pool = ConnectionPool(database.dsn, min_size=1, max_size=max_connections,
+                                   kwargs={"autocommit": True, "row_factory": dict_row}, open=True,
+                                   name="read-models")
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ helpers
+    def table(self, name: str) -> sql.Composed:
+        """A read-model table's schema-qualified name, for callers composing their own query."""
+        return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(name))
+
+    def query(self, query: sql.Composable, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """Run a read-only query on the read models' pool; rows as dicts."""
+        with self.pool.connection() as conn:
+            return conn.execute(query, list(params)).fetchall()  # type: ignore[return-value]
+
+    _t = table  # the scheduler's jobs use these two names
+    _all = query
+
+    def _one(self, query: sql.Composable, params: Iterable[Any] = ()) -> dict[str, Any] | None:
+        rows = self._all(query, params)
+        return rows[0] if rows else None
+
+    def position(self, view: str) -> int:
+        row = self._one(sql.SQL("SELECT position FROM {} WHERE view_name = %s").format(
+            self._t("rm_tracking")), [view])
+        return row["position"] if row else 0
+
+    @staticmethod
+    def _page(limit: int, offset: int) -> tuple[int, int]:
+        if not 1 <= limit <= MAX_PAGE or offset < 0:
+            raise ValueError(f"limit must be 1..{MAX_PAGE} and offset >= 0")
+        return limit, offset
+
+    # ------------------------------------------------------------------ limits
+    def limits(self, policy_id: UUID, period: int | None = None) -> dict[str, Any] | None:
+        """Limit, paid and remaining per section for one period (the latest when None), and per claim."""
+        if period is None:
+            row = self._one(sql.SQL("SELECT max(period_number) AS n FROM {} WHERE policy_id = %s").format(
+                self._t("rm_limits")), [policy_id])
+            period = row["n"] if row else None
+            if period is None:
+                return None
+        sections = self._all(sql.SQL(
+            "SELECT * FROM {} WHERE policy_id = %s AND period_number = %s").format(self._t("rm_limits")),
+            [policy_id, period])
+        if not sections:
+            return None
+        claims = self._all(sql.SQL(
+            "SELECT claim_id, section, accident_limit, used, remaining FROM {} "
+            "WHERE policy_id = %s AND period_number = %s ORDER BY claim_id").format(
+                self._t("rm_limits_claims")), [policy_id, period])
+        per_claim: dict[str, dict[str, Any]] = {}
+        for c in claims:
+            per_claim.setdefault(str(c["claim_id"]), {})[c["section"]] = {
+                "accident_limit": c["accident_limit"], "used": c["used"], "remaining": c["remaining"]}
+        first = sections[0]
+        by_section = {s["section"]: s for s in sections}
+        return {
+            "policy_id": policy_id,
+            "period_number": period,
+            "scheme": first["scheme"],
+            "period_start": first["period_start"],
+            "period_end": first["period_end"],
+            "sections": {s: {"limit": by_section[s]["limit_yen"], "paid": by_section[s]["paid"],
+                             "remaining": by_section[s]["remaining"]} for s in SECTIONS if s in by_section},
+            "claims": per_claim,
+            "position": self.position("limits"),
+        }
+
+    # ------------------------------------------------------------------ policies
+    _POLICY_FILTERS: Mapping[str, str] = {
+        "scheme": "scheme = %s",
+        "plan": "plan = %s",
+        "industry": "industry = %s",
+        "member_number": "member_number = %s",
+        "status": "status = ANY(%s)",
+        "holder_name": "holder_name ILIKE %s",
+        "in_arrears": "(arrears > 0) = %s",
+        "next_debit_on_or_before": "next_debit_date <= %s",
+        "current_period": "current_period = %s",
+    }
+
+    def _policy_where(self, filters: Mapping[str, Any] | None) -> tuple[sql.Composable, list[Any]]:
+        filters = dict(filters or {})
+        unknown = set(filters) - set(self._POLICY_FILTERS)
+        if unknown:
+            raise ValueError(f"unknown filters {sorted(unknown)}: expected {sorted(self._POLICY_FILTERS)}")
+        clauses, params = [], []
+        for name, value in filters.items():
+            if value is None:
+                continue
+            if name == "status":
+                value = [value] if isinstance(value, str) else list(value)
+            elif name == "holder_name":
+                value = "%" + str(value).replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+            clauses.append(sql.SQL(self._POLICY_FILTERS[name]))
+            params.append(value)
+        where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("")
+        return where, params
+
+    def list_policies(self, filters: Mapping[str, Any] | None = None, limit: int = 50,
+                      offset: int = 0) -> list[dict[str, Any]]:
+        limit, offset = self._page(limit, offset)
+        where, params = self._policy_where(filters)
+        return self._all(sql.SQL(
+            "SELECT * FROM {}{} ORDER BY created_at, policy_id LIMIT %s OFFSET %s"
+        ).format(self._t("rm_policies"), where), [*params, limit, offset])
+
+    def count_policies(self, filters: Mapping[str, Any] | None = None) -> int:
+        where, params = self._policy_where(filters)
+        row = self._one(sql.SQL("SELECT count(*) AS n FROM {}{}").format(self._t("rm_policies"), where),
+                        params)
+        return row["n"] if row else 0
+
+    def get_policy_row(self, policy_id: UUID) -> dict[str, Any] | None:
+        return self._one(sql.SQL("SELECT * FROM {} WHERE policy_id = %s").format(self._t("rm_policies")),
+                         [policy_id])
+
+    # ------------------------------------------------------------------ claims
+    def get_claim_row(self, claim_id: UUID) -> dict[str, Any] | None:
+        return self._one(sql.SQL("SELECT * FROM {} WHERE claim_id = %s").format(self._t("rm_claims")),
+                         [claim_id])
+
+    def list_claims(self, *, policy_id: UUID | None = None, status: str | None = None, limit: int = 50,
+                    offset: int = 0) -> list[dict[str, Any]]:
+        limit, offset = self._page(limit, offset)
+        clauses, params = [], []
+        if policy_id is not None:
+            clauses.append(sql.SQL("policy_id = %s"))
+            params.append(policy_id)
+        if status is not None:
+            clauses.append(sql.SQL("status = %s"))
+            params.append(status)
+        where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("")
+        return self._all(sql.SQL(
+            "SELECT * FROM {}{} ORDER BY reported_at, claim_id LIMIT %s OFFSET %s"
+        ).format(self._t("rm_claims"), where), [*params, limit, offset])
+
+    # ------------------------------------------------------------------ collections
+    def debits_due(self, on_or_before: date, *, scheme: str | None = None,
+                   limit: int | None = None) -> list[dict[str, Any]]:
+        """Periods with premium due whose next debit date is on or before the day: the scheduler's list.
+
+        Each row carries ``next_attempt`` (the attempt number to record) and ``policy_status``.
+        """
+        if not isinstance(on_or_before, date) or isinstance(on_or_before, datetime):
+            raise TypeError("on_or_before must be a date")
+        params: list[Any] = [on_or_before]
+        extra = sql.SQL("")
+        if scheme is not None:
+            extra = sql.SQL(" AND scheme = %s")
+            params.append(scheme)
+        tail = sql.SQL("")
+        if limit is not None:
+            tail = sql.SQL(" LIMIT %s")
+            params.append(limit)
+        return self._all(sql.SQL(
+            "SELECT * FROM {} WHERE state = 'due' AND next_debit_date <= %s{} "
+            "ORDER BY next_debit_date, policy_id, period_number{}").format(
+                self._t("rm_collections_debits"), extra, tail), params)
+
+    def failed_debits(self, *, since: date | None = None, scheme: str | None = None) -> list[dict[str, Any]]:
+        clauses, params = [sql.SQL("outcome = 'failed'")], []
+        if since is not None:
+            clauses.append(sql.SQL("debit_date >= %s"))
+            params.append(since)
+        if scheme is not None:
+            clauses.append(sql.SQL("scheme = %s"))
+            params.append(scheme)
+        return self._all(sql.SQL("SELECT * FROM {} WHERE {} ORDER BY debit_date, policy_id, attempt").format(
+            self._t("rm_collections_attempts"), sql.SQL(" AND ").join(clauses)), params)
+
+    def arrears(self, *, scheme: str | None = None) -> list[dict[str, Any]]:
+        params: list[Any] = []
+        extra = sql.SQL("")
+        if scheme is not None:
+            extra = sql.SQL(" AND scheme = %s")
+            params.append(scheme)
+        return self._all(sql.SQL(
+            "SELECT * FROM {} WHERE state = 'due' AND failed_attempts > 0{} ORDER BY policy_id, period_number"
+        ).format(self._t("rm_collections_debits"), extra), params)
+
+    def lapses(self, *, scheme: str | None = None) -> list[dict[str, Any]]:
+        params: list[Any] = []
+        extra = sql.SQL("")
+        if scheme is not None:
+            extra = sql.SQL(" WHERE scheme = %s")
+            params.append(scheme)
+        return self._all(sql.SQL("SELECT * FROM {}{} ORDER BY recorded_at, policy_id").format(
+            self._t("rm_collections_lapses"), extra), params)
+
+    # ------------------------------------------------------------------ portfolio
+    def portfolio(self, scheme: str, year: int) -> dict[str, Any] | None:
+        totals = self._one(sql.SQL("SELECT * FROM {} WHERE scheme = %s AND scheme_year = %s").format(
+            self._t("rm_portfolio")), [scheme, year])
+        if totals is None:
+            return None
+        mix = self._all(sql.SQL(
+            "SELECT plan, industry, periods_written, policies_in_force, written_premium, collected_premium "
+            "FROM {} WHERE scheme = %s AND scheme_year = %s ORDER BY plan, industry").format(
+                self._t("rm_portfolio_mix")), [scheme, year])
+        coinsurers = self._all(sql.SQL(
+            "SELECT * FROM {} WHERE scheme = %s AND scheme_year = %s ORDER BY share_bp DESC, coinsurer"
+        ).format(self._t("rm_portfolio_coinsurers")), [scheme, year])
+        out = dict(totals)
+        out["loss_ratio"] = loss_ratio(totals["paid_total"], totals["collected_premium"])
+        out["mix"] = mix
+        out["coinsurers"] = [dict(c) | {"loss_ratio": loss_ratio(c["paid_total"], c["collected_premium"])}
+                             for c in coinsurers]
+        out["position"] = self.position("portfolio")
+        return out
+
+    def participants(self, scheme: str) -> int:
+        row = self._one(sql.SQL("SELECT policies_active FROM {} WHERE scheme = %s").format(
+            self._t("rm_portfolio_schemes")), [scheme])
+        return int(row["policies_active"]) if row else 0
+
+    # ------------------------------------------------------------------ health
+    def lag(self) -> dict[str, dict[str, Any]]:
+        with self.pool.connection() as conn:
+            conn.row_factory = tuple_row  # type: ignore[assignment]
+            try:
+                return view_lag(conn, self.schema, views={v.name: v.schema_version() for v in all_views()},
+                                events_schema=self.events_schema, events_table=EVENTS_TABLE,
+                                mapper=self.mapper)
+            finally:
+                conn.row_factory = dict_row  # type: ignore[assignment]
+
+    def ready(self, *, max_seconds_behind: float = 60.0) -> tuple[bool, dict[str, dict[str, Any]]]:
+        """Readiness: every view built at this code's version, none failing, none too far behind."""
+        lag = self.lag()
+        ok = all(
+            v["built"] and v["schema_version"] == v["expected_version"] and not v["last_error"]
+            and v["seconds_behind"] is not None and v["seconds_behind"] <= max_seconds_behind
+            for v in lag.values()
+        )
+        return ok, lag
+
+
+def loss_ratio(paid: int, premium: int) -> float | None:
+    """Paid claims over collected premium, to 4 decimals; None before any premium is collected."""
+    return round(paid / premium, 4) if premium else None
+
+
+class ParticipantsCounter:
+    """``participants(scheme) -> int`` for the application: policies in force now, from the portfolio view.
+
+    Before the portfolio view exists the count is 0 (no group discount), with a warning.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.schema = live_schema(database.schema)
+        self._conn: psycopg.Connection[Any] | None = None
+        self._lock = threading.Lock()
+        self._warned = False
+
+    def __call__(self, scheme: str) -> int:
+        query = sql.SQL("SELECT policies_active FROM {}.{} WHERE scheme = %s").format(
+            sql.Identifier(self.schema), sql.Identifier("rm_portfolio_schemes"))
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if self._conn is None or self._conn.closed:
+                        self._conn = psycopg.connect(self.database.dsn, autocommit=True)
+                    row = self._conn.execute(query, [scheme]).fetchone()
+                    return int(row[0]) if row else 0
+                except psycopg.errors.UndefinedTable:
+                    if not self._warned:
+                        log.warning("portfolio view not built yet: participants counted as 0",
+                                    extra={"scheme": scheme})
+                        self._warned = True
+                    return 0
+                except psycopg.OperationalError:
+                    self._conn = None
+                    if attempt == 2:
+                        raise
+        return 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def participants_counter(database: Database) -> Callable[[str], int]:
+    return ParticipantsCounter(database)

@@ -1,0 +1,192 @@
+"""Following the event log live, with a supervisor that restarts from the tracking positions.
+
+The runner LISTENs on the channel the recorder NOTIFYs in every write
+transaction (``policy_admin_events``), so a commit wakes it at once; it also
+polls every ``poll_interval`` seconds in case a notification is missed (a
+dropped connection, a NOTIFY-less writer). Each wake-up reads everything after
+the lowest view position in batches, so a burst of writes is applied in a few
+transactions, not one per event.
+
+Why not the library's ``recorder.subscribe()``: it yields one notification at a
+time from a fixed starting point with its own threads; here the same batch loop
+serves catching up, live following and restarts from the tracking table, and a
+failing view can be rolled back and retried without rewinding a subscription.
+
+Failures: a view whose batch fails is rolled back and retried with back-off
+(the other views go on); anything else (the database going away) ends the
+session, and the supervisor starts a new one after a back-off, which reloads
+every position from ``rm_tracking``: nothing is lost or applied twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ..database import Database
+from .engine import DEFAULT_BATCH, EventSource, Projector, trace
+from .maintenance import REBUILD_BATCH, Progress, live_schema, prepare, rebuild
+from .view import View
+from .views import all_views
+
+log = logging.getLogger("policy_core.projections")
+
+STOP_CHECK = 0.25  # seconds: how often a waiting runner looks at its stop flag
+
+
+def as_source(source: Any) -> EventSource:
+    return source if isinstance(source, EventSource) else EventSource.from_app(source)
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        database: Database,
+        source: Any,  # an EventSource or the PolicyAdministration application
+        *,
+        views: list[View] | None = None,
+        batch_size: int = DEFAULT_BATCH,
+        rebuild_batch_size: int = REBUILD_BATCH,
+        poll_interval: float = 1.0,
+        backoff: tuple[float, float] = (0.5, 30.0),
+        view_backoff: tuple[float, float] = (0.5, 60.0),
+        fault: Any = None,
+        on_rebuild_batch: Progress | None = None,
+    ) -> None:
+        self.database = database
+        self.source = as_source(source)
+        self.views = views if views is not None else all_views()
+        self.schema = live_schema(database.schema)
+        self.batch_size = batch_size
+        self.rebuild_batch_size = rebuild_batch_size
+        self.poll_interval = poll_interval
+        self.backoff = backoff
+        self.view_backoff = view_backoff
+        self.fault = fault
+        self.on_rebuild_batch = on_rebuild_batch
+        self.restarts = 0
+        self.last_error: str | None = None
+        self.projector: Projector | None = None
+        self.backend_pids: tuple[int, ...] = ()  # the live session's connections (diagnostics)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ one-shot
+    def prepare(self, conn: psycopg.Connection[Any]) -> None:
+        """Create missing views; rebuild (blue/green) those whose schema version changed."""
+        stale = prepare(conn, self.schema, self.views)
+        if stale:
+            log.warning("view schema version changed; rebuilding",
+                        extra={"views": ",".join(v.name for v in stale)})
+            rebuild(self.database.dsn, self.source, self.schema, stale, batch_size=self.rebuild_batch_size,
+                    on_batch=self.on_rebuild_batch, only_if_stale=True)
+
+    def catch_up(self) -> int:
+        """Prepare, then apply everything up to the head once. Returns notifications read."""
+        with psycopg.connect(self.database.dsn, autocommit=True) as conn:
+            self.prepare(conn)
+            projector = Projector(self.source, self.views, conn, self.schema, fault=self.fault)
+            return projector.catch_up(self.batch_size)
+
+    # ------------------------------------------------------------------ live
+    def start(self) -> threading.Thread:
+        if self._thread is not None and self._thread.is_alive():
+            return self._thread
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name="projections", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def run(self) -> None:
+        """Follow the log until stop(); restart a failed session from the tracking positions."""
+        delay = self.backoff[0]
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self._session()
+                return
+            except Exception as exc:  # noqa: BLE001 - the supervisor restarts whatever failed
+                self.restarts += 1
+                self.last_error = type(exc).__name__
+                if time.monotonic() - started > 60:
+                    delay = self.backoff[0]
+                log.error("projection runner failed; restarting from the tracking positions",
+                          extra={"error": self.last_error, "restarts": self.restarts, "retry_in_s": delay,
+                                 "trace": trace(exc)})
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.backoff[1])
+
+    def _session(self) -> None:
+        dsn = self.database.dsn
+        with psycopg.connect(dsn, autocommit=True) as conn, psycopg.connect(dsn, autocommit=True) as listen:
+            listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.source.channel)))
+            self.backend_pids = (conn.info.backend_pid, listen.info.backend_pid)
+            self.prepare(conn)
+            projector = Projector(self.source, self.views, conn, self.schema, isolate=True,
+                                  backoff=self.view_backoff, fault=self.fault)
+            self.projector = projector
+            head = self.source.head()
+            ahead = sorted(n for n, p in projector.positions.items() if p > head)
+            if ahead:
+                log.error("views are ahead of the event log (was the event store replaced?); rebuild them",
+                          extra={"views": ",".join(ahead), "head": head})
+            log.info("following the event log", extra={
+                "schema": self.schema, "position": projector.min_position(),
+                "views": ",".join(v.name for v in self.views)})
+            while not self._stop.is_set():
+                result = projector.step(self.batch_size)
+                if result.read >= self.batch_size:
+                    continue  # more is waiting
+                timeout = self.poll_interval
+                retry_in = projector.next_retry_in()
+                if retry_in is not None:
+                    timeout = min(timeout, retry_in)
+                self._wait(listen, timeout)
+
+    def _wait(self, listen: psycopg.Connection[Any], timeout: float) -> None:
+        """Until a NOTIFY, ``timeout`` or stop(): in short slices, so that stopping is prompt."""
+        deadline = time.monotonic() + timeout
+        while not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            if any(True for _ in listen.notifies(timeout=min(remaining, STOP_CHECK), stop_after=1)):
+                for _ in listen.notifies(timeout=0):  # drain: one read serves them all
+                    pass
+                return
+
+    # ------------------------------------------------------------------ for tests and health
+    def positions(self) -> dict[str, int]:
+        return dict(self.projector.positions) if self.projector else {}
+
+    def wait_for(self, position: int, timeout: float = 10.0) -> bool:
+        """True once every view is at ``position`` or beyond."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            p = self.positions()
+            if p and len(p) == len(self.views) and min(p.values()) >= position:
+                return True
+            time.sleep(0.01)
+        return False
+
+    def status(self) -> dict[str, Any]:
+        failing = {}
+        if self.projector is not None:
+            failing = {n: {"error": f.error, "attempts": f.count} for n, f in self.projector.failures.items()}
+        stopped = sorted(self.projector.stopped) if self.projector else []
+        return {"running": self.running, "restarts": self.restarts, "last_error": self.last_error,
+                "failing_views": failing, "stopped_views": stopped}

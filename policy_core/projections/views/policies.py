@@ -1,0 +1,227 @@
+"""The searchable list of policies for the back office.
+
+One row per policy (``rm_policies``) with what a list screen filters and shows,
+plus the per-period collection state it is derived from (``rm_policies_periods``)
+so that next debit date and arrears follow the aggregate's own rules:
+
+* a period's next debit date: none once collected or lapsed; its first debit date
+  before any attempt; else the retry date recorded with the last failure;
+* the policy's next debit date: the earliest among its periods;
+* arrears: premium still due on periods with a failed debit that neither got
+  collected nor lapsed (a lapsed period's premium is no longer collected).
+
+The holder's name is personal data: it is stored for the search screen, never
+logged, and redacted in verify reports.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...aggregates.policy import Policy
+from ..tables import Rows, Table, col
+from ..view import View, handles
+
+POLICIES = "rm_policies"
+PERIODS = "rm_policies_periods"
+
+
+def policy_status(row: dict[str, Any]) -> str:
+    """The aggregate's precedence: cancelled, lapsed, expired, active, applied."""
+    if row["cancelled_at"] is not None:
+        return "cancelled"
+    if row["lapsed_at"] is not None:
+        return "lapsed"
+    if row["expired_at"] is not None:
+        return "expired"
+    if row["activated"]:
+        return "active"
+    return "applied"
+
+
+class PoliciesView(View):
+    name = "policies"
+    version = 2  # 2: renewal_notice_on
+    tables = (
+        Table(
+            POLICIES,
+            (
+                col("policy_id", "uuid", null=False),
+                col("scheme", "text", null=False),
+                col("member_number", "text", null=False),
+                col("holder_name", "text", null=False, personal=True),
+                col("industry", "text", null=False),
+                col("plan", "text", null=False),
+                col("liability_limit", "bigint"),
+                col("network_rider", "boolean", null=False),
+                col("annual_sales", "bigint", null=False),
+                col("application_date", "date", null=False),
+                col("enrollment", "text", null=False),
+                col("status", "text", null=False),
+                col("activated", "boolean", null=False),
+                col("current_period", "integer", null=False),
+                col("period_start", "timestamptz", null=False),
+                col("period_end", "timestamptz", null=False),
+                col("premium", "bigint", null=False),  # current period
+                col("annual_premium", "bigint", null=False),
+                col("tariff_version", "text", null=False),
+                col("collected", "bigint", null=False),  # current period
+                col("next_debit_date", "date"),
+                col("arrears", "bigint", null=False),
+                col("failed_debits", "integer", null=False),  # failed attempts on periods in arrears
+                col("claims", "integer", null=False),
+                col("claims_paid", "bigint", null=False),
+                col("renewal_notice_on", "date"),  # renewal notice issued for the current period
+                col("non_renewal_notice_on", "date"),
+                col("lapsed_at", "timestamptz"),
+                col("lapse_reason", "text"),
+                col("cancelled_at", "timestamptz"),
+                col("cancellation_reason", "text"),
+                col("expired_at", "timestamptz"),
+                col("created_at", "timestamptz", null=False),
+                col("updated_at", "timestamptz", null=False),
+                col("version", "integer", null=False),  # the aggregate version this row reflects
+            ),
+            key=("policy_id",),
+            owner="policy_id",
+            indexes=(("scheme", "status"), ("member_number",), ("next_debit_date",), ("industry",),
+                     ("plan",)),
+        ),
+        Table(
+            PERIODS,
+            (
+                col("policy_id", "uuid", null=False),
+                col("period_number", "integer", null=False),
+                col("premium", "bigint", null=False),
+                col("collected", "bigint", null=False),
+                col("debit_date", "date", null=False),
+                col("attempts", "integer", null=False),
+                col("failed_attempts", "integer", null=False),
+                col("next_debit_date", "date"),
+                col("lapsed", "boolean", null=False),
+            ),
+            key=("policy_id", "period_number"),
+            owner="policy_id",
+        ),
+    )
+
+    # ------------------------------------------------------------------ helpers
+    def _new_period(self, policy_id: Any, period: dict[str, Any], rows: Rows) -> None:
+        rows.new(PERIODS, policy_id=policy_id, period_number=period["number"], premium=period["premium"],
+                 collected=0, debit_date=period["debit_date"], attempts=0, failed_attempts=0,
+                 next_debit_date=period["debit_date"] if period["premium"] > 0 else None, lapsed=False)
+
+    def _touch(self, e: Any, rows: Rows) -> dict[str, Any]:
+        row = rows.require(POLICIES, e.originator_id)
+        row["updated_at"] = e.timestamp
+        row["version"] = e.originator_version
+        return row
+
+    def _refresh(self, row: dict[str, Any], rows: Rows) -> None:
+        periods = [rows.require(PERIODS, row["policy_id"], n) for n in range(1, row["current_period"] + 1)]
+        current = periods[-1]
+        row["collected"] = current["collected"]
+        due_dates = [p["next_debit_date"] for p in periods if p["next_debit_date"] is not None]
+        row["next_debit_date"] = min(due_dates) if due_dates else None
+        in_arrears = [p for p in periods
+                      if p["failed_attempts"] and p["collected"] < p["premium"] and not p["lapsed"]]
+        row["arrears"] = sum(p["premium"] - p["collected"] for p in in_arrears)
+        row["failed_debits"] = sum(p["failed_attempts"] for p in in_arrears)
+        row["status"] = policy_status(row)
+
+    # ------------------------------------------------------------------ handlers
+    @handles(Policy.Applied)
+    def on_applied(self, e: Any, rows: Rows) -> None:
+        p = e.period
+        row = rows.new(
+            POLICIES, policy_id=e.originator_id, scheme=e.scheme, member_number=e.member_number,
+            holder_name=e.holder.get("name", ""), industry=e.industry, plan=e.plan,
+            liability_limit=e.liability_limit, network_rider=e.network_rider, annual_sales=e.annual_sales,
+            application_date=e.application_date, enrollment=e.enrollment, status="applied", activated=False,
+            current_period=p["number"], period_start=p["start"], period_end=p["end"], premium=p["premium"],
+            annual_premium=p["annual_premium"], tariff_version=p["tariff_version"], collected=0,
+            next_debit_date=None, arrears=0, failed_debits=0, claims=0, claims_paid=0,
+            created_at=e.timestamp, updated_at=e.timestamp, version=e.originator_version,
+        )
+        self._new_period(e.originator_id, p, rows)
+        self._refresh(row, rows)
+
+    @handles(Policy.Activated)
+    def on_activated(self, e: Any, rows: Rows) -> None:
+        row = self._touch(e, rows)
+        row["activated"] = True
+        self._refresh(row, rows)
+
+    @handles(Policy.PremiumDebited)
+    def on_debited(self, e: Any, rows: Rows) -> None:
+        row = self._touch(e, rows)
+        p = rows.require(PERIODS, e.originator_id, e.period_number)
+        p["collected"] += e.amount
+        p["attempts"] += 1
+        p["next_debit_date"] = None  # a success debits all that is due (the aggregate checks the amount)
+        self._refresh(row, rows)
+
+    @handles(Policy.PremiumDebitFailed)
+    def on_debit_failed(self, e: Any, rows: Rows) -> None:
+        row = self._touch(e, rows)
+        p = rows.require(PERIODS, e.originator_id, e.period_number)
+        p["attempts"] += 1
+        p["failed_attempts"] += 1
+        p["next_debit_date"] = e.next_debit_date
+        self._refresh(row, rows)
+
+    @handles(Policy.Lapsed)
+    def on_lapsed(self, e: Any, rows: Rows) -> None:
+        row = self._touch(e, rows)
+        p = rows.require(PERIODS, e.originator_id, e.period_number)
+        p["lapsed"] = True
+        p["next_debit_date"] = None
+        row["lapsed_at"] = e.effective_at
+        row["lapse_reason"] = e.reason
+        self._refresh(row, rows)
+
+    @handles(Policy.Renewed)
+    def on_renewed(self, e: Any, rows: Rows) -> None:
+        row = self._touch(e, rows)
+        p = e.period
+        self._new_period(e.originator_id, p, rows)
+        row.update(current_period=p["number"], period_start=p["start"], period_end=p["end"],
+                   premium=p["premium"], annual_premium=p["annual_premium"],
+                   tariff_version=p["tariff_version"], annual_sales=p["basis"]["annual_sales"],
+                   renewal_notice_on=None)
+        self._refresh(row, rows)
+
+    @handles(Policy.RenewalNoticeIssued)
+    def on_renewal_notice(self, e: Any, rows: Rows) -> None:
+        row = self._touch(e, rows)
+        if e.period_number == row["current_period"]:
+            row["renewal_notice_on"] = e.issued_on
+
+    @handles(Policy.NonRenewalNoticeGiven)
+    def on_non_renewal(self, e: Any, rows: Rows) -> None:
+        self._touch(e, rows)["non_renewal_notice_on"] = e.received_on
+
+    @handles(Policy.Expired)
+    def on_expired(self, e: Any, rows: Rows) -> None:
+        row = self._touch(e, rows)
+        row["expired_at"] = e.effective_at
+        self._refresh(row, rows)
+
+    @handles(Policy.Cancelled)
+    def on_cancelled(self, e: Any, rows: Rows) -> None:
+        row = self._touch(e, rows)
+        row["cancelled_at"] = e.effective_at
+        row["cancellation_reason"] = e.reason
+        self._refresh(row, rows)
+
+    @handles(Policy.SalesDeclared)
+    def on_sales_declared(self, e: Any, rows: Rows) -> None:
+        self._touch(e, rows)["annual_sales"] = e.annual_sales
+
+    @handles(Policy.ClaimRegistered)
+    def on_claim_registered(self, e: Any, rows: Rows) -> None:
+        self._touch(e, rows)["claims"] += 1
+
+    @handles(Policy.ClaimPaymentRecorded)
+    def on_claim_payment(self, e: Any, rows: Rows) -> None:
+        self._touch(e, rows)["claims_paid"] += e.total
