@@ -25,6 +25,7 @@ class PeriodDecision:
     premium: int  # what this period costs (pro rata for a short first period)
     terms: SettlementTerms
     basis: dict[str, Any]  # what was rated: industry, sales, plan, limit, rider, participants
+    coinsurers: tuple[tuple[str, int], ...] = ()  # (key, share in basis points), the leader first
 
     @property
     def annual_premium(self) -> int:
@@ -50,6 +51,7 @@ class PeriodDecision:
             "condolence_cap_per_person": self.terms.condolence_cap_per_person,
             "network_rider": self.terms.network_rider,
             "basis": dict(self.basis),
+            "coinsurers": [{"key": k, "share_bp": bp} for k, bp in self.coinsurers],
         }
 
 
@@ -99,6 +101,7 @@ def _decide(
         rating=rating,
         premium=premium,
         terms=scheme.settlement_terms(plan, liability_limit if plan == "E" else None, network_rider),
+        coinsurers=tuple((c.key, c.share_bp) for c in scheme.coinsurers),
         basis={
             "industry": industry,
             "annual_sales": annual_sales,

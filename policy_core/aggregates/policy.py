@@ -58,6 +58,7 @@ class Period:
     condolence_cap_per_person: int
     network_rider: bool
     basis: dict[str, Any]
+    coinsurers: list[dict[str, Any]] = field(default_factory=list)  # shares in force for this period
     activated_at: datetime | None = None
     collected: int = 0
     debits: list[DebitAttempt] = field(default_factory=list)
@@ -70,6 +71,7 @@ class Period:
     @classmethod
     def from_facts(cls, facts: dict[str, Any]) -> Period:
         p = cls(**{k: facts[k] for k in _PERIOD_FACT_KEYS})
+        p.coinsurers = [dict(c) for c in facts.get("coinsurers", ())]
         p.limits = dict(p.limits)
         p.paid = {s: 0 for s in p.limits}
         return p
