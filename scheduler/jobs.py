@@ -109,9 +109,9 @@ class Jobs:
     def _notices(self, until: datetime) -> list[dict[str, Any]]:
         rows = self._rows(
             "SELECT policy_id, scheme, current_period, period_end FROM {} WHERE status = 'active' "
-            "AND non_renewal_notice_on IS NULL AND renewal_notice_on IS NULL AND period_end > %s "
+            "AND non_renewal_notice_on IS NULL AND renewal_notice_on IS NULL "
             "AND period_end <= %s ORDER BY period_end, policy_id",
-            [until, until + timedelta(days=max(self.notice_days.values(), default=0))], "rm_policies")
+            [until + timedelta(days=max(self.notice_days.values(), default=0))], "rm_policies")
         return [r for r in rows if r["period_end"] - timedelta(days=self.notice_days[r["scheme"]]) <= until]
 
     def _debits(self, until: datetime) -> list[dict[str, Any]]:
