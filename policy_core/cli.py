@@ -118,6 +118,23 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_zengin_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scheduler.zengin_gateway import ZenginGateway
+
+    from .bootstrap import bootstrap
+
+    rt = bootstrap(settings)
+    try:
+        gateway = ZenginGateway(rt.database, settings.data_dir / "zengin" / "outbox")
+        counts = gateway.ingest_result_file(Path(args.file).read_bytes(), rt.app)
+        print(json.dumps(counts))
+    finally:
+        rt.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policy-admin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     srun = schedsub.add_parser("run", help="tick run-due while holding leadership")
     srun.add_argument("--interval", type=float, default=30.0, help="seconds between ticks")
     srun.set_defaults(func=cmd_scheduler_run)
+    zg = sub.add_parser("zengin", help="Zengin direct-debit files")
+    zgsub = zg.add_subparsers(dest="zengin_command", required=True)
+    ingest = zgsub.add_parser("ingest", help="record the bank's result file (PremiumDebited / PremiumDebitFailed)")
+    ingest.add_argument("file")
+    ingest.set_defaults(func=cmd_zengin_ingest)
     sim = sub.add_parser("simulate", help="run schemes through years of activity on an accelerated clock")
     sim.add_argument("--policies", type=int, default=200)
     sim.add_argument("--years", type=int, default=2)

@@ -10,8 +10,16 @@ from .leader import Leadership
 from .service import SchedulerService
 
 
+def build_gateway(runtime: Any) -> CollectionGateway:
+    if runtime.settings.collection_gateway == "zengin":
+        from .zengin_gateway import ZenginGateway
+
+        return ZenginGateway(runtime.database, runtime.settings.data_dir / "zengin" / "outbox")
+    return SimulatedBank()
+
+
 def build_jobs(runtime: Any, gateway: CollectionGateway | None = None) -> Jobs:
-    return Jobs(runtime.app, runtime.read_models, runtime.projections.catch_up, gateway or SimulatedBank(),
+    return Jobs(runtime.app, runtime.read_models, runtime.projections.catch_up, gateway or build_gateway(runtime),
                 now=runtime.clock.now)
 
 

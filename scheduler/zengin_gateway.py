@@ -1,0 +1,136 @@
+"""The Zengin (全銀) collection gateway: request files out, result files in.
+
+``collect`` writes one 預金口座振替依頼データ file per debit date into the outbox and
+remembers each request (by its 顧客番号) in ``zengin_requests``; it returns no results,
+because the bank answers days later. A request already submitted is never written
+again, so the scheduler may run the same day twice. ``ingest_result_file`` reads the
+bank's result file and records ``PremiumDebited`` / ``PremiumDebitFailed`` with the
+bank's result code; ingesting the same file twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from policy_core.application import Actor, DebitOutcome, PolicyAdministration
+from policy_core.database import Database
+
+from .gateway import RESULT_CODES, DebitRequest, DebitResult
+from .zengin import parse_result_file, write_request_file
+
+log = logging.getLogger("scheduler.zengin_gateway")
+
+TABLE = "zengin_requests"
+
+
+@dataclass(frozen=True)
+class CollectorAccount:
+    """The collector's own contract with its bank (illustrative defaults; configure per deployment)."""
+
+    collector_code: str = "1234567890"
+    collector_name_kana: str = "ｺｼﾞﾝｼﾞﾖｳﾎｳﾛｳｴｲﾎｹﾝ"
+    bank_code: str = "0001"
+    bank_name_kana: str = "ﾐｽﾞﾎ"
+    branch_code: str = "001"
+    branch_name_kana: str = "ﾎﾝﾃﾝ"
+    account_type: str = "ordinary"
+    account_number: str = "1234567"
+
+
+def ensure_table(db: Database) -> None:
+    with db.connect() as conn:
+        conn.execute(
+            f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+                customer_number text PRIMARY KEY,
+                policy_id uuid NOT NULL,
+                period_number integer NOT NULL,
+                attempt integer NOT NULL,
+                amount bigint NOT NULL,
+                debit_date date NOT NULL,
+                request_file text NOT NULL,
+                result_code text,
+                submitted_at timestamptz NOT NULL DEFAULT now(),
+                settled_at timestamptz)"""
+        )
+        conn.commit()
+
+
+class ZenginGateway:
+    def __init__(self, database: Database, outbox: Path, collector: CollectorAccount | None = None) -> None:
+        self.database = database
+        self.outbox = Path(outbox)
+        self.collector = collector or CollectorAccount()
+        ensure_table(database)
+
+    def collect(self, requests: Sequence[DebitRequest]) -> list[DebitResult]:
+        by_date: dict[Any, list[DebitRequest]] = defaultdict(list)
+        with self.database.connect() as conn:
+            known = {r[0] for r in conn.execute(
+                f"SELECT customer_number FROM {TABLE} WHERE customer_number = ANY(%s)",
+                ([r.customer_number for r in requests],)).fetchall()}
+        for r in requests:
+            if r.customer_number not in known:
+                by_date[r.debit_date].append(r)
+        self.outbox.mkdir(parents=True, exist_ok=True)
+        for debit_date, batch in sorted(by_date.items()):
+            c = self.collector
+            data = write_request_file(
+                batch, collector_code=c.collector_code, collector_name_kana=c.collector_name_kana,
+                collection_date=debit_date, bank_code=c.bank_code, bank_name_kana=c.bank_name_kana,
+                branch_code=c.branch_code, branch_name_kana=c.branch_name_kana, account_type=c.account_type,
+                account_number=c.account_number,
+            )
+            name = f"request-{debit_date:%Y%m%d}-{batch[0].customer_number}.txt"
+            path = self.outbox / name
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            with self.database.connect() as conn:
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        f"INSERT INTO {TABLE} (customer_number, policy_id, period_number, attempt, amount, "
+                        "debit_date, request_file) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                        [(r.customer_number, UUID(r.policy_id), r.period_number, r.attempt, r.amount, r.debit_date,
+                          name) for r in batch],
+                    )
+                tmp.rename(path)
+                conn.commit()
+            log.info("zengin request file written", extra={"file": name, "records": len(batch),
+                                                          "debit_date": debit_date.isoformat()})
+        return []  # results come back in the bank's result file
+
+    def ingest_result_file(self, data: bytes, app: PolicyAdministration, *, actor: Actor | None = None,
+                           ) -> dict[str, int]:
+        records = parse_result_file(data)
+        with self.database.connect() as conn:
+            rows = {r[0]: r for r in conn.execute(
+                f"SELECT customer_number, policy_id, period_number, attempt, amount, debit_date, result_code "
+                f"FROM {TABLE} WHERE customer_number = ANY(%s)",
+                ([rec.customer_number for rec in records],)).fetchall()}
+        unknown = [rec.customer_number for rec in records if rec.customer_number not in rows]
+        if unknown:
+            raise ValueError(f"{len(unknown)} result records match no submitted request (e.g. {unknown[0]})")
+        outcomes = []
+        for rec in records:
+            _, policy_id, period, attempt, amount, debit_date, _ = rows[rec.customer_number]
+            if rec.amount != amount:
+                raise ValueError(f"result for {rec.customer_number} has amount {rec.amount}, requested {amount}")
+            outcomes.append(DebitOutcome(
+                policy_id=policy_id, period_number=period, attempt=attempt, debit_date=debit_date,
+                success=rec.result_code == "0", amount=amount if rec.result_code == "0" else 0,
+                result_code=rec.result_code, reason=RESULT_CODES.get(rec.result_code, "other"),
+                reference=rec.customer_number,
+            ))
+        counts = app.record_debit_results(outcomes, actor=actor)
+        with self.database.connect() as conn:
+            with conn.cursor() as cur:
+                cur.executemany(f"UPDATE {TABLE} SET result_code = %s, settled_at = now() WHERE customer_number = %s",
+                                [(rec.result_code, rec.customer_number) for rec in records])
+            conn.commit()
+        log.info("zengin result file ingested", extra={"records": len(records), **counts})
+        return counts

@@ -1,0 +1,58 @@
+"""Zengin round trip on real PostgreSQL: request file -> bank result file with mixed codes -> events."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date, datetime
+
+from policy_core.bootstrap import bootstrap
+from policy_core.calendar import TOKYO
+from policy_core.settings import Settings
+from scheduler.clock import SettableClock
+from scheduler.jobs import Jobs
+from scheduler.zengin import parse_request_file, simulate_result_file, write_result_file
+from scheduler.zengin_gateway import ZenginGateway
+from tests.conftest import BANK
+
+
+def test_request_file_then_result_file_records_each_outcome_once(database, tmp_path):
+    clock = SettableClock(datetime(2026, 12, 1, tzinfo=TOKYO))
+    rt = bootstrap(Settings(POLICY_DATA_DIR=tempfile.mkdtemp()), database=database, clock=clock)
+    try:
+        gateway = ZenginGateway(database, tmp_path / "outbox")
+        jobs = Jobs(rt.app, rt.read_models, rt.projections.catch_up, gateway, now=clock.now)
+        accounts = ["1234567", "9000001", "9000002", "2345678", "9000004"]
+        pids = [rt.app.apply(scheme="chuokai", member_number=f"Z-{i}", holder={"name": f"m{i}"},
+                             industry="retail", annual_sales=20_000_000, plan="A",
+                             bank_account=dict(BANK, account_number=acct), application_date=date(2026, 12, 15))
+                for i, acct in enumerate(accounts)]
+        clock.set(datetime(2027, 4, 27, 12, tzinfo=TOKYO))
+        jobs.run_due(clock.now())
+        jobs.run_due(clock.now())  # the same day again: no second file, no duplicate rows
+        files = sorted((tmp_path / "outbox").glob("request-*.txt"))
+        assert [f.name[:17] for f in files] == ["request-20270426-"]
+        request = files[0].read_bytes()
+        parsed = parse_request_file(request)
+        assert len(parsed.records) == 5 and parsed.trailer.total_count == 5
+        assert parsed.trailer.total_amount == 5 * 30_000
+        assert all(len(r) == 120 for r in request.split(b"\r\n") if r)
+        # nothing is recorded until the bank answers
+        assert all(not rt.app.get_policy(p).period(1).debits for p in pids)
+
+        result = simulate_result_file(request)
+        counts = gateway.ingest_result_file(result, rt.app)
+        assert counts == {"debited": 2, "failed": 3, "lapsed": 0, "unchanged": 0}
+        attempts = [rt.app.get_policy(p).period(1).debits[0] for p in pids]
+        assert [a.outcome for a in attempts] == ["debited", "failed", "failed", "debited", "failed"]
+        assert [a.result_code for a in attempts if a.outcome == "failed"] == ["1", "2", "4"]
+        assert [a.reason for a in attempts if a.outcome == "failed"] == [
+            "insufficient_funds", "no_such_account", "no_direct_debit_mandate"]
+        assert [rt.app.get_policy(p).period(1).is_collected for p in pids] == [True, False, False, True, False]
+        again = gateway.ingest_result_file(result, rt.app)
+        assert again["unchanged"] == 5
+
+        # a result file the bank made by hand with other codes is read the same way
+        custom = write_result_file(request, {r.customer_number: "8" for r in parsed.records})
+        assert len(custom) == len(request)
+    finally:
+        rt.close()
