@@ -249,7 +249,8 @@ class ReadModels:
             "FROM {} WHERE scheme = %s AND scheme_year = %s ORDER BY plan, industry").format(
                 self._t("rm_portfolio_mix")), [scheme, year])
         coinsurers = self._all(sql.SQL(
-            "SELECT * FROM {} WHERE scheme = %s AND scheme_year = %s ORDER BY share_bp DESC, coinsurer"
+            "SELECT * FROM {} WHERE scheme = %s AND scheme_year = %s"
+            " ORDER BY share_bp DESC NULLS LAST, written_premium DESC, coinsurer"
         ).format(self._t("rm_portfolio_coinsurers")), [scheme, year])
         out = dict(totals)
         out["loss_ratio"] = loss_ratio(totals["paid_total"], totals["collected_premium"])

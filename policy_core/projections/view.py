@@ -2,10 +2,12 @@
 
 A view has a name, a schema version, its tables, and one handler per event
 class it reads. Handlers are deterministic functions of the event and of the
-view's own rows: no clock, no other view's tables, no aggregate reads. Scheme
-parameters (calendar, co-insurer shares) come from the scheme presets; a view
-that uses them puts a fingerprint of them in its schema version, so that a
-change of preset is a schema change and rebuilds the view.
+view's own rows: no clock, no other view's tables, no aggregate reads. What an
+event records (a period's premium, its co-insurer shares) is taken from the
+event, never looked up again. Scheme parameters that events do not record (the
+calendar, or shares for periods recorded before they were) come from the scheme
+presets; a view that uses them puts a fingerprint of them in its schema version,
+so that a change of preset is a schema change and rebuilds the view.
 
 Bump ``version`` whenever the tables or what a handler computes change: at
 start-up the runner rebuilds a view whose recorded version differs.

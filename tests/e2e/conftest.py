@@ -19,3 +19,9 @@ def client(runtime):
     app = create_app(runtime.settings, runtime=runtime, api_keys=parse_keys(spec))
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture
+def settle(runtime):
+    """Bring the read models up to the last write (what the live runner does within milliseconds)."""
+    return runtime.projections.catch_up

@@ -9,15 +9,17 @@ import logging
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import psycopg
+import psycopg.rows
 import pytest
 
 from policy_core.bootstrap import bootstrap
-from policy_core.calendar import TOKYO
+from policy_core.calendar import TOKYO, scheme_year
 from policy_core.database import Database
 from policy_core.projections import (
     EventSource,
@@ -34,7 +36,9 @@ from policy_core.projections.engine import Projector
 from policy_core.projections.maintenance import prepare
 from policy_core.projections.tables import Table, col
 from policy_core.projections.views.policies import PoliciesView
+from policy_core.scheme import load_scheme
 from policy_core.settings import Settings
+from policy_core.settlement import SECTIONS
 from tests.conftest import BANK, FIXED_NOW
 from tests.integration.test_projections_properties import assert_views_match
 
@@ -437,3 +441,194 @@ def test_cli_run_once_rebuild_verify_status(runtime, database, monkeypatch, caps
     assert main(["projections", "verify", "claims"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["views"][0]["status"] == "differs"
+
+
+# ---------------------------------------------------------------------------- recorded co-insurer shares
+
+
+PRESET_A = (("leader", 4000), ("insurer_b", 3000), ("insurer_c", 2000), ("insurer_d", 1000))  # jcci as shipped
+# The changed preset: another leader (it takes the remainder), a co-insurer gone, one new, odd shares.
+PRESET_B = (("insurer_b", 4999), ("leader", 3334), ("insurer_e", 1667))
+
+
+@pytest.fixture
+def change_preset(monkeypatch):
+    """``change_preset(scheme, shares)``: the scheme's preset now sets these co-insurer shares.
+
+    Every module that imported ``load_scheme`` (the application deciding periods, the
+    portfolio view's calendars and fallback shares, the oracle) sees the changed preset; the presets
+    fingerprint is recomputed, as in a new release with an edited preset file.
+    """
+    import sys
+
+    from policy_core import scheme as scheme_module
+    from policy_core.projections.views.portfolio import presets_fingerprint
+    from policy_core.scheme import Coinsurer
+
+    original = scheme_module.load_scheme
+    changed: dict[str, Any] = {}
+
+    def load_scheme(key: str) -> Any:
+        s = original(key)
+        return s.model_copy(update={"coinsurers": changed[key]}) if key in changed else s
+
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] in ("policy_core", "api", "scheduler", "tests") and \
+                getattr(module, "load_scheme", None) is original:
+            monkeypatch.setattr(module, "load_scheme", load_scheme)
+
+    def change(key: str, shares: tuple[tuple[str, int], ...]) -> None:
+        changed[key] = [Coinsurer(key=k, name=k, share_bp=bp) for k, bp in shares]
+        presets_fingerprint.cache_clear()
+
+    yield change
+    presets_fingerprint.cache_clear()
+
+
+def _claim_in(app: Any, pid: UUID, period: Any, damages: int) -> UUID:
+    discovered = period.start + timedelta(days=10)
+    cid = app.report_incident(policy_id=pid, occurred_at=discovered - timedelta(days=1), discovered_at=discovered,
+                              cause="theft", records_affected=50, description="laptop stolen from a car")
+    app.assess_losses(cid, [{"category": "damages", "risk": "basic", "amount": damages},
+                            {"category": "incident_response", "risk": "basic", "amount": 600_001}])
+    app.pay_claim(cid)
+    return cid
+
+
+def _coinsurer_rows(database: Database) -> dict[tuple[str, int, str], dict[str, Any]]:
+    with psycopg.connect(database.dsn) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute(f'SELECT * FROM "{database.schema}".rm_portfolio_coinsurers')
+        return {(r["scheme"], r["scheme_year"], r["coinsurer"]): r for r in cur.fetchall()}
+
+
+def _assert_parts_add_up(database: Database) -> None:
+    """Every amount of every year, split among the co-insurers, adds up to the year's total."""
+    coins = _coinsurer_rows(database)
+    columns = ("written_premium", "collected_premium", "return_premium",
+               *(f"paid_{s}" for s in SECTIONS), "paid_total")
+    with psycopg.connect(database.dsn) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute(f'SELECT * FROM "{database.schema}".rm_portfolio')
+        for totals in cur.fetchall():
+            year = (totals["scheme"], totals["scheme_year"])
+            parts = [r for k, r in coins.items() if k[:2] == year]
+            for c in columns:
+                assert sum(r[c] for r in parts) == totals[c], (year, c)
+
+
+def _split(amount: int, shares: tuple[tuple[str, int], ...]) -> dict[str, int]:
+    """The rule written out again: round down per co-insurer, the first listed takes the rest."""
+    (first, _), *others = shares
+    parts = {k: amount * bp // 10_000 for k, bp in others}
+    return {first: amount - sum(parts.values()), **parts}
+
+
+def _add(into: dict[str, int], parts: dict[str, int]) -> None:
+    for k, v in parts.items():
+        into[k] = into.get(k, 0) + v
+
+
+def test_each_period_is_allocated_by_the_shares_it_recorded_whatever_the_preset_says_later(
+        runtime, database, change_preset):
+    app = runtime.app
+    a = onboard(app, "S-1", scheme="jcci")  # period 1 records the shipped shares (A)
+    ProjectionRunner(database, app).catch_up()  # the live view, built with the old preset
+
+    change_preset("jcci", PRESET_B)  # a new release edits the preset
+    a1 = app.get_policy(a).periods[0]
+    assert [(c["key"], c["share_bp"]) for c in a1.coinsurers] == list(PRESET_A)
+    claim_a1 = _claim_in(app, a, a1, 3_000_001)  # paid after the change, on a period of shares A
+    b = onboard(app, "S-2", scheme="jcci")  # same scheme year, applied after the change: shares B
+    b1 = app.get_policy(b).periods[0]
+    assert [(c["key"], c["share_bp"]) for c in b1.coinsurers] == list(PRESET_B)
+    assert app.renew(a, 2)  # renewed after the change: shares B
+    app.activate(a, 2)
+    a2 = app.get_policy(a).periods[1]
+    assert [(c["key"], c["share_bp"]) for c in a2.coinsurers] == list(PRESET_B)
+    app.record_debit_success(a, 2, attempt=1, amount=a2.premium, debit_date=a2.debit_date)
+    claim_a2 = _claim_in(app, a, a2, 1_234_567)
+    app.cancel(a, effective_date=(a2.start + timedelta(days=100)).astimezone(TOKYO).date(), reason="closing")
+    returned = next(e.return_premium for e in app.history(a) if type(e).__name__ == "Cancelled")
+    assert returned > 0
+
+    # The runner finds the view's presets fingerprint changed: it rebuilds it, then follows.
+    before = positions(database)["portfolio"]
+    ProjectionRunner(database, app).catch_up()
+    after = positions(database)["portfolio"]
+    assert after.schema_version != before.schema_version and after.rebuilt_at > before.rebuilt_at
+
+    cal = load_scheme("jcci").calendar
+    y1, y2 = scheme_year(cal, a1.start), scheme_year(cal, a2.start)
+    assert scheme_year(cal, b1.start) == y1 and y2 == y1 + 1
+    paid_a1 = app.get_claim(claim_a1).paid
+    paid_a2 = app.get_claim(claim_a2).paid
+    want: dict[tuple[int, str], dict[str, int]] = defaultdict(dict)
+    _add(want[(y1, "written_premium")], _split(a1.premium, PRESET_A))
+    _add(want[(y1, "written_premium")], _split(b1.premium, PRESET_B))
+    _add(want[(y1, "collected_premium")], _split(a1.premium, PRESET_A))
+    _add(want[(y1, "collected_premium")], _split(b1.premium, PRESET_B))
+    _add(want[(y2, "written_premium")], _split(a2.premium, PRESET_B))
+    _add(want[(y2, "collected_premium")], _split(a2.premium, PRESET_B))
+    _add(want[(y2, "return_premium")], _split(returned, PRESET_B))
+    for year, paid, shares in ((y1, paid_a1, PRESET_A), (y2, paid_a2, PRESET_B)):
+        for s in SECTIONS:
+            parts = _split(paid[s], shares)
+            _add(want[(year, f"paid_{s}")], parts)
+            _add(want[(year, "paid_total")], parts)
+
+    coins = _coinsurer_rows(database)
+    assert {k[2] for k in coins if k[1] == y1} == {"leader", "insurer_b", "insurer_c", "insurer_d", "insurer_e"}
+    assert {k[2] for k in coins if k[1] == y2} == {"leader", "insurer_b", "insurer_e"}
+    for (year, column), parts in want.items():
+        got = {k[2]: r[column] for k, r in coins.items() if k[1] == year}
+        assert got == {k: parts.get(k, 0) for k in got}, (year, column)
+    # Year 1 is split by both, year by year the parts still add up to every total.
+    assert coins[("jcci", y1, "insurer_c")]["paid_total"] == sum(paid_a1[s] * 2000 // 10_000 for s in SECTIONS)
+    assert coins[("jcci", y1, "insurer_e")]["paid_total"] == 0
+    assert coins[("jcci", y1, "insurer_e")]["written_premium"] == b1.premium * 1667 // 10_000
+    _assert_parts_add_up(database)
+    # share_bp: the year's common share; NULL where the year's periods recorded different shares.
+    assert {k[2]: r["share_bp"] for k, r in coins.items() if k[1] == y2} == dict(PRESET_B)
+    assert all(r["share_bp"] is None for k, r in coins.items() if k[1] == y1)
+    assert_views_match(app, database)
+    assert verify(database.dsn, EventSource.from_app(app), database.schema, all_views()).ok
+
+    with ReadModels(database, mapper=app.mapper) as reads:
+        second = reads.portfolio("jcci", y2)
+        assert [c["coinsurer"] for c in second["coinsurers"]] == ["insurer_b", "leader", "insurer_e"]
+        first = reads.portfolio("jcci", y1)
+        assert sum(c["written_premium"] for c in first["coinsurers"]) == first["written_premium"]
+
+    # Live (the old preset's view, followed event by event) equals a rebuild from event zero.
+    rebuild(database.dsn, EventSource.from_app(app), database.schema, select_views(["portfolio"]))
+    assert _coinsurer_rows(database) == coins
+    assert verify(database.dsn, EventSource.from_app(app), database.schema, all_views(), batch_size=1).ok
+
+
+def test_periods_recorded_without_shares_fall_back_to_the_preset(runtime, database, change_preset, monkeypatch):
+    from policy_core.quoting import PeriodDecision
+
+    app = runtime.app
+    recorded_facts = PeriodDecision.facts
+    monkeypatch.setattr(PeriodDecision, "facts",  # as the application recorded periods before shares were facts
+                        lambda self: {k: v for k, v in recorded_facts(self).items() if k != "coinsurers"})
+    old = onboard(app, "F-1", scheme="jcci")
+    monkeypatch.setattr(PeriodDecision, "facts", recorded_facts)
+    new = onboard(app, "F-2", scheme="jcci")
+    assert app.get_policy(old).periods[0].coinsurers == []
+    ProjectionRunner(database, app).catch_up()
+    year = scheme_year(load_scheme("jcci").calendar, app.get_policy(old).periods[0].start)
+    premium_old, premium_new = (app.get_policy(p).periods[0].premium for p in (old, new))
+
+    def written() -> dict[str, int]:
+        return {k[2]: r["written_premium"] for k, r in _coinsurer_rows(database).items() if k[1] == year}
+
+    assert written() == {k: _split(premium_old, PRESET_A)[k] + _split(premium_new, PRESET_A)[k]
+                         for k, _ in PRESET_A}
+    change_preset("jcci", PRESET_B)
+    ProjectionRunner(database, app).catch_up()  # schema version changed: rebuilt
+    want = _split(premium_new, PRESET_A)  # recorded: unchanged
+    _add(want, _split(premium_old, PRESET_B))  # not recorded: today's preset
+    assert written() == want
+    _assert_parts_add_up(database)
+    assert_views_match(app, database)
+    assert verify(database.dsn, EventSource.from_app(app), database.schema, all_views()).ok

@@ -64,9 +64,12 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
     coins: dict[tuple[str, int, str], Counter[str]] = defaultdict(Counter)
     schemes: dict[str, Counter[str]] = defaultdict(Counter)
     years: dict[tuple[UUID, int], int] = {}
+    shares: dict[tuple[UUID, int], list[tuple[str, int]]] = {}
 
-    def share(scheme: str, year: int, column: str, amount: int) -> None:
-        for key, part in allocate(amount, load_scheme(scheme)).items():
+    def share(scheme: str, year: int, split: list[tuple[str, int]], column: str, amount: int) -> None:
+        parts = allocate(amount, split)
+        assert sum(parts.values()) == amount
+        for key, part in parts.items():
             coins[(scheme, year, key)][column] += part
             if column.startswith("paid_"):
                 coins[(scheme, year, key)]["paid_total"] += part
@@ -102,6 +105,9 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
                     unpaid_premium=p.premium - p.collected, failed_attempts=p.failed_attempts)
             # portfolio
             year = years[(pid, p.number)] = scheme_year(cal, p.start)
+            # The shares the period recorded; the preset's for a period recorded without them.
+            split = shares[(pid, p.number)] = [(c["key"], c["share_bp"]) for c in p.coinsurers] or [
+                (c.key, c.share_bp) for c in load_scheme(pol.scheme).coinsurers]
             t = totals[(pol.scheme, year)]
             t["new_policies" if p.number == 1 else "renewals"] += 1
             in_force = (p.activated_at is not None and p.lapsed_at is None
@@ -119,15 +125,15 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
             m["policies_in_force"] += in_force
             m["written_premium"] += p.premium
             m["collected_premium"] += p.collected
-            share(pol.scheme, year, "written_premium", p.premium)
+            share(pol.scheme, year, split, "written_premium", p.premium)
             for d in p.debits:
                 if d.outcome == "debited":
-                    share(pol.scheme, year, "collected_premium", d.amount)
+                    share(pol.scheme, year, split, "collected_premium", d.amount)
         for e in app.history(pid):
             if type(e).__name__ == "Cancelled":  # the aggregate keeps no return premium: its event does
                 year = years[(pid, e.period_number)]
                 totals[(pol.scheme, year)]["return_premium"] += e.return_premium
-                share(pol.scheme, year, "return_premium", e.return_premium)
+                share(pol.scheme, year, shares[(pid, e.period_number)], "return_premium", e.return_premium)
         due = [p.next_debit_date for p in pol.periods if p.next_debit_date is not None]
         arrears = [p for p in pol.periods if p.failed_attempts and not p.is_collected and p.lapsed_at is None]
         cur = pol.current_period
@@ -164,7 +170,8 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
         totals[(pol.scheme, year)]["claims_denied"] += c.denial_reason is not None
         for payment in c.payments:
             for s, sec in payment["settlement"]["sections"].items():
-                share(pol.scheme, years[(c.policy_id, c.period_number)], f"paid_{s}", sec["paid"])
+                share(pol.scheme, years[(c.policy_id, c.period_number)], shares[(c.policy_id, c.period_number)],
+                      f"paid_{s}", sec["paid"])
 
     paid = tuple(f"paid_{s}" for s in SECTIONS)
     total_cols = ("new_policies", "renewals", "participants", "written_premium", "lapsed_premium",

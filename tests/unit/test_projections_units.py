@@ -16,7 +16,14 @@ from policy_core.projections import VIEW_NAMES, all_views, loss_ratio, select_vi
 from policy_core.projections.tables import COPY_FROM, Rows, Table, col
 from policy_core.projections.views.claims import claim_status
 from policy_core.projections.views.policies import policy_status
-from policy_core.projections.views.portfolio import allocate, presets_fingerprint
+from policy_core.projections.views.portfolio import (
+    allocate,
+    decode_shares,
+    encode_shares,
+    period_shares,
+    preset_shares,
+    presets_fingerprint,
+)
 from policy_core.scheme import load_scheme
 
 # ---------------------------------------------------------------------------- allocation
@@ -25,7 +32,7 @@ from policy_core.scheme import load_scheme
 @given(amount=st.integers(min_value=0, max_value=10**12), scheme=st.sampled_from(["jcci", "chuokai"]))
 def test_each_amount_is_split_by_share_and_the_parts_add_up(amount: int, scheme: str) -> None:
     s = load_scheme(scheme)
-    parts = allocate(amount, s)
+    parts = allocate(amount, preset_shares(scheme))
     assert sum(parts.values()) == amount
     assert list(parts) == [c.key for c in s.coinsurers]
     leader, *others = s.coinsurers
@@ -36,8 +43,31 @@ def test_each_amount_is_split_by_share_and_the_parts_add_up(amount: int, scheme:
 
 
 def test_allocation_example() -> None:
-    assert allocate(43_900_001, load_scheme("jcci")) == {
+    assert allocate(43_900_001, preset_shares("jcci")) == {
         "leader": 17_560_001, "insurer_b": 13_170_000, "insurer_c": 8_780_000, "insurer_d": 4_390_000}
+
+
+shares_strategy = st.lists(st.integers(min_value=1, max_value=10_000), min_size=1, max_size=6).filter(
+    lambda bps: sum(bps) <= 10_000)
+
+
+@given(amount=st.integers(min_value=0, max_value=10**12), bps=shares_strategy)
+def test_any_recorded_shares_split_an_amount_that_adds_up(amount: int, bps: list[int]) -> None:
+    shares = tuple((f"c{i}", bp) for i, bp in enumerate(bps))
+    parts = allocate(amount, shares)
+    assert sum(parts.values()) == amount
+    assert list(parts) == [k for k, _ in shares]
+    assert all(parts[k] == amount * bp // 10_000 for k, bp in shares[1:])
+    assert decode_shares(encode_shares(shares)) == shares
+
+
+def test_a_period_is_allocated_by_its_recorded_shares_else_by_the_preset() -> None:
+    recorded = {"coinsurers": [{"key": "leader", "share_bp": 6000}, {"key": "insurer_x", "share_bp": 4000}]}
+    assert period_shares("jcci", recorded) == (("leader", 6000), ("insurer_x", 4000))
+    # Recorded before the facts carried shares: the preset's current shares.
+    assert period_shares("jcci", {}) == preset_shares("jcci")
+    assert period_shares("jcci", {"coinsurers": []}) == preset_shares("jcci")
+    assert preset_shares("jcci") == tuple((c.key, c.share_bp) for c in load_scheme("jcci").coinsurers)
 
 
 def test_loss_ratio() -> None:
@@ -47,7 +77,7 @@ def test_loss_ratio() -> None:
 
 def test_the_portfolio_version_follows_the_presets() -> None:
     version = next(v for v in all_views() if v.name == "portfolio").schema_version()
-    assert version == f"1+presets.{presets_fingerprint()}"
+    assert version == f"2+presets.{presets_fingerprint()}"
     assert presets_fingerprint() == presets_fingerprint()
 
 

@@ -10,29 +10,44 @@ lapse or cancellation) is counted in that year, whenever it happens.
   paid, and the amounts paid per section. The loss ratio (paid / collected) is
   computed by the reader from these integers.
 * ``rm_portfolio_mix``: the same year split by plan and industry.
-* ``rm_portfolio_coinsurers``: every premium and every claim payment allocated to
-  each co-insurer by its share in basis points, amount by amount, rounding down;
-  the leader (listed first in the preset) takes the remainder, so the parts of
-  each amount always add up to it.
+* ``rm_portfolio_coinsurers``: every amount of a period (its written premium, each
+  premium collected, its return premium, each claim payment per section)
+  allocated to each co-insurer by the shares in basis points RECORDED for that
+  period (``coinsurers`` in the period facts of ``Applied`` / ``Renewed``),
+  amount by amount, rounding down; the leader (listed first) takes the
+  remainder, so the parts of each amount always add up to it. Events are facts:
+  a later change of the preset's shares never re-allocates a past period.
+  ``share_bp`` is the co-insurer's share when every period of that year recorded
+  the same shares, and NULL when they differ (the shares changed within the
+  year; the amounts are still allocated period by period).
 * ``rm_portfolio_schemes``: policies applied and currently active per scheme: the
   participants count that feeds the group discount.
+* ``rm_portfolio_periods`` keeps, per period, its year and the shares it is
+  allocated by (JSON ``[[key, share_bp], ...]``, leader first), so that the
+  handlers of later events (premium debited, cancelled, claim payment) find them;
+  ``rm_portfolio_years`` keeps the shares common to a year's periods (NULL once
+  they differ), which is what ``share_bp`` is derived from.
 
-The co-insurer shares and calendars come from the scheme presets, not from events:
-their fingerprint is part of the schema version, so changing a preset rebuilds
-this view (and only it).
+Presets: the calendar (anniversary, boundary hour) decides each period's scheme
+year, and periods recorded before the shares were part of the period facts (no
+``coinsurers``) fall back to the preset's current shares. Both therefore come
+from the scheme presets, and their fingerprint is part of the schema version, so
+changing a preset rebuilds this view (and only it); a rebuild re-allocates only
+those old periods: every period that recorded its shares keeps them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from functools import cache
+from collections.abc import Mapping, Sequence
+from functools import cache, lru_cache
 from typing import Any
 
 from ...aggregates.claim import Claim
 from ...aggregates.policy import Policy
 from ...calendar import scheme_year
-from ...scheme import SCHEME_KEYS, Scheme, load_scheme
+from ...scheme import SCHEME_KEYS, load_scheme
 from ...settlement import SECTIONS
 from ..tables import Rows, Table, col
 from ..view import View, handles
@@ -43,20 +58,46 @@ COINSURERS = "rm_portfolio_coinsurers"
 SCHEMES = "rm_portfolio_schemes"
 POLICIES = "rm_portfolio_policies"
 PERIODS = "rm_portfolio_periods"
+YEARS = "rm_portfolio_years"
 CLAIMS = "rm_portfolio_claims"
 
 _PAID = tuple(f"paid_{s}" for s in SECTIONS)
 
+Shares = tuple[tuple[str, int], ...]  # (co-insurer key, share in basis points), the leader first
 
-def allocate(amount: int, scheme: Scheme) -> dict[str, int]:
+
+def allocate(amount: int, shares: Sequence[tuple[str, int]]) -> dict[str, int]:
     """Split one amount by share (basis points), rounding down; the leader (first) takes the rest."""
-    parts = {c.key: amount * c.share_bp // 10_000 for c in scheme.coinsurers[1:]}
-    leader = scheme.coinsurers[0].key
+    (leader, _), *others = shares
+    parts = {key: amount * bp // 10_000 for key, bp in others}
     return {leader: amount - sum(parts.values()), **parts}
+
+
+def preset_shares(scheme: str) -> Shares:
+    """The shares the scheme's preset sets now: only for periods recorded without theirs."""
+    return tuple((c.key, c.share_bp) for c in load_scheme(scheme).coinsurers)
+
+
+def period_shares(scheme: str, period: Mapping[str, Any]) -> Shares:
+    """The shares recorded in a period's facts; the preset's for a period recorded without them."""
+    recorded = period.get("coinsurers")
+    if recorded:
+        return tuple((str(c["key"]), int(c["share_bp"])) for c in recorded)
+    return preset_shares(scheme)
+
+
+def encode_shares(shares: Shares) -> str:
+    return json.dumps([[key, bp] for key, bp in shares], separators=(",", ":"))
+
+
+@lru_cache(maxsize=256)  # a handful of distinct share lists, parsed once each
+def decode_shares(text: str) -> Shares:
+    return tuple((str(key), int(bp)) for key, bp in json.loads(text))
 
 
 @cache  # the presets are loaded once per process (load_scheme is cached too)
 def presets_fingerprint() -> str:
+    """Calendars (scheme years) and shares (the fallback for periods recorded without shares)."""
     data = {
         key: {
             "anniversary": [s.calendar.anniversary.month, s.calendar.anniversary.day],
@@ -71,7 +112,7 @@ def presets_fingerprint() -> str:
 
 class PortfolioView(View):
     name = "portfolio"
-    version = 1
+    version = 2  # 2: amounts allocated by the shares recorded for each period
     tables = (
         Table(
             TOTALS,
@@ -113,7 +154,7 @@ class PortfolioView(View):
                 col("scheme", "text", null=False),
                 col("scheme_year", "integer", null=False),
                 col("coinsurer", "text", null=False),
-                col("share_bp", "integer", null=False),
+                col("share_bp", "integer"),  # NULL: the year's periods recorded different shares
                 col("written_premium", "bigint", null=False),
                 col("collected_premium", "bigint", null=False),
                 col("return_premium", "bigint", null=False),
@@ -160,9 +201,19 @@ class PortfolioView(View):
                 col("activated", "boolean", null=False),
                 col("lapsed", "boolean", null=False),
                 col("in_force", "boolean", null=False),
+                col("coinsurers", "text", null=False),  # JSON [[key, share_bp], ...], the leader first
             ),
             key=("policy_id", "period_number"),
             owner="policy_id",
+        ),
+        Table(
+            YEARS,
+            (
+                col("scheme", "text", null=False),
+                col("scheme_year", "integer", null=False),
+                col("coinsurers", "text"),  # the shares every period of the year recorded; NULL: they differ
+            ),
+            key=("scheme", "scheme_year"),
         ),
         Table(
             CLAIMS,
@@ -178,6 +229,7 @@ class PortfolioView(View):
     )
 
     def schema_version(self) -> str:
+        # The presets' calendars decide scheme years; their shares serve only periods recorded without shares.
         return f"{self.version}+presets.{presets_fingerprint()}"
 
     # ------------------------------------------------------------------ rows
@@ -194,17 +246,33 @@ class PortfolioView(View):
             MIX, **dict(zip(("scheme", "scheme_year", "plan", "industry"), key, strict=True)),
             periods_written=0, policies_in_force=0, written_premium=0, collected_premium=0)
 
-    def _allocate(self, rows: Rows, scheme: str, year: int, column: str, amount: int) -> None:
-        s = load_scheme(scheme)
+    def _coinsurer(self, rows: Rows, scheme: str, year: int, key: str) -> dict[str, Any]:
+        return rows.get(COINSURERS, scheme, year, key) or rows.new(
+            COINSURERS, scheme=scheme, scheme_year=year, coinsurer=key, share_bp=None,
+            written_premium=0, collected_premium=0, return_premium=0, paid_total=0,
+            **dict.fromkeys(_PAID, 0))
+
+    def _allocate(self, rows: Rows, scheme: str, year: int, shares: Shares, column: str, amount: int) -> None:
         paid = column in _PAID
-        for c, part in zip(s.coinsurers, allocate(amount, s).values(), strict=True):
-            row = rows.get(COINSURERS, scheme, year, c.key) or rows.new(
-                COINSURERS, scheme=scheme, scheme_year=year, coinsurer=c.key, share_bp=c.share_bp,
-                written_premium=0, collected_premium=0, return_premium=0, paid_total=0,
-                **dict.fromkeys(_PAID, 0))
+        for key, part in allocate(amount, shares).items():
+            row = self._coinsurer(rows, scheme, year, key)
             row[column] += part
             if paid:
                 row["paid_total"] += part
+
+    def _note_shares(self, rows: Rows, scheme: str, year: int, shares: Shares) -> None:
+        """Keep ``share_bp`` the year's common share, or NULL once the year's periods differ."""
+        text = encode_shares(shares)
+        seen = rows.get(YEARS, scheme, year)
+        if seen is None:  # the first period of the year: its shares are the year's
+            rows.new(YEARS, scheme=scheme, scheme_year=year, coinsurers=text)
+            for key, bp in shares:
+                self._coinsurer(rows, scheme, year, key)["share_bp"] = bp
+        elif seen["coinsurers"] is not None and seen["coinsurers"] != text:
+            # Co-insurers first seen later in a mixed year are created with NULL already.
+            for key, _ in (*decode_shares(seen["coinsurers"]), *shares):
+                self._coinsurer(rows, scheme, year, key)["share_bp"] = None
+            seen["coinsurers"] = None
 
     def _scheme(self, rows: Rows, scheme: str) -> dict[str, Any]:
         return rows.get(SCHEMES, scheme) or rows.new(SCHEMES, scheme=scheme, policies=0, policies_active=0)
@@ -212,15 +280,17 @@ class PortfolioView(View):
     # ------------------------------------------------------------------ state changes
     def _open_period(self, e: Any, policy: dict[str, Any], period: dict[str, Any], rows: Rows) -> None:
         year = scheme_year(load_scheme(policy["scheme"]).calendar, period["start"])
+        shares = period_shares(policy["scheme"], period)
         rows.new(PERIODS, policy_id=e.originator_id, period_number=period["number"], scheme_year=year,
                  start=period["start"], premium=period["premium"], collected=0, activated=False, lapsed=False,
-                 in_force=False)
+                 in_force=False, coinsurers=encode_shares(shares))
+        self._note_shares(rows, policy["scheme"], year, shares)
         totals = self._totals(rows, policy["scheme"], year)
         totals["written_premium"] += period["premium"]
         mix = self._mix(rows, policy, year)
         mix["periods_written"] += 1
         mix["written_premium"] += period["premium"]
-        self._allocate(rows, policy["scheme"], year, "written_premium", period["premium"])
+        self._allocate(rows, policy["scheme"], year, shares, "written_premium", period["premium"])
         if period["number"] == 1:
             totals["new_policies"] += 1
         else:
@@ -276,7 +346,8 @@ class PortfolioView(View):
         period["collected"] += e.amount
         self._totals(rows, policy["scheme"], period["scheme_year"])["collected_premium"] += e.amount
         self._mix(rows, policy, period["scheme_year"])["collected_premium"] += e.amount
-        self._allocate(rows, policy["scheme"], period["scheme_year"], "collected_premium", e.amount)
+        self._allocate(rows, policy["scheme"], period["scheme_year"], decode_shares(period["coinsurers"]),
+                       "collected_premium", e.amount)
 
     @handles(Policy.Lapsed)
     def on_lapsed(self, e: Any, rows: Rows) -> None:
@@ -292,7 +363,8 @@ class PortfolioView(View):
         policy, period = self._period_of(e, rows)
         policy["cancelled_at"] = e.effective_at
         self._totals(rows, policy["scheme"], period["scheme_year"])["return_premium"] += e.return_premium
-        self._allocate(rows, policy["scheme"], period["scheme_year"], "return_premium", e.return_premium)
+        self._allocate(rows, policy["scheme"], period["scheme_year"], decode_shares(period["coinsurers"]),
+                       "return_premium", e.return_premium)
         self._recount(policy, period, rows)
         self._reactivate(policy, rows)
 
@@ -306,9 +378,10 @@ class PortfolioView(View):
     def on_claim_payment(self, e: Any, rows: Rows) -> None:
         policy, period = self._period_of(e, rows)
         totals = self._totals(rows, policy["scheme"], period["scheme_year"])
+        shares = decode_shares(period["coinsurers"])
         for section, amount in e.sections.items():
             totals[f"paid_{section}"] += amount
-            self._allocate(rows, policy["scheme"], period["scheme_year"], f"paid_{section}", amount)
+            self._allocate(rows, policy["scheme"], period["scheme_year"], shares, f"paid_{section}", amount)
         totals["paid_total"] += e.total
         if e.payment_number == 1:
             totals["claims_paid"] += 1
