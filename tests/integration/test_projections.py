@@ -446,8 +446,9 @@ def test_cli_run_once_rebuild_verify_status(runtime, database, monkeypatch, caps
 # ---------------------------------------------------------------------------- recorded co-insurer shares
 
 
-PRESET_A = (("leader", 4000), ("insurer_b", 3000), ("insurer_c", 2000), ("insurer_d", 1000))  # jcci as shipped
-# The changed preset: another leader (it takes the remainder), a co-insurer gone, one new, odd shares.
+# jcci as shipped
+PRESET_A = (("leader", 4000), ("insurer_b", 3000), ("insurer_c", 2000), ("insurer_d", 1000))
+# The changed preset: another leader (it takes the remainder), two co-insurers gone, one new, odd shares.
 PRESET_B = (("insurer_b", 4999), ("leader", 3334), ("insurer_e", 1667))
 
 
@@ -456,8 +457,8 @@ def change_preset(monkeypatch):
     """``change_preset(scheme, shares)``: the scheme's preset now sets these co-insurer shares.
 
     Every module that imported ``load_scheme`` (the application deciding periods, the
-    portfolio view's calendars and fallback shares, the oracle) sees the changed preset; the presets
-    fingerprint is recomputed, as in a new release with an edited preset file.
+    portfolio view's calendars and fallback shares, the oracle) sees the changed preset; the
+    presets fingerprint is recomputed, as in a new release with an edited preset file.
     """
     import sys
 
@@ -487,8 +488,9 @@ def change_preset(monkeypatch):
 
 def _claim_in(app: Any, pid: UUID, period: Any, damages: int) -> UUID:
     discovered = period.start + timedelta(days=10)
-    cid = app.report_incident(policy_id=pid, occurred_at=discovered - timedelta(days=1), discovered_at=discovered,
-                              cause="theft", records_affected=50, description="laptop stolen from a car")
+    cid = app.report_incident(policy_id=pid, occurred_at=discovered - timedelta(days=1),
+                              discovered_at=discovered, cause="theft", records_affected=50,
+                              description="laptop stolen from a car")
     app.assess_losses(cid, [{"category": "damages", "risk": "basic", "amount": damages},
                             {"category": "incident_response", "risk": "basic", "amount": 600_001}])
     app.pay_claim(cid)
@@ -576,13 +578,15 @@ def test_each_period_is_allocated_by_the_shares_it_recorded_whatever_the_preset_
             _add(want[(year, "paid_total")], parts)
 
     coins = _coinsurer_rows(database)
-    assert {k[2] for k in coins if k[1] == y1} == {"leader", "insurer_b", "insurer_c", "insurer_d", "insurer_e"}
+    assert {k[2] for k in coins if k[1] == y1} == {
+        "leader", "insurer_b", "insurer_c", "insurer_d", "insurer_e"}
     assert {k[2] for k in coins if k[1] == y2} == {"leader", "insurer_b", "insurer_e"}
     for (year, column), parts in want.items():
         got = {k[2]: r[column] for k, r in coins.items() if k[1] == year}
         assert got == {k: parts.get(k, 0) for k in got}, (year, column)
     # Year 1 is split by both, year by year the parts still add up to every total.
-    assert coins[("jcci", y1, "insurer_c")]["paid_total"] == sum(paid_a1[s] * 2000 // 10_000 for s in SECTIONS)
+    assert coins[("jcci", y1, "insurer_c")]["paid_total"] == sum(
+        paid_a1[s] * 2000 // 10_000 for s in SECTIONS)
     assert coins[("jcci", y1, "insurer_e")]["paid_total"] == 0
     assert coins[("jcci", y1, "insurer_e")]["written_premium"] == b1.premium * 1667 // 10_000
     _assert_parts_add_up(database)
@@ -604,12 +608,14 @@ def test_each_period_is_allocated_by_the_shares_it_recorded_whatever_the_preset_
     assert verify(database.dsn, EventSource.from_app(app), database.schema, all_views(), batch_size=1).ok
 
 
-def test_periods_recorded_without_shares_fall_back_to_the_preset(runtime, database, change_preset, monkeypatch):
+def test_periods_recorded_without_shares_fall_back_to_the_preset(
+        runtime, database, change_preset, monkeypatch):
     from policy_core.quoting import PeriodDecision
 
     app = runtime.app
     recorded_facts = PeriodDecision.facts
-    monkeypatch.setattr(PeriodDecision, "facts",  # as the application recorded periods before shares were facts
+    # As the application recorded periods before their shares were part of the facts:
+    monkeypatch.setattr(PeriodDecision, "facts",
                         lambda self: {k: v for k, v in recorded_facts(self).items() if k != "coinsurers"})
     old = onboard(app, "F-1", scheme="jcci")
     monkeypatch.setattr(PeriodDecision, "facts", recorded_facts)

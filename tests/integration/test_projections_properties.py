@@ -170,8 +170,8 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
         totals[(pol.scheme, year)]["claims_denied"] += c.denial_reason is not None
         for payment in c.payments:
             for s, sec in payment["settlement"]["sections"].items():
-                share(pol.scheme, years[(c.policy_id, c.period_number)], shares[(c.policy_id, c.period_number)],
-                      f"paid_{s}", sec["paid"])
+                period = (c.policy_id, c.period_number)
+                share(pol.scheme, years[period], shares[period], f"paid_{s}", sec["paid"])
 
     paid = tuple(f"paid_{s}" for s in SECTIONS)
     total_cols = ("new_policies", "renewals", "participants", "written_premium", "lapsed_premium",
