@@ -22,6 +22,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcodin
 from .aggregates.claim import CLOSED, DENIED, Claim
 from .aggregates.policy import Policy
 from .bank import validate_bank_account
+from .bank_directory import check_bank_and_branch
 from .calendar import boundary, debit_date_for_attempt
 from .errors import Conflict, InvalidInput, NotFound
 from .holidays import is_bank_holiday
@@ -219,6 +220,7 @@ class PolicyAdministration(Application[UUID]):
             bank_account.get("bank_code"), bank_account.get("branch_code"), bank_account.get("account_type"),
             bank_account.get("account_number"), bank_account.get("holder_kana"),
         )
+        check_bank_and_branch(account.bank_code, account.branch_code)
         decision = self.quote(
             scheme=scheme, industry=industry, annual_sales=annual_sales, plan=plan,
             liability_limit=liability_limit, network_rider=network_rider, application_date=application_date,

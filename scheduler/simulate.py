@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
+from policy_core.bank_directory import branch_codes
 from policy_core.calendar import TOKYO, add_months
 from policy_core.errors import Conflict, DomainError
 from policy_core.scheme import load_scheme
@@ -37,6 +38,7 @@ CAUSE_WEIGHTS = {
     "misdelivery": 16, "improper_disposal": 6, "website": 3, "email": 3,
 }
 FAIL_CODES = "1234891"
+_BANKS = ["0001", "0005", "0009", "0010", "0017", "0033", "0036", "0116", "0117"]  # real banks with branches
 KANA = "ｱｲｳｴｵｶｷｸｹｺｻｼｽｾｿﾀﾁﾂﾃﾄﾅﾆﾇﾈﾉﾊﾋﾌﾍﾎﾏﾐﾑﾒﾓﾔﾕﾖﾗﾘﾙﾚﾛﾜ"
 
 
@@ -48,7 +50,8 @@ def _account(rng: random.Random, failing: bool) -> dict[str, str]:
     number = f"9{rng.randrange(10**5):05d}{rng.choice(FAIL_CODES)}" if failing else f"{rng.randrange(1, 9)}{rng.randrange(10**6):06d}"
     name = "".join(rng.choice(KANA) for _ in range(rng.randint(3, 6))) + " " + "".join(
         rng.choice(KANA) for _ in range(rng.randint(2, 5)))
-    return {"bank_code": f"{rng.randrange(1, 10000):04d}", "branch_code": f"{rng.randrange(1, 1000):03d}",
+    bank = rng.choice(_BANKS)
+    return {"bank_code": bank, "branch_code": rng.choice(branch_codes(bank)),
             "account_type": rng.choice(["ordinary", "ordinary", "current"]), "account_number": number,
             "holder_kana": name}
 

@@ -1066,3 +1066,13 @@ def test_renewal_notice_is_issued_once(app: PolicyAdministration) -> None:
     assert app.issue_renewal_notice(pid, 1, issued_on=date(2029, 2, 21)) is False
     assert count(app) == n + 1
     assert app.get_policy(pid).period(1).renewal_notice_on == date(2029, 2, 20)
+
+
+@pytest.mark.parametrize("bank_code,branch_code", [("0002", "001"), ("0001", "999")])
+def test_unknown_bank_or_branch_is_refused_and_records_nothing(app: PolicyAdministration, bank_code: str,
+                                                               branch_code: str) -> None:
+    n = count(app)
+    with pytest.raises(InvalidInput) as err:
+        apply_policy(app, bank_account=dict(BANK, bank_code=bank_code, branch_code=branch_code))
+    assert err.value.code == "invalid_bank_account"
+    assert count(app) == n
