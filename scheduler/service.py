@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -48,7 +49,8 @@ class SchedulerService:
     def start(self) -> None:
         self._scheduler.add_job(
             self.tick, "interval", seconds=self.interval_seconds, id="run-due",
-            misfire_grace_time=None, coalesce=True, max_instances=1, next_run_time=self.clock.now(),
+            misfire_grace_time=None, coalesce=True, max_instances=1,
+            next_run_time=datetime.now(UTC),  # APScheduler ticks in real time; run_due uses self.clock
             replace_existing=True,
         )
         self._scheduler.start()

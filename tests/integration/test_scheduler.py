@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+import time
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -194,3 +195,40 @@ def test_two_schedulers_at_once_record_each_debit_once(database):
     finally:
         for rt in runtimes:
             rt.close()
+
+
+def test_a_standby_takes_over_when_the_leaders_session_dies(database):
+    import psycopg
+
+    first, second = Leadership(database), Leadership(database)
+    try:
+        assert first.try_acquire() and not second.try_acquire()
+        pid = first._conn.info.backend_pid
+        with psycopg.connect(database.dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        deadline = time.monotonic() + 10
+        while not second.try_acquire():
+            assert time.monotonic() < deadline, "standby did not take over"
+            time.sleep(0.1)
+        assert not first.is_leader
+    finally:
+        first.release()
+        second.release()
+
+
+def test_the_apscheduler_service_ticks_run_due_while_leading(sim):
+    rt, clock, jobs = sim
+    pid = apply(rt, "S-1", date(2026, 12, 15))
+    clock.set(tokyo(2027, 4, 27, 12))
+    service = SchedulerService(jobs, Leadership(rt.database), clock, interval_seconds=0.2)
+    service.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not rt.app.get_policy(pid).period(1).is_collected:
+            assert time.monotonic() < deadline, service.status()
+            time.sleep(0.1)
+        assert service.status()["leader"] is True and service.ticks >= 1
+        job = service._scheduler.get_job("run-due")
+        assert job.misfire_grace_time is None and job.coalesce is True
+    finally:
+        service.stop()
