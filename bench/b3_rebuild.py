@@ -1,0 +1,153 @@
+"""#3 rebuilding every view from event zero over >= 1,000,000 events.
+
+Data: a ``scheduler.simulate`` history (applications, debits through the simulated
+bank, failures and lapses, claims with payments, non-renewals, renewals) copied with
+new ids until the log holds >= 1,000,000 events (see datagen).
+
+Measured, events per second:
+
+* product: ``policy_core.projections.rebuild`` of all five views (blue/green:
+  staging schema, then swap), from event zero to the head;
+* baseline A, the library's stock per-event projection runner:
+  ``eventsourcing.projection.ProjectionRunner`` with a ``Projection`` that applies the
+  same five views' handlers to one event at a time, each event in its own transaction
+  with the library's tracking record (``PostgresTrackingRecorder``), as the library's
+  documentation shows. It is timed over the first ``stock_events`` events of the same
+  log (at its rate a full pass would take hours); the rate is what is compared;
+* baseline B, raw read and decode: the same events read with psycopg in
+  ``notification_id`` pages and decoded by the application's mapper, nothing written.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import psycopg
+from psycopg.rows import tuple_row
+
+from policy_core.projections import EventSource, all_views, rebuild
+from policy_core.projections.engine import create_tables
+from policy_core.projections.tables import Rows
+from policy_core.projections import tracking as rm_tracking
+
+from .common import Config, Measure, fresh_schema, make_runtime, qualified, row, vacuum_analyze
+from .datagen import copy_template, simulated_template
+
+
+def raw_read_decode(db: Any, mapper: Any, page: int = 5000) -> tuple[int, float]:
+    from eventsourcing.persistence import Notification
+
+    n = 0
+    t = time.perf_counter()
+    with psycopg.connect(db.dsn) as conn:
+        last = 0
+        stmt = (f"SELECT notification_id, originator_id, originator_version, topic, state FROM {qualified(db)} "
+                "WHERE notification_id > %s ORDER BY notification_id LIMIT %s")
+        decode = mapper.to_domain_event
+        while True:
+            rows = conn.execute(stmt, [last, page], prepare=True).fetchall()
+            if not rows:
+                break
+            for r in rows:
+                decode(Notification(id=r[0], originator_id=r[1], originator_version=r[2], topic=r[3],
+                                    state=bytes(r[4])))
+            n += len(rows)
+            last = rows[-1][0]
+    return n, time.perf_counter() - t
+
+
+def stock_runner_rate(db: Any, rt: Any, events: int, timeout: float) -> tuple[int, float]:
+    """The library's ProjectionRunner driving the same views one event per transaction."""
+    from eventsourcing.domain import DomainEventProtocol
+    from eventsourcing.persistence import Tracking
+    from eventsourcing.postgres import PostgresTrackingRecorder
+    from eventsourcing.projection import Projection, ProjectionRunner
+
+    from policy_core.application import PolicyAdministration
+
+    stock_schema = f"{db.schema}_stock"
+    views = all_views()
+    with psycopg.connect(db.dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{stock_schema}"')
+        with conn.transaction(), conn.cursor() as cur:
+            rm_tracking.ensure(cur, stock_schema)
+            for v in views:
+                create_tables(cur, stock_schema, v)
+
+    class StockViews(Projection[PostgresTrackingRecorder]):
+        name = "stockviews"
+
+        def process_event(self, domain_event: DomainEventProtocol[Any], tracking: Tracking) -> None:
+            topic = type(domain_event).TOPIC  # type: ignore[attr-defined]
+            with self.view.datastore.transaction(commit=True) as curs:
+                cur = curs.connection.cursor(row_factory=tuple_row)
+                for v in views:
+                    if topic in v.topics:
+                        rows = Rows(cur, stock_schema, v.tables)
+                        rows.prefetch(v.ids(domain_event))
+                        v.apply(topic, domain_event, rows)
+                        rows.flush()
+                self.view._insert_tracking(curs, tracking)
+
+    env = dict(db.eventsourcing_env(2))
+    env.update({"STOCKVIEWS_POSTGRES_SCHEMA": stock_schema, "STOCKVIEWS_CREATE_TABLE": "y"})
+    t = time.perf_counter()
+    with ProjectionRunner(application_class=PolicyAdministration, projection_class=StockViews,
+                          view_class=PostgresTrackingRecorder, env=env) as runner:
+        try:
+            runner.wait(events, timeout=timeout)
+        except TimeoutError:
+            pass
+        elapsed = time.perf_counter() - t
+        done = runner.view.max_tracking_id(runner.app_name) or 0  # type: ignore[attr-defined]
+    return done, elapsed
+
+
+def run(cfg: Config) -> list[Measure]:
+    target = cfg.size(1_000_000, 6_000)
+    tpl = simulated_template(cfg, policies=cfg.size(300, 30), years=cfg.size(4, 2))
+    copies = math.ceil(target / tpl.events)
+    stock_events = cfg.size(10_000, 1_000)
+    with fresh_schema(cfg, "b3") as db:
+        rt = make_runtime(db, read_models=False)
+        try:
+            t = time.perf_counter()
+            total = copy_template(db, tpl, copies, progress=None)
+            vacuum_analyze(db)
+            setup = time.perf_counter() - t
+            cfg.say(f"  #3 {total:,} events copied in {setup:.0f} s ({tpl.events} per template copy, {copies} copies)")
+            source = EventSource.from_app(rt.app)
+            schema = db.schema
+            prod, raw, stock = [], [], []
+            for i in range(cfg.runs):
+                n, secs = raw_read_decode(db, rt.app.mapper)
+                raw.append(n / secs)
+                t = time.perf_counter()
+                positions = rebuild(db.dsn, source, schema, all_views())
+                secs = time.perf_counter() - t
+                assert max(positions.values()) >= total - 1, positions
+                prod.append(total / secs)
+                cfg.say(f"  #3 run {i + 1}: rebuild {total / secs:,.0f} ev/s ({secs:.1f} s), "
+                        f"raw read+decode {raw[-1]:,.0f} ev/s")
+            for i in range(cfg.runs):
+                done, secs = stock_runner_rate(db, rt, stock_events, timeout=cfg.size(600, 60))
+                with psycopg.connect(db.dsn, autocommit=True) as conn:
+                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_stock" CASCADE')
+                stock.append(done / secs)
+                cfg.say(f"  #3 stock runner run {i + 1}: {done:,} events in {secs:.1f} s = {done / secs:,.0f} ev/s")
+        finally:
+            rt.close()
+    notes = f"{total:,} events ({tpl.info.get('policies')} policies x {tpl.info.get('years')} years simulated, " \
+            f"x{copies}); stock runner timed over the first {stock_events:,} events"
+    return [
+        row(3, "rebuild_vs_stock", "rebuild all views from event zero (events/s)", prod, "ev/s",
+            baseline="library stock per-event ProjectionRunner, same views", baseline_runs=stock,
+            target=">= 10 x stock runner", met=lambda v, r: r is not None and r >= 10, notes=notes,
+            extra={"events": total}),
+        row(3, "rebuild_vs_raw", "rebuild all views from event zero (events/s)", prod, "ev/s",
+            baseline="raw psycopg read + mapper decode of the same events", baseline_runs=raw,
+            target=">= 0.4 x raw read+decode", met=lambda v, r: r is not None and r >= 0.4, notes=notes,
+            extra={"events": total}),
+    ]

@@ -1,0 +1,151 @@
+"""#6 as-of read of a policy with 50, 500 and 5,000 events, with and without snapshots.
+
+The histories are made by the real aggregate and saved by the real application: a
+policy is applied and activated through the application, then grown in memory with
+the aggregate's own commands in yearly cycles (premium debited, sales declared,
+claims registered and paid, renewal notice, renewal re-rated by ``decide_renewal``,
+activation), saved in chunks. Snapshots (P5, a bench proposal) are written every 100
+versions by one replay pass.
+
+Measured per size: the shipped ``get_policy(id, as_of=now)`` (full replay); the
+snapshot path ``as_of_read`` at ``now`` and at the middle of the history; the
+current-state read through a snapshotting application's repository; baseline: raw
+psycopg select of the same rows.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+import psycopg
+
+from policy_core.aggregates.policy import Policy
+from policy_core.quoting import decide_renewal
+from policy_core.settlement import SECTIONS
+
+from .b1_apply import apply_kwargs
+from .common import Config, Measure, fresh_schema, make_runtime, median, qualified, row
+from .proposals import fold
+from .snapshots import SnapshottingPolicyAdministration, as_of_read, write_snapshots
+
+TARGET_MS = 20.0
+
+
+def grow(app: Any, pid: uuid.UUID, target: int, rng: random.Random) -> None:
+    """Add events to policy ``pid`` with its own commands until it has ``target`` events."""
+    policy: Policy = app.get_policy(pid)
+    pending = 0
+
+    def flush(force: bool = False) -> None:
+        nonlocal pending
+        if policy.pending_events and (force or len(policy.pending_events) >= 250):
+            app.save(policy)
+        pending = 0
+
+    def room() -> int:
+        return target - policy.version
+
+    while room() > 0:
+        p = policy.current_period
+        if p.activated_at is None and room() > 0:
+            policy.activate(p.number)
+        if not p.is_collected and room() > 0:
+            policy.record_debit(p.number, len(p.debits) + 1, p.premium - p.collected, p.debit_date, "bench")
+        for _ in range(30):
+            if room() <= 0:
+                break
+            r = rng.random()
+            if r < 0.5 or room() < 2:
+                policy.declare_sales(rng.choice([10, 30, 50, 100]) * 1_000_000, date(2026, 6, 1))
+            else:
+                cid = uuid.uuid4()
+                policy.register_claim(cid, p.number)
+                policy.record_claim_payment(p.number, cid, 1, {s: rng.randrange(0, 5) * 10_000 for s in SECTIONS})
+        flush()
+        if room() >= 3:
+            policy.issue_renewal_notice(p.number, date(2026, 12, 1))
+            scheme = app.scheme_of(policy)
+            decision = decide_renewal(
+                scheme, number=p.number + 1, previous_end=p.end, industry=policy.industry,
+                annual_sales=policy.annual_sales, plan=policy.plan, liability_limit=policy.liability_limit,
+                network_rider=policy.network_rider, participants=0, is_holiday=app.is_holiday)
+            policy.renew(decision.facts())
+        elif room() > 0:
+            policy.declare_sales(20_000_000, date(2026, 6, 1))
+    flush(force=True)
+
+
+def run(cfg: Config, sizes: tuple[int, ...] | None = None) -> list[Measure]:
+    sizes = sizes or cfg.size((50, 500, 5000), (50, 500))
+    rng = random.Random(6)
+    out: list[Measure] = []
+    with fresh_schema(cfg, "b6") as db:
+        rt = make_runtime(db)
+        app = rt.app
+        snap_app = SnapshottingPolicyAdministration(env=db.eventsourcing_env(2))
+        snap_app.snapshots.recorder.create_table()  # type: ignore[union-attr]
+        raw = psycopg.connect(db.dsn)
+        select = f"SELECT * FROM {qualified(db)} WHERE originator_id = %s ORDER BY originator_version"
+        policies = {}
+        for n in sizes:
+            pid = app.apply(**apply_kwargs(n, "b6"))
+            grow(app, pid, n, rng)
+            assert app.get_policy(pid).version == n, (n, app.get_policy(pid).version)
+            snaps = write_snapshots(snap_app, pid)
+            history = app.history(pid)
+            policies[n] = (pid, history[len(history) // 2].timestamp, snaps)
+            cfg.say(f"  #6 policy with {n} events ({len(app.get_policy(pid).periods)} periods, {snaps} snapshots)")
+        reads = {50: 30, 500: 15, 5000: 7} if not cfg.quick else {50: 5, 500: 3, 5000: 2}
+        for n in sizes:
+            pid, middle, snaps = policies[n]
+            k = reads.get(n, 5)
+            now = datetime.now(UTC)
+            # correctness first: both paths give the same state
+            a, b = app.get_policy(pid, as_of=now), as_of_read(snap_app, pid, now)
+            assert (a.version, a.annual_sales, len(a.periods)) == (b.version, b.annual_sales, len(b.periods))
+            am, bm = app.get_policy(pid, as_of=middle), as_of_read(snap_app, pid, middle)
+            assert am.version == bm.version, (am.version, bm.version)
+
+            def lat(fn: Any) -> float:
+                xs = []
+                for _ in range(k):
+                    t = time.perf_counter()
+                    fn()
+                    xs.append((time.perf_counter() - t) * 1000)
+                return median(xs)  # type: ignore[return-value]
+
+            series: dict[str, list[float]] = {k_: [] for k_ in ("product", "fold", "snap", "snap_mid", "current", "raw")}
+            for _ in range(cfg.runs):
+                series["raw"].append(lat(lambda: raw.execute(select, [pid], prepare=True).fetchall()))
+                series["product"].append(lat(lambda: app.get_policy(pid, as_of=now)))
+                series["fold"].append(lat(lambda: fold([e for e in app.history(pid) if e.timestamp <= now])))
+                series["snap"].append(lat(lambda: as_of_read(snap_app, pid, now)))
+                series["snap_mid"].append(lat(lambda: as_of_read(snap_app, pid, middle)))
+                series["current"].append(lat(lambda: snap_app.repository.get(pid)))
+            cfg.say(f"  #6 {n} events: " + ", ".join(f"{k_} {median(v):.2f} ms" for k_, v in series.items()))
+            base = "raw psycopg select of the same rows"
+            big = n == max(sizes) and n >= 5000
+            out.append(row(6, f"asof_{n}", f"as-of read, {n} events, no snapshots (shipped get_policy)",
+                           series["product"], "ms", baseline=base, baseline_runs=series["raw"],
+                           target=f"<= {TARGET_MS:.0f} ms with snapshots" if big else "-",
+                           met=(lambda v, r: v <= TARGET_MS) if big else None,
+                           notes="full replay of every event" + ("; the target is for the snapshot path" if big
+                                                                 else "")))
+            out.append(row(6, f"asof_fold_{n}", f"as-of read, {n} events, no snapshots, direct fold (P6, bench)",
+                           series["fold"], "ms", baseline=base, baseline_runs=series["raw"]))
+            out.append(row(6, f"asof_snap_{n}", f"as-of read (now), {n} events, snapshots every 100 (P5, bench)",
+                           series["snap"], "ms", baseline=base, baseline_runs=series["raw"],
+                           target=f"<= {TARGET_MS:.0f} ms" if big else "-",
+                           met=(lambda v, r: v <= TARGET_MS) if big else None, notes=f"{snaps} snapshots"))
+            out.append(row(6, f"asof_snap_mid_{n}", f"as-of read (middle of history), {n} events, snapshots (P5)",
+                           series["snap_mid"], "ms", baseline=base, baseline_runs=series["raw"]))
+            out.append(row(6, f"current_snap_{n}", f"current read via snapshots (repository.get), {n} events",
+                           series["current"], "ms", baseline=base, baseline_runs=series["raw"]))
+        raw.close()
+        snap_app.close()
+        rt.close()
+    return out

@@ -1,0 +1,77 @@
+"""A server for #5, started as its own process: ``python -m bench.http_server MODE PORT``.
+
+Environment: ``BENCH_DSN``, ``BENCH_SCHEMA``, ``BENCH_KEYS`` (``role:key,...``).
+
+MODE ``product``: the product's ``create_app`` on a runtime for the bench schema (no
+scheduler, no projection runner: the bench process keeps the read models current).
+MODE ``product_fast``: the same with P4 (``ReadModels.limits`` in one statement) and P8
+(auth dependencies as ``async def``, idempotency middleware only on POSTs that carry the header).
+MODE ``bare``: a bare FastAPI endpoint doing one primary-key SELECT on ``rm_policies``
+through a psycopg pool configured like ``ReadModels``'.
+
+All three run under uvicorn with the same settings: one worker, 127.0.0.1, no access log.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from typing import Any
+from uuid import UUID
+
+
+def build(mode: str) -> Any:
+    dsn, schema = os.environ["BENCH_DSN"], os.environ["BENCH_SCHEMA"]
+    if mode == "bare":
+        from fastapi import FastAPI
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+
+        pool = ConnectionPool(dsn, min_size=1, max_size=4, kwargs={"autocommit": True, "row_factory": dict_row},
+                              open=True, name="bare")
+        app = FastAPI()
+        query = f'SELECT * FROM "{schema}"."rm_policies" WHERE policy_id = %s'
+
+        @app.get("/bare/{policy_id}")
+        def bare(policy_id: UUID) -> dict[str, Any]:
+            with pool.connection() as conn:
+                found = conn.execute(query, [policy_id]).fetchone()
+            return {"policy": found}
+
+        return app
+
+    if mode == "product_fast":
+        from bench.p8_http import patch_deps_module
+
+        patch_deps_module()
+    from api.auth import parse_keys
+    from api.main import create_app
+    from policy_core.bootstrap import bootstrap
+    from policy_core.database import Database
+    from policy_core.settings import Settings
+
+    settings = Settings(DATABASE_URL=dsn, POLICY_DB_SCHEMA=schema, POLICY_DATA_DIR=tempfile.mkdtemp(),
+                        POLICY_RUN_PROJECTIONS="false", POLICY_RUN_SCHEDULER="false")
+    runtime = bootstrap(settings, database=Database(dsn=dsn, schema=schema), initialise=False)
+    if mode == "product_fast":
+        from bench.proposals import one_statement_limits
+
+        runtime.read_models.limits = one_statement_limits(runtime.read_models)
+    app = create_app(settings, runtime=runtime, api_keys=parse_keys(os.environ["BENCH_KEYS"]))
+    if mode == "product_fast":
+        from bench.proposals import async_dependencies
+
+        async_dependencies(app)
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    mode, port = sys.argv[1], int(sys.argv[2])
+    uvicorn.run(build(mode), host="127.0.0.1", port=port, log_level="warning", access_log=False, workers=1)
+
+
+if __name__ == "__main__":
+    main()
