@@ -83,8 +83,10 @@ def write_snapshots(app: Any, policy_id: UUID, interval: int = SNAPSHOT_INTERVAL
         agg = e.mutate(agg)
         if agg.version % interval == 0:
             taken.append(snapshot_cls.take(agg))
-    if taken:
-        app.snapshots.put(taken)
+    have = set(snapshot_versions(app, policy_id))  # the product now snapshots as it saves
+    missing = [t for t in taken if t.originator_version not in have]
+    if missing:
+        app.snapshots.put(missing)
     return len(taken)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, Self
@@ -298,9 +299,13 @@ class ParticipantsCounter:
     Before the portfolio view exists the count is 0 (no group discount), with a warning.
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, ttl_seconds: float = 30.0) -> None:
         self.database = database
         self.schema = live_schema(database.schema)
+        # The discount tier moves with thousands of participants: a count up to ttl_seconds old
+        # is good enough, and saves a round trip on every quote and application.
+        self.ttl_seconds = ttl_seconds
+        self._cache: dict[str, tuple[int, float]] = {}
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
         self._warned = False
@@ -309,12 +314,17 @@ class ParticipantsCounter:
         query = sql.SQL("SELECT policies_active FROM {}.{} WHERE scheme = %s").format(
             sql.Identifier(self.schema), sql.Identifier("rm_portfolio_schemes"))
         with self._lock:
+            cached = self._cache.get(scheme)
+            if cached is not None and cached[1] > time.monotonic():
+                return cached[0]
             for attempt in (1, 2):
                 try:
                     if self._conn is None or self._conn.closed:
                         self._conn = psycopg.connect(self.database.dsn, autocommit=True)
                     row = self._conn.execute(query, [scheme]).fetchone()
-                    return int(row[0]) if row else 0
+                    count = int(row[0]) if row else 0
+                    self._cache[scheme] = (count, time.monotonic() + self.ttl_seconds)
+                    return count
                 except psycopg.errors.UndefinedTable:
                     if not self._warned:
                         log.warning("portfolio view not built yet: participants counted as 0",

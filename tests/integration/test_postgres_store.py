@@ -238,3 +238,30 @@ def test_embedded_postgres_keeps_data_across_restarts(tmp_path):
     finally:
         rt2.close()
         rt2.database.embedded.cleanup()
+
+
+def test_snapshots_every_100_events_serve_current_and_as_of_reads(runtime, database):
+    """Current and as-of reads that start from a snapshot equal a full replay."""
+    from policy_core.application import fold
+
+    app = runtime.app
+    pid = _active_policy(app)
+    marks = []
+    for i in range(230):
+        app.declare_sales(pid, annual_sales=100_000_000 + i, declared_on=date(2026, 6, 1))
+        if i % 37 == 0:
+            marks.append(app.get_policy(pid).modified_on)
+    with database.connect() as conn:
+        versions = [r[0] for r in conn.execute(
+            "SELECT originator_version FROM policy_admin_snapshots WHERE originator_id = %s "
+            "ORDER BY originator_version", (pid,))]
+    assert versions == [100, 200]
+    history = app.history(pid)
+    assert len(history) == 233
+    current = app.get_policy(pid)
+    assert current.version == 233 and current.annual_sales == 100_000_229
+    for mark in marks:
+        expected = fold(None, [e for e in history if e.timestamp <= mark])
+        got = app.get_policy(pid, as_of=mark)
+        assert got.version == expected.version and got.annual_sales == expected.annual_sales
+        assert got.periods == expected.periods
