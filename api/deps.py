@@ -16,15 +16,17 @@ from .auth import ApiKey
 bearer = HTTPBearer(auto_error=False)
 
 
-def get_runtime(request: Request) -> Runtime:
+# The dependencies are async: they do no I/O, and a sync dependency costs a thread-pool hop
+# per request (measured in docs/performance.md, P8).
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def get_app(request: Request) -> PolicyAdministration:
+async def get_app(request: Request) -> PolicyAdministration:
     return request.app.state.runtime.app
 
 
-def authenticate(
+async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> ApiKey:
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -37,7 +39,7 @@ def authenticate(
 
 
 def require(*roles: str) -> Callable[[ApiKey], ApiKey]:
-    def check(key: Annotated[ApiKey, Depends(authenticate)]) -> ApiKey:
+    async def check(key: Annotated[ApiKey, Depends(authenticate)]) -> ApiKey:
         if key.role not in roles:
             raise HTTPException(status_code=403, detail=f"role {key.role} may not do this (needs {', '.join(roles)})")
         return key

@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from policy_core.database import Database
 
@@ -44,7 +45,24 @@ def ensure_table(db: Database) -> None:
         conn.commit()
 
 
-class IdempotencyMiddleware(BaseHTTPMiddleware):
+class IdempotencyMiddleware:
+    """ASGI middleware: only a POST that carries an Idempotency-Key goes through the replay
+    store; every other request passes straight to the app (no per-request wrapping cost)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.replaying = _ReplayingMiddleware(app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and any(
+            name == b"idempotency-key" for name, _ in scope["headers"]
+        ):
+            await self.replaying(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+class _ReplayingMiddleware(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         key = request.headers.get("idempotency-key")
         if request.method != "POST" or not key:

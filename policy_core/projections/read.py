@@ -82,39 +82,46 @@ class ReadModels:
         return limit, offset
 
     # ------------------------------------------------------------------ limits
+    _LIMITS_SQL = """
+SELECT p.n AS period_number,
+       (SELECT json_agg(json_build_object('section', l.section, 'scheme', l.scheme,
+                                          'period_start', l.period_start, 'period_end', l.period_end,
+                                          'limit', l.limit_yen, 'paid', l.paid, 'remaining', l.remaining))
+          FROM {limits} l WHERE l.policy_id = %(pid)s AND l.period_number = p.n) AS sections,
+       (SELECT json_agg(json_build_object('claim_id', c.claim_id, 'section', c.section,
+                                          'accident_limit', c.accident_limit, 'used', c.used,
+                                          'remaining', c.remaining) ORDER BY c.claim_id)
+          FROM {claims} c WHERE c.policy_id = %(pid)s AND c.period_number = p.n) AS claims,
+       (SELECT position FROM {tracking} WHERE view_name = 'limits') AS position
+  FROM (SELECT coalesce(%(period)s, (SELECT max(period_number) FROM {limits} WHERE policy_id = %(pid)s)) AS n) p
+"""
+
     def limits(self, policy_id: UUID, period: int | None = None) -> dict[str, Any] | None:
-        """Limit, paid and remaining per section for one period (the latest when None), and per claim."""
-        if period is None:
-            row = self._one(sql.SQL("SELECT max(period_number) AS n FROM {} WHERE policy_id = %s").format(
-                self._t("rm_limits")), [policy_id])
-            period = row["n"] if row else None
-            if period is None:
-                return None
-        sections = self._all(sql.SQL(
-            "SELECT * FROM {} WHERE policy_id = %s AND period_number = %s").format(self._t("rm_limits")),
-            [policy_id, period])
-        if not sections:
+        """Limit, paid and remaining per section for one period (the latest when None), and per claim.
+
+        One statement (one round trip): the API's most polled read."""
+        query = sql.SQL(self._LIMITS_SQL).format(limits=self._t("rm_limits"), claims=self._t("rm_limits_claims"),
+                                                 tracking=self._t("rm_tracking"))
+        with self.pool.connection() as conn:
+            found = conn.execute(query, {"pid": policy_id, "period": period}).fetchone()
+        if not found or not found["sections"]:
             return None
-        claims = self._all(sql.SQL(
-            "SELECT claim_id, section, accident_limit, used, remaining FROM {} "
-            "WHERE policy_id = %s AND period_number = %s ORDER BY claim_id").format(
-                self._t("rm_limits_claims")), [policy_id, period])
+        by_section = {s["section"]: s for s in found["sections"]}
+        first = found["sections"][0]
         per_claim: dict[str, dict[str, Any]] = {}
-        for c in claims:
+        for c in found["claims"] or []:
             per_claim.setdefault(str(c["claim_id"]), {})[c["section"]] = {
                 "accident_limit": c["accident_limit"], "used": c["used"], "remaining": c["remaining"]}
-        first = sections[0]
-        by_section = {s["section"]: s for s in sections}
         return {
             "policy_id": policy_id,
-            "period_number": period,
+            "period_number": found["period_number"],
             "scheme": first["scheme"],
-            "period_start": first["period_start"],
-            "period_end": first["period_end"],
-            "sections": {s: {"limit": by_section[s]["limit_yen"], "paid": by_section[s]["paid"],
+            "period_start": datetime.fromisoformat(first["period_start"]),
+            "period_end": datetime.fromisoformat(first["period_end"]),
+            "sections": {s: {"limit": by_section[s]["limit"], "paid": by_section[s]["paid"],
                              "remaining": by_section[s]["remaining"]} for s in SECTIONS if s in by_section},
             "claims": per_claim,
-            "position": self.position("limits"),
+            "position": found["position"] or 0,
         }
 
     # ------------------------------------------------------------------ policies
