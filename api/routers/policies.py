@@ -6,6 +6,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
+from policy_core.aggregates.policy import Policy
+from policy_core.calendar import TOKYO
 from policy_core.errors import InvalidInput
 
 from ..deps import AppDep, Operator, Reader, RuntimeDep
@@ -51,7 +53,7 @@ def get_policy(policy_id: UUID, app: AppDep, key: Reader, as_of: datetime | None
 
 @router.get("/policies/{policy_id}/events")
 def policy_events(policy_id: UUID, app: AppDep, key: Reader) -> dict[str, Any]:
-    return {"items": [event_view(e) for e in app.history(policy_id, cls=_policy_cls())]}
+    return {"items": [event_view(e) for e in app.history(policy_id, cls=Policy)]}
 
 
 @router.get("/policies/{policy_id}/limits")
@@ -89,7 +91,7 @@ def cancel_policy(policy_id: UUID, body: CancellationRequest, app: AppDep, key: 
 
 @router.post("/policies/{policy_id}/non-renewal")
 def non_renewal(policy_id: UUID, app: AppDep, key: Operator, body: NonRenewalRequest | None = None) -> dict[str, Any]:
-    received_on = (body.received_on if body else None) or app.clock().astimezone(_tokyo()).date()
+    received_on = (body.received_on if body else None) or app.clock().astimezone(TOKYO).date()
     app.give_non_renewal_notice(policy_id, received_on=received_on, actor=key.actor())
     return policy_view(app.get_policy(policy_id))
 
@@ -104,15 +106,3 @@ def _aware(as_of: datetime | None) -> datetime | None:
     if as_of is not None and (as_of.tzinfo is None or as_of.utcoffset() is None):
         raise InvalidInput("as_of must carry a timezone offset", code="naive_datetime")
     return as_of
-
-
-def _policy_cls() -> type:
-    from policy_core.aggregates.policy import Policy
-
-    return Policy
-
-
-def _tokyo() -> Any:
-    from policy_core.calendar import TOKYO
-
-    return TOKYO
