@@ -26,7 +26,7 @@ from eventsourcing.persistence import JSONTranscoder
 
 from policy_core.application import DateAsISO
 
-from .common import Config, Measure, fresh_schema, make_runtime, repeat, row
+from .common import Config, Measure, fresh_schema, make_runtime, row
 
 APPLICATION_DATE = date(2026, 1, 10)
 BANK = {"bank_code": "0001", "branch_code": "001", "account_type": "ordinary",

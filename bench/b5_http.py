@@ -29,7 +29,7 @@ from typing import Any
 from policy_core.calendar import TOKYO
 
 from .b1_apply import apply_kwargs
-from .common import Config, Measure, fresh_schema, make_runtime, median, row
+from .common import Config, Measure, fresh_schema, make_runtime, row
 
 KEYS = {"operator": "bench-operator-key", "auditor": "bench-auditor-key"}
 TARGET_RATIO = 0.7

@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--years", type=int, default=2)
     sim.add_argument("--seed", type=int, default=1)
     sim.set_defaults(func=cmd_simulate)
-    from .projections.cli import register as register_projections; register_projections(sub)
+    register_projections(sub)
     return parser
 
 
