@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .common import Config, bench_dsn
 from . import report
+from .common import Config, bench_dsn
 
 MODULES = {1: "b1_apply", 2: "b2_runs", 3: "b3_rebuild", 4: "b4_lag", 5: "b5_http", 6: "b6_asof", 7: "b7_growth"}
 

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from typing import Any
 
 import psycopg

@@ -28,9 +28,9 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from policy_core.projections import EventSource, all_views, rebuild
+from policy_core.projections import tracking as rm_tracking
 from policy_core.projections.engine import create_tables
 from policy_core.projections.tables import Rows
-from policy_core.projections import tracking as rm_tracking
 
 from .common import Config, Measure, fresh_schema, make_runtime, qualified, row, vacuum_analyze
 from .datagen import copy_template, simulated_template

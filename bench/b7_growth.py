@@ -27,8 +27,17 @@ from typing import Any
 from policy_core.aggregates.policy import Policy
 
 from .b1_apply import apply_kwargs
-from .common import Config, Measure, count_events, fresh_schema, make_runtime, median, percentile, row, \
-    vacuum_analyze
+from .common import (
+    Config,
+    Measure,
+    count_events,
+    fresh_schema,
+    make_runtime,
+    median,
+    percentile,
+    row,
+    vacuum_analyze,
+)
 from .datagen import copied_id, copy_in_database, simulated_template
 
 TARGET = 1.5

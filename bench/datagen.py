@@ -29,7 +29,8 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from typing import Any
 from uuid import UUID
 
@@ -170,10 +171,9 @@ def simulated_template(cfg: Config, *, policies: int, years: int, seed: int = 7)
     key = ("sim", policies, years, seed)
     if key in cfg.scratch:
         return cfg.scratch[key]
+    from policy_core.calendar import TOKYO
     from scheduler.clock import SettableClock
     from scheduler.simulate import DEFAULT_START, simulate
-
-    from policy_core.calendar import TOKYO
 
     t = time.perf_counter()
     with fresh_schema(cfg, "tpl") as db:
@@ -203,9 +203,8 @@ def policies_template(cfg: Config, *, policies: int, stage: str, application_dat
     key = ("pol", policies, stage, application_date, failing_share, seed)
     if key in cfg.scratch:
         return cfg.scratch[key]
-    from scheduler.clock import SettableClock
-
     from policy_core.calendar import TOKYO
+    from scheduler.clock import SettableClock
 
     rng = random.Random(seed)
     clock = SettableClock(datetime.combine(application_date, dtime(10), tzinfo=TOKYO))

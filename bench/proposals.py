@@ -32,6 +32,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
+from policy_core.projections.read import ReadModels
 
 # ---------------------------------------------------------------------------- P1 + P2
 
@@ -173,10 +174,9 @@ class FastJobs:
         from uuid import UUID
 
         from policy_core.aggregates.policy import Policy
+        from policy_core.application import DebitOutcome
         from scheduler.gateway import DebitRequest, customer_number_for
         from scheduler.jobs import Jobs
-
-        from policy_core.application import DebitOutcome
 
         class _FastJobs(Jobs):
             def _collect(self, rows: list[dict[str, Any]], report: Any) -> None:
@@ -290,19 +290,7 @@ def renew_many(app: Any, items: list[tuple[Any, int]], *, actor: Any = None, bat
 # ---------------------------------------------------------------------------- P4 limits in one statement
 
 
-LIMITS_SQL = """
-SELECT p.n AS period_number,
-       (SELECT json_agg(json_build_object('section', l.section, 'scheme', l.scheme,
-                                          'period_start', l.period_start, 'period_end', l.period_end,
-                                          'limit', l.limit_yen, 'paid', l.paid, 'remaining', l.remaining))
-          FROM {limits} l WHERE l.policy_id = %(pid)s AND l.period_number = p.n) AS sections,
-       (SELECT json_agg(json_build_object('claim_id', c.claim_id, 'section', c.section,
-                                          'accident_limit', c.accident_limit, 'used', c.used,
-                                          'remaining', c.remaining) ORDER BY c.claim_id)
-          FROM {claims} c WHERE c.policy_id = %(pid)s AND c.period_number = p.n) AS claims,
-       (SELECT position FROM {tracking} WHERE view_name = 'limits') AS position
-  FROM (SELECT coalesce(%(period)s, (SELECT max(period_number) FROM {limits} WHERE policy_id = %(pid)s)) AS n) p
-"""
+LIMITS_SQL = ReadModels._LIMITS_SQL  # P4: shipped in policy_core.projections.read
 
 
 def one_statement_limits(read_models: Any) -> Callable[..., Any]:

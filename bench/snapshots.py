@@ -1,6 +1,6 @@
 """P5 (proposal): snapshots for Policy, and as-of reads that start from one.
 
-As shipped, turning snapshotting on (``snapshotting_intervals = {Policy: 100}``) breaks
+Before P5 shipped, turning snapshotting on (``snapshotting_intervals = {Policy: 100}``) breaks
 commands: the library snapshots the aggregate's ``__dict__`` with the application's
 JSON transcoder, which cannot encode the ``Period`` and ``DebitAttempt`` dataclasses
 (``TranscodingNotRegisteredError`` raised from ``save`` *after* the events were
@@ -9,41 +9,18 @@ recorded). The two transcodings below fix that; ``as_of_read`` is the read path.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.persistence import JSONTranscoder
 
-from policy_core.aggregates.policy import DebitAttempt, Period, Policy
-from policy_core.application import APPLICATION_NAME, PolicyAdministration
+from policy_core.aggregates.policy import Policy
+from policy_core.application import APPLICATION_NAME, DebitAttemptAsDict, PeriodAsDict, PolicyAdministration
 
 from .proposals import fold
 
 SNAPSHOT_INTERVAL = 100
-
-
-class PeriodAsDict(Transcoding):
-    type = Period
-    name = "policy_period"
-
-    def encode(self, obj: Period) -> dict[str, Any]:
-        return {f.name: getattr(obj, f.name) for f in fields(Period)}
-
-    def decode(self, data: dict[str, Any]) -> Period:
-        return Period(**data)
-
-
-class DebitAttemptAsDict(Transcoding):
-    type = DebitAttempt
-    name = "policy_debit_attempt"
-
-    def encode(self, obj: DebitAttempt) -> dict[str, Any]:
-        return {f.name: getattr(obj, f.name) for f in fields(DebitAttempt)}
-
-    def decode(self, data: dict[str, Any]) -> DebitAttempt:
-        return DebitAttempt(**data)
 
 
 class SnapshottingPolicyAdministration(PolicyAdministration):
