@@ -1,8 +1,7 @@
 """#5 ``GET /policies/{id}/limits`` and ``POST /claims/{id}/payments`` under load over loopback (wrk).
 
 Servers (``bench.http_server``, each its own process, uvicorn, one worker, same
-settings): the product app; the product app with P4 (limits in one statement); a
-bare FastAPI endpoint doing one primary-key SELECT (the baseline).
+settings): the product app (with P4 and P8 shipped); a bare FastAPI endpoint doing one primary-key SELECT (the baseline).
 
 Data: policies applied, activated and debited through the application; claims
 reported and assessed (one payable loss each) spread over them; read models caught
@@ -116,7 +115,7 @@ def run(cfg: Config) -> list[Measure]:
     policies_n = cfg.size(200, 20)
     claims_per_run = cfg.size(2500, 300)
     tmp = Path(tempfile.mkdtemp(prefix="bench-http-"))
-    results: dict[str, list[dict[str, Any]]] = {"bare": [], "limits": [], "limits_fast": [], "payments": []}
+    results: dict[str, list[dict[str, Any]]] = {"bare": [], "limits": [], "payments": []}
     with fresh_schema(cfg, "b5") as db:
         rt = make_runtime(db)
         app = rt.app
@@ -148,7 +147,7 @@ def run(cfg: Config) -> list[Measure]:
             servers = {}
             procs = []
             try:
-                for mode in ("product", "product_fast", "bare"):
+                for mode in ("product", "bare"):
                     port = _free_port()
                     procs.append(subprocess.Popen([sys.executable, "-m", "bench.http_server", mode, str(port)],
                                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
@@ -162,7 +161,6 @@ def run(cfg: Config) -> list[Measure]:
                 # warm-up
                 wrk(servers["bare"], get_bare, 2)
                 wrk(servers["product"], get_limits, 2)
-                wrk(servers["product_fast"], get_limits, 2)
                 warm = tmp / "claims-warm.txt"
                 warm.write_text("\n".join(claims[-200:]) + "\n")
                 wrk(servers["product"], _lua(str(warm), "POST", "/api/v1/claims/", "/payments", "seq"), 1,
@@ -170,7 +168,6 @@ def run(cfg: Config) -> list[Measure]:
                 for r in range(cfg.runs):
                     results["bare"].append(wrk(servers["bare"], get_bare, duration))
                     results["limits"].append(wrk(servers["product"], get_limits, duration))
-                    results["limits_fast"].append(wrk(servers["product_fast"], get_limits, duration))
                     f = tmp / f"claims-{r}.txt"
                     f.write_text("\n".join(claims[r * claims_per_run:(r + 1) * claims_per_run]) + "\n")
                     results["payments"].append(wrk(servers["product"], _lua(str(f), "POST", "/api/v1/claims/",
@@ -206,10 +203,6 @@ def run(cfg: Config) -> list[Measure]:
             baseline="bare endpoint p50", baseline_runs=series("bare", "p50_ms")),
         row(5, "limits_p99_ms", "GET limits latency p99", series("limits", "p99_ms"), "ms",
             baseline="bare endpoint p99", baseline_runs=series("bare", "p99_ms")),
-        row(5, "limits_rps_proposed", "GET limits with P4+P8 (rps, bench patch)", series("limits_fast", "ok_rps"),
-            "req/s", baseline="bare FastAPI endpoint, one primary-key SELECT", baseline_runs=series("bare", "ok_rps"),
-            target=f">= {TARGET_RATIO} x bare rps", met=lambda v, r: r is not None and r >= TARGET_RATIO,
-            notes=common),
         row(5, "payments_rps", "POST /claims/{id}/payments (rps)", series("payments", "ok_rps"), "req/s",
             baseline="bare FastAPI endpoint, one primary-key SELECT", baseline_runs=series("bare", "ok_rps"),
             notes=f"{common}; each claim paid once; non-2xx {pay_err} of {pay_req}"),

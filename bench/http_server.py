@@ -41,10 +41,6 @@ def build(mode: str) -> Any:
 
         return app
 
-    if mode == "product_fast":
-        from bench.p8_http import patch_deps_module
-
-        patch_deps_module()
     from api.auth import parse_keys
     from api.main import create_app
     from policy_core.bootstrap import bootstrap
@@ -54,15 +50,7 @@ def build(mode: str) -> Any:
     settings = Settings(DATABASE_URL=dsn, POLICY_DB_SCHEMA=schema, POLICY_DATA_DIR=tempfile.mkdtemp(),
                         POLICY_RUN_PROJECTIONS="false", POLICY_RUN_SCHEDULER="false")
     runtime = bootstrap(settings, database=Database(dsn=dsn, schema=schema), initialise=False)
-    if mode == "product_fast":
-        from bench.proposals import one_statement_limits
-
-        runtime.read_models.limits = one_statement_limits(runtime.read_models)
     app = create_app(settings, runtime=runtime, api_keys=parse_keys(os.environ["BENCH_KEYS"]))
-    if mode == "product_fast":
-        from bench.proposals import async_dependencies
-
-        async_dependencies(app)
     return app
 
 

@@ -32,7 +32,6 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-from policy_core.projections.read import ReadModels
 
 # ---------------------------------------------------------------------------- P1 + P2
 
@@ -287,52 +286,6 @@ def renew_many(app: Any, items: list[tuple[Any, int]], *, actor: Any = None, bat
     return out
 
 
-# ---------------------------------------------------------------------------- P4 limits in one statement
+# P4 (one-statement limits) and P8 (async dependencies, POST-only idempotency) are shipped in
+# policy_core.projections.read and api/: the bench measures them as the product.
 
-
-LIMITS_SQL = ReadModels._LIMITS_SQL  # P4: shipped in policy_core.projections.read
-
-
-def one_statement_limits(read_models: Any) -> Callable[..., Any]:
-    """P4: ``ReadModels.limits`` answered by one statement (same result shape)."""
-    from datetime import datetime
-
-    from psycopg import sql
-
-    from policy_core.settlement import SECTIONS
-
-    query = sql.SQL(LIMITS_SQL).format(limits=read_models._t("rm_limits"),
-                                       claims=read_models._t("rm_limits_claims"),
-                                       tracking=read_models._t("rm_tracking"))
-
-    def limits(policy_id: Any, period: int | None = None) -> dict[str, Any] | None:
-        with read_models.pool.connection() as conn:
-            found = conn.execute(query, {"pid": policy_id, "period": period}).fetchone()
-        if not found or not found["sections"]:
-            return None
-        by_section = {s["section"]: s for s in found["sections"]}
-        first = found["sections"][0]
-        per_claim: dict[str, dict[str, Any]] = {}
-        for c in found["claims"] or []:
-            per_claim.setdefault(str(c["claim_id"]), {})[c["section"]] = {
-                "accident_limit": c["accident_limit"], "used": c["used"], "remaining": c["remaining"]}
-        return {
-            "policy_id": policy_id, "period_number": found["period_number"], "scheme": first["scheme"],
-            "period_start": datetime.fromisoformat(first["period_start"]),
-            "period_end": datetime.fromisoformat(first["period_end"]),
-            "sections": {s: {"limit": by_section[s]["limit"], "paid": by_section[s]["paid"],
-                             "remaining": by_section[s]["remaining"]} for s in SECTIONS if s in by_section},
-            "claims": per_claim, "position": found["position"],
-        }
-
-    return limits
-
-
-# ---------------------------------------------------------------------------- P8 HTTP overheads
-
-
-def async_dependencies(app: Any) -> None:
-    """P8: see ``bench.p8_http``."""
-    from .p8_http import install
-
-    install(app)
