@@ -23,7 +23,7 @@ from .aggregates.claim import CLOSED, DENIED, Claim
 from .aggregates.policy import DebitAttempt, Period, Policy
 from .bank import validate_bank_account
 from .bank_directory import check_bank_and_branch
-from .calendar import boundary, debit_date_for_attempt
+from .calendar import boundary, debit_date_for_attempt, require_date
 from .errors import Conflict, InvalidInput, NotFound
 from .holidays import is_bank_holiday
 from .quoting import PeriodDecision, decide_first_period, decide_renewal
@@ -110,12 +110,6 @@ def _text(value: Any, name: str, *, max_len: int = 200, required: bool = True) -
     if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
         raise InvalidInput(f"{name} contains control characters", code="invalid_text", field=name)
     return value.strip()
-
-
-def _date(value: Any, name: str) -> date:
-    if not isinstance(value, date) or isinstance(value, datetime):
-        raise InvalidInput(f"{name} must be a calendar date", code="invalid_date")
-    return value
 
 
 class PeriodAsDict(Transcoding):
@@ -309,7 +303,7 @@ class PolicyAdministration(Application[UUID]):
         self, policy_id: UUID, period_number: int, *, attempt: int, amount: int, debit_date: date,
         reference: str | None = None, actor: Actor | None = None,
     ) -> bool:
-        _date(debit_date, "debit_date")
+        require_date(debit_date, "debit_date")
         outcome = DebitOutcome(policy_id, period_number, attempt, debit_date, True, amount=amount,
                                reference=reference)
         return self._record_one_debit(outcome, actor, "record_debit_success")
@@ -319,7 +313,7 @@ class PolicyAdministration(Application[UUID]):
         reason: str, actor: Actor | None = None,
     ) -> bool:
         """A failed debit is retried on the next debit date; the last allowed failure lapses the policy."""
-        _date(debit_date, "debit_date")
+        require_date(debit_date, "debit_date")
         outcome = DebitOutcome(policy_id, period_number, attempt, debit_date, False,
                                result_code=_text(result_code, "result_code", max_len=10),
                                reason=_text(reason, "reason"))
@@ -461,7 +455,7 @@ class PolicyAdministration(Application[UUID]):
 
     def give_non_renewal_notice(self, policy_id: UUID, *, received_on: date,
                                 actor: Actor | None = None) -> bool:
-        _date(received_on, "received_on")
+        require_date(received_on, "received_on")
 
         def command() -> bool:
             policy = self._get(Policy, policy_id)
@@ -474,7 +468,7 @@ class PolicyAdministration(Application[UUID]):
 
     def cancel(self, policy_id: UUID, *, effective_date: date, reason: str, actor: Actor | None = None) -> None:
         """Cancellation takes effect at 16:00 Asia/Tokyo on ``effective_date``."""
-        _date(effective_date, "effective_date")
+        require_date(effective_date, "effective_date")
         reason = _text(reason, "reason")
 
         def command() -> None:
@@ -486,7 +480,7 @@ class PolicyAdministration(Application[UUID]):
 
     def declare_sales(self, policy_id: UUID, *, annual_sales: int, declared_on: date,
                       actor: Actor | None = None) -> None:
-        _date(declared_on, "declared_on")
+        require_date(declared_on, "declared_on")
 
         def command() -> None:
             policy = self._get(Policy, policy_id)

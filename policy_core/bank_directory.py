@@ -30,9 +30,5 @@ def check_bank_and_branch(bank_code: str, branch_code: str) -> None:
                            code="invalid_bank_account", field="branch_code")
 
 
-def bank_codes() -> list[str]:
-    return sorted(_banks())
-
-
 def branch_codes(bank_code: str) -> list[str]:
     return sorted(_banks()[bank_code].branches)

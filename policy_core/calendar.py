@@ -104,6 +104,13 @@ class CoverTerm:
     debit_date: date  # the day the bank actually debits
 
 
+def require_date(value: object, name: str) -> date:
+    """A calendar date, not a datetime (whose day would depend on a time zone)."""
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise InvalidInput(f"{name} must be a calendar date", code="invalid_date")
+    return value
+
+
 def add_months(d: date, months: int) -> date:
     """Same day ``months`` later, clamped to the month's last day."""
     y, m = divmod(d.month - 1 + months, 12)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from .calendar import TOKYO, CoverTerm, HolidayPredicate, first_term, renewal_term
+from .calendar import TOKYO, CoverTerm, HolidayPredicate, first_term, renewal_term, require_date
 from .errors import InvalidInput
 from .rating import Rating, prorate, rate
 from .scheme import Scheme
@@ -60,11 +60,6 @@ def _check_rider(scheme: Scheme, network_rider: Any) -> None:
         raise InvalidInput("network_rider must be true or false", code="invalid_network_rider")
     if network_rider and not scheme.network_rider_available:
         raise InvalidInput(f"scheme {scheme.key} offers no network rider", code="invalid_network_rider")
-
-
-def _check_date(value: Any, name: str) -> None:
-    if not isinstance(value, date) or isinstance(value, datetime):
-        raise InvalidInput(f"{name} must be a calendar date", code="invalid_date")
 
 
 def _decide(
@@ -127,7 +122,7 @@ def decide_first_period(
     is_holiday: HolidayPredicate,
 ) -> PeriodDecision:
     """A quote: the first period for an application made on ``application_date``."""
-    _check_date(application_date, "application_date")
+    require_date(application_date, "application_date")
     term = first_term(scheme.calendar, application_date, is_holiday, enrollment)
     return _decide(
         scheme, 1, term, industry=industry, annual_sales=annual_sales, plan=plan,

@@ -11,7 +11,6 @@ from policy_core.aggregates.claim import Claim
 from ..deps import AppDep, Operator, Reader
 from ..presenters import claim_view, event_view
 from ..schemas import ClaimClosure, ClaimDenial, ClaimReport, LossAssessment
-from .policies import _aware
 
 router = APIRouter(tags=["claims"])
 
@@ -24,7 +23,7 @@ def report_claim(body: ClaimReport, app: AppDep, key: Operator) -> dict[str, Any
 
 @router.get("/claims/{claim_id}")
 def get_claim(claim_id: UUID, app: AppDep, key: Reader, as_of: datetime | None = None) -> dict[str, Any]:
-    return claim_view(app.get_claim(claim_id, as_of=_aware(as_of)))
+    return claim_view(app.get_claim(claim_id, as_of=as_of))
 
 
 @router.get("/claims/{claim_id}/events")

@@ -19,6 +19,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from ..calendar import TOKYO, in_cover
 from ..errors import Conflict, InvalidInput
 
 APPLIED, ACTIVE, LAPSED, CANCELLED, EXPIRED = "applied", "active", "lapsed", "cancelled", "expired"
@@ -96,7 +97,7 @@ class Period:
         return {s: self.limits[s] - self.paid.get(s, 0) for s in self.limits}
 
     def contains(self, moment: datetime) -> bool:
-        return self.start <= moment < self.end
+        return in_cover(self.start, self.end, moment)
 
 
 _PERIOD_FACT_KEYS = (
@@ -536,8 +537,6 @@ def _check_yen(value: Any, name: str) -> None:
 
 def _whole_months_left(moment: datetime, end: datetime) -> int:
     """Whole months from ``moment`` to ``end`` not yet begun (a begun month is earned)."""
-    from ..calendar import TOKYO
-
     a, b = moment.astimezone(TOKYO), end.astimezone(TOKYO)
     months = (b.year - a.year) * 12 + b.month - a.month
     if (a.day, a.time()) > (b.day, b.time()):
