@@ -395,11 +395,15 @@ class PolicyAdministration(Application[UUID]):
         return self._retrying(command)
 
     def record_debit_results(self, results: Iterable[DebitOutcome], *, actor: Actor | None = None,
-                             batch_size: int = 500) -> dict[str, int]:
+                             batch_size: int = 500, loaded: dict[UUID, Policy] | None = None) -> dict[str, int]:
         """Record a debit run's results, many policies per atomic save (the store locks per write).
 
-        A batch that loses a concurrency race is recorded again policy by policy (each idempotent).
+        ``loaded`` are policies the caller already read for this run (the debit run reads them
+        for the bank accounts): used once instead of read again. A batch that loses a concurrency
+        race, stale ``loaded`` copies included, is recorded again policy by policy from fresh
+        reads (each idempotent).
         """
+        loaded = dict(loaded or {})
         counts = {"debited": 0, "failed": 0, "lapsed": 0, "unchanged": 0}
         batch: list[DebitOutcome] = []
 
@@ -407,7 +411,8 @@ class PolicyAdministration(Application[UUID]):
             if not batch:
                 return
             try:
-                aggregates, outcome = self._decide_debits(batch)
+                aggregates, outcome = self._decide_debits(
+                    batch, {r.policy_id: p for r in batch if (p := loaded.pop(r.policy_id, None)) is not None})
                 self._save(*aggregates, actor=actor, command="record_debit_results")
             except IntegrityError:
                 outcome = {"debited": 0, "failed": 0, "lapsed": 0, "unchanged": 0}
@@ -429,11 +434,13 @@ class PolicyAdministration(Application[UUID]):
         flush()
         return counts
 
-    def _decide_debits(self, outcomes: list[DebitOutcome]) -> tuple[list[Any], dict[str, int]]:
+    def _decide_debits(self, outcomes: list[DebitOutcome],
+                       loaded: dict[UUID, Policy] | None = None) -> tuple[list[Any], dict[str, int]]:
         counts = {"debited": 0, "failed": 0, "lapsed": 0, "unchanged": 0}
         touched: dict[UUID, Any] = {}
+        loaded = loaded or {}
         for o in outcomes:
-            policy = touched.get(o.policy_id) or self._get(Policy, o.policy_id)
+            policy = touched.get(o.policy_id) or loaded.get(o.policy_id) or self._get(Policy, o.policy_id)
             touched[policy.id] = policy
             if o.success:
                 changed = policy.record_debit(o.period_number, o.attempt, o.amount, o.debit_date, o.reference)

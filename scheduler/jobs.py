@@ -213,8 +213,9 @@ class Jobs:
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start:start + self.batch_size]
             requests = []
+            policies = {}
             for r in chunk:
-                policy = self.app.get_policy(r["policy_id"])
+                policy = policies[r["policy_id"]] = self.app.get_policy(r["policy_id"])
                 requests.append(DebitRequest(
                     policy_id=str(r["policy_id"]), period_number=r["period_number"], attempt=r["next_attempt"],
                     amount=r["outstanding"], debit_date=r["next_debit_date"],
@@ -231,7 +232,7 @@ class Jobs:
                 )
                 for res in results
             ]
-            counts = self.app.record_debit_results(outcomes, actor=self.actor)
+            counts = self.app.record_debit_results(outcomes, actor=self.actor, loaded=policies)
             report.debited += counts["debited"]
             report.failed += counts["failed"]
             report.lapsed += counts["lapsed"]

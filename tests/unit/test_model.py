@@ -1076,3 +1076,16 @@ def test_unknown_bank_or_branch_is_refused_and_records_nothing(app: PolicyAdmini
         apply_policy(app, bank_account=dict(BANK, bank_code=bank_code, branch_code=branch_code))
     assert err.value.code == "invalid_bank_account"
     assert count(app) == n
+
+
+def test_debit_results_use_loaded_policies_once_and_recover_from_stale_copies(app: PolicyAdministration) -> None:
+    from policy_core.application import DebitOutcome
+
+    pid = apply_policy(app)
+    stale = app.get_policy(pid)
+    app.activate(pid, 1)  # the loaded copy is now one version behind
+    p = stale.period(1)
+    outcome = DebitOutcome(pid, 1, 1, p.debit_date, True, amount=p.premium, reference="r")
+    counts = app.record_debit_results([outcome], loaded={pid: stale})
+    assert counts == {"debited": 1, "failed": 0, "lapsed": 0, "unchanged": 0}
+    assert [type(e).__name__ for e in app.history(pid)] == ["Applied", "Activated", "PremiumDebited"]
