@@ -11,7 +11,7 @@ aggregates confirm: running the same day twice changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -155,46 +155,29 @@ class Jobs:
         return report
 
     def _run_at(self, instant: datetime, report: RunReport, seen: set[tuple[Any, ...]]) -> bool:
-        progressed = False
+        """Everything due at ``instant`` not yet tried in this run; False when nothing was left."""
         report.steps.append(instant.astimezone(TOKYO).isoformat())
-        for row in self._anniversaries(instant):
-            key = ("anniversary", row["policy_id"], row["current_period"])
-            if key in seen:
-                continue
-            seen.add(key)
-            progressed = True
-            pid, n = row["policy_id"], row["current_period"]
+        before = len(seen)
+        act = self.actor
+        for key, pid, n, row in _unseen("anniversary", self._anniversaries(instant), seen):
             if row["non_renewal_notice_on"] is not None:
-                self._command(report, key, lambda: self.app.expire(pid, n, actor=self.actor), "expired")
-            elif self._command(report, key, lambda: self.app.renew(pid, n + 1, actor=self.actor), "renewed"):
+                self._command(report, key, lambda: self.app.expire(pid, n, actor=act), "expired")
+            elif self._command(report, key, lambda: self.app.renew(pid, n + 1, actor=act), "renewed"):
                 self._command(report, ("activate", pid, n + 1),
-                              lambda: self.app.activate(pid, n + 1, actor=self.actor), "activated")
-        for row in self._activations(instant):
-            key = ("activate", row["policy_id"], row["current_period"])
-            if key in seen:
-                continue
-            seen.add(key)
-            progressed = True
-            pid, n = row["policy_id"], row["current_period"]
-            self._command(report, key, lambda: self.app.activate(pid, n, actor=self.actor), "activated")
-        for row in self._notices(instant):
-            key = ("notice", row["policy_id"], row["current_period"])
-            if key in seen:
-                continue
-            seen.add(key)
-            progressed = True
-            pid, n = row["policy_id"], row["current_period"]
-            issued_on = instant.astimezone(TOKYO).date()
-            self._command(report, key, lambda: self.app.issue_renewal_notice(pid, n, issued_on=issued_on,
-                                                                            actor=self.actor), "renewal_notices")
+                              lambda: self.app.activate(pid, n + 1, actor=act), "activated")
+        for key, pid, n, _ in _unseen("activate", self._activations(instant), seen):
+            self._command(report, key, lambda: self.app.activate(pid, n, actor=act), "activated")
+        issued_on = instant.astimezone(TOKYO).date()
+        for key, pid, n, _ in _unseen("notice", self._notices(instant), seen):
+            self._command(report, key, lambda: self.app.issue_renewal_notice(pid, n, issued_on=issued_on, actor=act),
+                          "renewal_notices")
         debits = [r for r in self._debits(instant)
                   if ("debit", r["policy_id"], r["period_number"], r["next_attempt"]) not in seen]
+        for r in debits:
+            seen.add(("debit", r["policy_id"], r["period_number"], r["next_attempt"]))
         if debits:
-            progressed = True
-            for r in debits:
-                seen.add(("debit", r["policy_id"], r["period_number"], r["next_attempt"]))
             self._collect(debits, report)
-        return progressed
+        return len(seen) > before
 
     def _command(self, report: RunReport, key: tuple[Any, ...], fn: Callable[[], bool], counter: str) -> bool:
         try:
@@ -237,3 +220,12 @@ class Jobs:
             report.failed += counts["failed"]
             report.lapsed += counts["lapsed"]
             report.unchanged += counts["unchanged"]
+
+
+def _unseen(kind: str, rows: list[dict[str, Any]], seen: set[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """Rows not yet tried in this run, marked as tried: (key, policy id, period, row)."""
+    for row in rows:
+        key = (kind, row["policy_id"], row["current_period"])
+        if key not in seen:
+            seen.add(key)
+            yield key, row["policy_id"], row["current_period"], row
