@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from eventsourcing.persistence import Notification
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 from . import tracking
 from .tables import Rows
@@ -79,7 +81,16 @@ class EventSource:
         return self.recorder.channel_name
 
     def read(self, after: int, limit: int, stop: int | None = None) -> Sequence[Any]:
-        return self.recorder.select_notifications(after, limit, stop, inclusive_of_start=False)
+        """What the recorder's ``select_notifications`` returns, read as tuples (a fifth faster in a rebuild)."""
+        statement = sql.SQL("SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{}"
+                            " WHERE notification_id > %s{} ORDER BY notification_id LIMIT %s").format(
+            sql.Identifier(self.schema), sql.Identifier(self.events_table),
+            sql.SQL(" AND notification_id <= %s") if stop is not None else sql.SQL(""))
+        params = [after, stop, limit] if stop is not None else [after, limit]
+        with self.recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(statement, params, prepare=True)
+            return [Notification(id=i, originator_id=o, originator_version=v, topic=t, state=bytes(s))
+                    for i, o, v, t, s in cur.fetchall()]
 
     def head(self) -> int:
         return self.recorder.max_notification_id() or 0
@@ -140,6 +151,15 @@ class Projector:
     ``isolate=True`` (live following): a failing view is rolled back, its error type
     recorded in its tracking row, and retried with exponential back-off while the
     other views go on. ``isolate=False`` (rebuild, verify): the first failure raises.
+
+    ``resident=True`` (rebuild, verify, a long catch-up): each view keeps one unit of work
+    across batches instead of one per batch, and writes it at checkpoints (every
+    ``checkpoint_events`` events, when it holds more than ``max_resident_rows`` rows, and at
+    the end of ``catch_up``), in one transaction per view that also moves its position. A
+    view whose tables start empty (position zero) never reads them: a row it has not made
+    does not exist. A crash loses only the work since the last checkpoint; the position
+    committed with the rows says where to resume. Not for live following: readers would
+    see nothing until a checkpoint.
     """
 
     def __init__(
@@ -152,7 +172,12 @@ class Projector:
         isolate: bool = False,
         backoff: tuple[float, float] = (0.5, 60.0),
         fault: Callable[[View, Any], None] | None = None,
+        resident: bool = False,
+        checkpoint_events: int = 1_000_000,
+        max_resident_rows: int = 2_000_000,
     ) -> None:
+        if resident and isolate:
+            raise ValueError("a resident projector is for rebuilds and catch-ups, not isolated live following")
         self.source = source
         self.views = list(views)
         self.conn = conn
@@ -160,7 +185,14 @@ class Projector:
         self.isolate = isolate
         self.backoff = backoff
         self.fault = fault  # test hook: called before each handler
+        self.resident = resident
+        self.checkpoint_events = checkpoint_events
+        self.max_resident_rows = max_resident_rows
         self.positions: dict[str, int] = {}
+        self.committed: dict[str, int] = {}  # resident mode: the positions the database holds
+        self._units: dict[str, Rows] = {}
+        self._cursor: psycopg.Cursor[Any] | None = None
+        self._pending: dict[str, int] = {}  # resident mode: events applied since the last checkpoint
         self.failures: dict[str, _Failure] = {}
         self.stopped: set[str] = set()  # views whose tables changed version underneath
         self.reload()
@@ -179,6 +211,9 @@ class Projector:
                 raise VersionChanged(f"view {v.name} is at version {row.schema_version}, "
                                      f"this code builds {v.schema_version()}")
             self.positions[v.name] = row.position
+            self.committed[v.name] = row.position
+            self._units.pop(v.name, None)
+            self._pending.pop(v.name, None)
 
     def min_position(self) -> int:
         return min(self.positions.values(), default=0)
@@ -233,7 +268,8 @@ class Projector:
             position = self.positions[v.name]
             if position >= last:
                 continue
-            events = [(topic, e) for (nid, topic, e) in batch.decoded if nid > position and topic in v.topics]
+            topics = v.topics
+            events = [(topic, e) for (nid, topic, e) in batch.decoded if nid > position and topic in topics]
             if not events:
                 idle.append(v)
                 continue
@@ -262,7 +298,11 @@ class Projector:
                 continue
             result.applied[v.name] = len(events)
         if idle:
-            self._advance_idle(idle, last)
+            if self.resident:
+                for v in idle:
+                    self.positions[v.name] = last
+            else:
+                self._advance_idle(idle, last)
         return result
 
     def _advance_idle(self, views: list[View], last: int) -> None:
@@ -290,6 +330,9 @@ class Projector:
                           extra={"views": ",".join(moved)})
 
     def _apply(self, view: View, events: list[tuple[str, Any]], position: int, last: int) -> None:
+        if self.resident:
+            self._apply_resident(view, events, last)
+            return
         started = time.perf_counter()
         with self.conn.transaction(), self.conn.cursor() as cur:
             row = tracking.lock(cur, self.schema, view.name)
@@ -314,6 +357,69 @@ class Projector:
             log.debug("batch applied", extra={"view": view.name, "position": last, "events": len(events),
                                               "rows_written": written,
                                               "ms": round((time.perf_counter() - started) * 1000, 1)})
+
+    def _apply_resident(self, view: View, events: list[tuple[str, Any]], last: int) -> None:
+        rows = self._units.get(view.name)
+        if rows is None:
+            # Position zero: the tables were made empty with it (create_tables, or a crash
+            # before the first checkpoint, which commits rows and position together).
+            if self._cursor is None or self._cursor.closed:
+                self._cursor = self.conn.cursor()  # outlives batches and checkpoints: reads on a miss
+            rows = self._units[view.name] = Rows(self._cursor, self.schema, view.tables,
+                                                 complete=self.committed[view.name] == 0)
+        try:
+            if not rows.complete:
+                ids: set[Any] = set()
+                for _, e in events:
+                    ids.update(view.ids(e))
+                rows.prefetch(ids)
+            for topic, e in events:
+                if self.fault is not None:
+                    self.fault(view, e)
+                view.apply(topic, e, rows)
+        except BaseException:
+            # Half a batch is in the unit of work: forget it all and fall back to what is committed.
+            self._units.pop(view.name, None)
+            self._pending.pop(view.name, None)
+            self.positions[view.name] = self.committed[view.name]
+            raise
+        self.positions[view.name] = last
+        self._pending[view.name] = self._pending.get(view.name, 0) + len(events)
+
+    def checkpoint(self, keep: bool = True) -> int:
+        """Resident mode: write every view's unit of work and position. Returns rows written.
+
+        ``keep=False`` (the end of a catch-up) frees the rows: a later batch reads what it needs."""
+        written = 0
+        for v in self.views:
+            name = v.name
+            if name in self.stopped or self.positions[name] == self.committed[name]:
+                continue
+            rows = self._units.get(name)
+            started = time.perf_counter()
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                row = tracking.lock(cur, self.schema, name)
+                if row is None or row.position != self.committed[name]:
+                    raise PositionMoved(name)
+                if row.schema_version != v.schema_version():
+                    raise VersionChanged(name)
+                if rows is not None:
+                    written += rows.flush()
+                tracking.advance(cur, self.schema, name, self.positions[name], self._pending.get(name, 0))
+            self.committed[name] = self.positions[name]
+            self._pending[name] = 0
+            if rows is not None:
+                if not keep or len(rows) > self.max_resident_rows:
+                    rows.evict()
+                else:
+                    rows.mark_clean()
+            log.debug("checkpoint", extra={"view": name, "position": self.positions[name], "rows_written": written,
+                                           "ms": round((time.perf_counter() - started) * 1000, 1)})
+        return written
+
+    def _checkpoint_due(self) -> bool:
+        return (sum(self._pending.values()) >= self.checkpoint_events
+                or sum(len(r) for r in self._units.values()) > self.max_resident_rows)
 
     def _failed(self, view: View, exc: Exception, position: int) -> None:
         f = self.failures.setdefault(view.name, _Failure())
@@ -346,9 +452,13 @@ class Projector:
             while True:
                 r = self.step(limit, stop, ahead)
                 if r.read == 0:
+                    if self.resident:
+                        self.checkpoint(keep=False)
                     return total
                 ahead = pool.submit(self._fetch, r.last_id, limit, stop, topics) if r.read == limit else None
                 total += r.read
+                if self.resident and self._checkpoint_due():
+                    self.checkpoint()
                 if on_batch is not None:
                     on_batch(r)
 

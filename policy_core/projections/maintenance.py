@@ -111,7 +111,7 @@ def rebuild(
                         log.info("resuming staged rebuild", extra={"view": v.name, "position": row.position})
                     else:
                         create_tables(cur, staging, v)
-            projector = Projector(source, views, conn, staging)
+            projector = Projector(source, views, conn, staging, resident=True)
             projector.catch_up(batch_size, on_batch=on_batch)
             with conn.transaction(), conn.cursor() as cur:
                 tracking.ensure(cur, schema)
@@ -222,7 +222,7 @@ def verify(
                     tracking.ensure(cur, scratch)
                     for v in checked:
                         create_tables(cur, scratch, v)
-                projector = Projector(source, checked, conn, scratch)
+                projector = Projector(source, checked, conn, scratch, resident=True)
                 projector.catch_up(batch_size, stop=stop, on_batch=on_batch)
                 conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 try:
@@ -239,7 +239,7 @@ def verify(
                                     v.name, "version_mismatch", position=row.position,
                                     detail="the live view was rebuilt during verify")
                                 continue
-                            single = Projector(source, [v], conn, scratch)
+                            single = Projector(source, [v], conn, scratch, resident=True)
                             single.catch_up(batch_size, stop=row.position, on_batch=on_batch)
                             tables = [_compare(cur, schema, scratch, t, samples) for t in v.tables]
                             differs = any(t.differing for t in tables)

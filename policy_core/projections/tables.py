@@ -21,9 +21,10 @@ batch is read once and written once.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -108,8 +109,30 @@ class Table:
     def drop(self, schema: str) -> sql.Composed:
         return sql.SQL("DROP TABLE IF EXISTS {}").format(self.qualified(schema))
 
-    def key_of(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple([row[k] for k in self.key])
+    @cached_property
+    def column_set(self) -> frozenset[str]:
+        return frozenset(self.column_names)
+
+    @cached_property
+    def blank(self) -> dict[str, Any]:
+        """A row of NULLs in column order (copied for each new row)."""
+        return dict.fromkeys(self.column_names)
+
+    @cached_property
+    def key_of_values(self) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+        """The key of a row given as values in column order."""
+        if len(self.key_positions) == 1:
+            (i,) = self.key_positions
+            return lambda values: (values[i],)
+        return itemgetter(*self.key_positions)  # type: ignore[return-value]
+
+    @cached_property
+    def key_of(self) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+        """The key of a row given as a dict."""
+        if len(self.key) == 1:
+            (k,) = self.key
+            return lambda row: (row[k],)
+        return itemgetter(*self.key)  # type: ignore[return-value]
 
 
 COPY_FROM = 16  # rows from which COPY beats arrays
@@ -125,17 +148,40 @@ _ABSENT = _Missing()
 class Rows:
     """The unit of work of one view for one batch, inside the caller's transaction."""
 
-    def __init__(self, cur: psycopg.Cursor[Any], schema: str, tables: Iterable[Table]) -> None:
+    def __init__(self, cur: psycopg.Cursor[Any], schema: str, tables: Iterable[Table], *,
+                 complete: bool = False) -> None:
         self._cur = cur
         self._schema = schema
         self._tables = {t.name: t for t in tables}
         self._cache: dict[str, dict[tuple[Any, ...], Any]] = {t: {} for t in self._tables}
         self._loaded: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {t: {} for t in self._tables}
         self._owners: dict[str, set[Any]] = {t: set() for t in self._tables}
+        # complete: the cache holds every row the tables have (they started empty and every
+        # change went through here), so a miss means "no such row" without asking the database.
+        self.complete = complete
         self.reads = 0  # statements issued to load rows (for tests and tuning)
+
+    def __len__(self) -> int:
+        return sum(len(c) for c in self._cache.values())
+
+    def mark_clean(self) -> None:
+        """After a committed flush: what is cached is what the tables hold."""
+        for t in self._tables.values():
+            self._loaded[t.name] = {key: tuple(row.values())
+                                    for key, row in self._cache[t.name].items() if row is not _ABSENT}
+
+    def evict(self) -> None:
+        """Forget every row (after a committed flush): later reads go to the database again."""
+        for name in self._tables:
+            self._cache[name].clear()
+            self._loaded[name].clear()
+            self._owners[name].clear()
+        self.complete = False
 
     # ------------------------------------------------------------------ loading
     def prefetch(self, ids: Iterable[UUID]) -> None:
+        if self.complete:
+            return
         wanted = set(ids)
         for name, table in self._tables.items():
             if table.owner is None:
@@ -155,10 +201,11 @@ class Rows:
                 self._remember(table, values)
 
     def _remember(self, table: Table, values: tuple[Any, ...]) -> dict[str, Any]:
+        values = tuple(values)
         row = dict(zip(table.column_names, values, strict=True))
-        key = table.key_of(row)
+        key = table.key_of_values(values)
         self._cache[table.name][key] = row
-        self._loaded[table.name][key] = tuple(values)
+        self._loaded[table.name][key] = values
         return row
 
     def get(self, table: str, *key: Any) -> dict[str, Any] | None:
@@ -168,8 +215,8 @@ class Rows:
         if found is not None:
             return None if found is _ABSENT else found
         t = self._tables[table]
-        if t.owner_position is not None and key[t.owner_position] in self._owners[table]:
-            cache[key] = _ABSENT  # prefetched: every row of that aggregate is already here
+        if self.complete or (t.owner_position is not None and key[t.owner_position] in self._owners[table]):
+            cache[key] = _ABSENT  # prefetched (or complete): every row of that aggregate is already here
             return None
         query = sql.SQL("SELECT {} FROM {} WHERE {}").format(
             sql.SQL(", ").join(map(sql.Identifier, t.column_names)),
@@ -193,10 +240,10 @@ class Rows:
     def new(self, table: str, **values: Any) -> dict[str, Any]:
         """A new row; columns not given are NULL. Replaces nothing: the key must be free."""
         t = self._tables[table]
-        unknown = set(values) - set(t.column_names)
-        if unknown:
-            raise KeyError(f"{table}: unknown columns {sorted(unknown)}")
-        row = {c: values.get(c) for c in t.column_names}
+        if not values.keys() <= t.column_set:
+            raise KeyError(f"{table}: unknown columns {sorted(set(values) - t.column_set)}")
+        row = t.blank.copy()
+        row.update(values)
         key = t.key_of(row)
         cached = self._cache[table].get(key)
         exists = cached is not _ABSENT if cached is not None else self.get(table, *key) is not None
@@ -216,11 +263,17 @@ class Rows:
     def _changes(self, t: Table) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         inserts, updates = [], []
         loaded = self._loaded[t.name]
+        width, key_of = len(t.column_names), t.key_of_values
         for key, row in self._cache[t.name].items():
             if row is _ABSENT:
                 continue
-            values = tuple(row[c] for c in t.column_names)
-            if t.key_of(row) != key:
+            # Rows are made in column order (new(), _remember()) and handlers only assign
+            # existing columns (a new key would change the width): values() is the column order.
+            values = tuple(row.values())
+            if len(values) != width:
+                raise KeyError(f"{t.name}: a handler added columns "
+                               f"{sorted(set(row) - t.column_set)} to row {key!r}")
+            if key_of(values) != key:
                 raise ValueError(f"{t.name}: a handler changed the key of row {key!r}")
             before = loaded.get(key)
             if before is None:

@@ -41,6 +41,7 @@ class View:
     version: ClassVar[int]
     tables: ClassVar[tuple[Table, ...]]
     _handlers: ClassVar[dict[str, str]]
+    _topics: ClassVar[frozenset[str]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -50,6 +51,7 @@ class View:
                 for topic in getattr(fn, "_handles", ()):
                     handlers[topic] = attr
         cls._handlers = handlers
+        cls._topics = frozenset(handlers)
 
     # ------------------------------------------------------------------ identity
     def schema_version(self) -> str:
@@ -58,7 +60,7 @@ class View:
 
     @property
     def topics(self) -> frozenset[str]:
-        return frozenset(self._handlers)
+        return self._topics
 
     def table(self, name: str) -> Table:
         for t in self.tables:
