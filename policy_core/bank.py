@@ -221,6 +221,18 @@ class BankAccount:
             data["holder_kana"],
         )
 
+    @classmethod
+    def from_recorded(cls, data: Mapping[str, Any]) -> BankAccount:
+        """An account as an event recorded it: validated and normalised when it was recorded.
+
+        No second validation pass (it costs more than the rest of a debit request): the debit
+        run builds 100,000 of these from the store. Input from outside goes through ``from_dict``.
+        """
+        account = object.__new__(cls)
+        for k in ("bank_code", "branch_code", "account_type", "account_number", "holder_kana"):
+            object.__setattr__(account, k, data[k])
+        return account
+
     def __repr__(self) -> str:
         return (
             f"BankAccount(bank_code={self.bank_code!r}, branch_code={self.branch_code!r}, "

@@ -159,12 +159,22 @@ class Jobs:
         report.steps.append(instant.astimezone(TOKYO).isoformat())
         before = len(seen)
         act = self.actor
+        renewals = []
         for key, pid, n, row in _unseen("anniversary", self._anniversaries(instant), seen):
             if row["non_renewal_notice_on"] is not None:
                 self._command(report, key, lambda: self.app.expire(pid, n, actor=act), "expired")
-            elif self._command(report, key, lambda: self.app.renew(pid, n + 1, actor=act), "renewed"):
-                self._command(report, ("activate", pid, n + 1),
-                              lambda: self.app.activate(pid, n + 1, actor=act), "activated")
+            else:
+                renewals.append((pid, n + 1))
+                seen.add(("activate", pid, n + 1))
+        if renewals:  # renewed and activated together, many policies per save
+            done = self.app.renew_many(renewals, actor=act, batch_size=self.batch_size)
+            report.renewed += done["renewed"]
+            report.activated += done["activated"]
+            report.unchanged += done["unchanged"]
+            for err in done["errors"]:
+                report.errors.append(err)
+                log.warning("job refused", extra={"job": err["job"], "policy_id": err["policy_id"],
+                                                  "code": err["code"]})
         for key, pid, n, _ in _unseen("activate", self._activations(instant), seen):
             self._command(report, key, lambda: self.app.activate(pid, n, actor=act), "activated")
         issued_on = instant.astimezone(TOKYO).date()
@@ -196,13 +206,14 @@ class Jobs:
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start:start + self.batch_size]
             requests = []
-            policies = {}
+            policies = self.app.get_policies([r["policy_id"] for r in chunk])  # one query per chunk
             for r in chunk:
-                policy = policies[r["policy_id"]] = self.app.get_policy(r["policy_id"])
+                policy = policies.get(r["policy_id"]) or self.app.get_policy(r["policy_id"])
+                policies[r["policy_id"]] = policy
                 requests.append(DebitRequest(
                     policy_id=str(r["policy_id"]), period_number=r["period_number"], attempt=r["next_attempt"],
                     amount=r["outstanding"], debit_date=r["next_debit_date"],
-                    account=BankAccount.from_dict(policy.bank_account),
+                    account=BankAccount.from_recorded(policy.bank_account),
                     customer_number=customer_number_for(r["policy_id"], r["period_number"], r["next_attempt"]),
                 ))
             results = self.gateway.collect(requests)
