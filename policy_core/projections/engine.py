@@ -389,23 +389,32 @@ class Projector:
     def checkpoint(self, keep: bool = True) -> int:
         """Resident mode: write every view's unit of work and position. Returns rows written.
 
-        ``keep=False`` (the end of a catch-up) frees the rows: a later batch reads what it needs."""
-        written = 0
+        ``keep=False`` (the end of a catch-up) frees the rows: a later batch reads what it needs.
+        A view another writer moved meanwhile (a live runner beside this catch-up) drops its
+        unit of work and goes on from the position that writer committed.
+        """
+        written, moved = 0, False
         for v in self.views:
             name = v.name
             if name in self.stopped or self.positions[name] == self.committed[name]:
                 continue
             rows = self._units.get(name)
             started = time.perf_counter()
-            with self.conn.transaction(), self.conn.cursor() as cur:
-                row = tracking.lock(cur, self.schema, name)
-                if row is None or row.position != self.committed[name]:
-                    raise PositionMoved(name)
-                if row.schema_version != v.schema_version():
-                    raise VersionChanged(name)
-                if rows is not None:
-                    written += rows.flush()
-                tracking.advance(cur, self.schema, name, self.positions[name], self._pending.get(name, 0))
+            try:
+                with self.conn.transaction(), self.conn.cursor() as cur:
+                    row = tracking.lock(cur, self.schema, name)
+                    if row is None or row.position != self.committed[name]:
+                        raise PositionMoved(name)
+                    if row.schema_version != v.schema_version():
+                        raise VersionChanged(name)
+                    if rows is not None:
+                        written += rows.flush()
+                    tracking.advance(cur, self.schema, name, self.positions[name], self._pending.get(name, 0))
+            except PositionMoved:
+                log.info("view moved by another writer; dropping this checkpoint", extra={"view": name})
+                self.reload([name])
+                moved = True
+                continue
             self.committed[name] = self.positions[name]
             self._pending[name] = 0
             if rows is not None:
@@ -415,7 +424,7 @@ class Projector:
                     rows.mark_clean()
             log.debug("checkpoint", extra={"view": name, "position": self.positions[name], "rows_written": written,
                                            "ms": round((time.perf_counter() - started) * 1000, 1)})
-        return written
+        return -1 if moved else written
 
     def _checkpoint_due(self) -> bool:
         return (sum(self._pending.values()) >= self.checkpoint_events
@@ -453,7 +462,8 @@ class Projector:
                 r = self.step(limit, stop, ahead)
                 if r.read == 0:
                     if self.resident:
-                        self.checkpoint(keep=False)
+                        if self.checkpoint(keep=False) < 0:
+                            continue  # a view went back to what another writer committed: go on from there
                     return total
                 ahead = pool.submit(self._fetch, r.last_id, limit, stop, topics) if r.read == limit else None
                 total += r.read

@@ -285,6 +285,27 @@ def test_a_resident_replay_that_crashes_resumes_from_its_last_checkpoint(runtime
     assert_views_match(app, database)
 
 
+def test_a_resident_catch_up_beside_a_live_runner_counts_everything_once(runtime, database):
+    """The live runner commits the events a resident catch-up holds in memory: the catch-up's
+    checkpoint finds the view moved, drops its work and goes on from the runner's position."""
+    app = runtime.app
+    small_book(app)
+    source = EventSource.from_app(app)
+    with psycopg.connect(database.dsn, autocommit=True) as conn, \
+            psycopg.connect(database.dsn, autocommit=True) as other:
+        prepare(conn, database.schema, all_views())
+        resident = Projector(source, all_views(), conn, database.schema, resident=True)
+        assert resident.step(limit=10).read == 10  # held in memory, nothing committed
+        Projector(source, all_views(), other, database.schema).catch_up(limit=7)  # the live runner
+        assert resident.checkpoint() == -1
+        assert resident.positions == {v.name: source.head() for v in all_views()}
+        onboard(app, "late")  # more events: the catch-up goes on from the runner's position
+        assert resident.catch_up(limit=10) > 0
+    after = positions(database)
+    assert {n: r.events_applied for n, r in after.items()} == handled_events(database)
+    assert_views_match(app, database)
+
+
 def test_a_resident_projector_is_not_for_isolated_live_following(runtime, database):
     with psycopg.connect(database.dsn, autocommit=True) as conn:
         prepare(conn, database.schema, all_views())

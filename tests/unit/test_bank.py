@@ -258,3 +258,10 @@ def test_direct_construction_cannot_bypass_rules() -> None:
     with pytest.raises(InvalidInput) as exc:
         BankAccount("0001", "123", "ordinary", NUMBER, "ヤマダ")  # not normalised
     assert exc.value.code == "invalid_bank_account"
+
+
+def test_an_account_from_the_store_is_rebuilt_as_recorded_without_a_second_validation() -> None:
+    recorded = _account(holder_kana="ﾔﾏﾀﾞ　ﾀﾛｳ").to_dict()  # normalised when recorded
+    again = BankAccount.from_recorded(recorded)
+    assert again == BankAccount.from_dict(recorded)
+    assert again.to_dict() == recorded and "1234567" not in repr(again)
