@@ -93,8 +93,6 @@ def _scenario(cfg: Config, kind: str, n: int, tpl_n: int) -> dict[str, Any]:
     from scheduler.gateway import SimulatedBank
     from scheduler.jobs import Jobs, debit_run_at
 
-    from . import proposals
-
     stage = "due" if kind == "debit" else "notified"
     tpl = policies_template(cfg, policies=tpl_n, stage=stage)
     copies = n // tpl_n
@@ -130,41 +128,30 @@ def _scenario(cfg: Config, kind: str, n: int, tpl_n: int) -> dict[str, Any]:
                 finally:
                     catch_up_s[0] += time.perf_counter() - t1
 
-            def once(fast: bool) -> tuple[float, Any]:
+            def once() -> tuple[float, Any]:
                 vacuum.restore()
                 catch_up_s[0] = 0.0
-                if fast:
-                    jobs = proposals.FastJobs.build(rt.app, rt.read_models, catch_up,
-                                                    SimulatedBank(), now=clock.now)
-                    cm = proposals.fast_apply(rt.app)
-                else:
-                    jobs = Jobs(rt.app, rt.read_models, catch_up, SimulatedBank(), now=clock.now)
-                    cm = None
+                jobs = Jobs(rt.app, rt.read_models, catch_up, SimulatedBank(), now=clock.now)
                 t0 = time.perf_counter()
-                if cm is not None:
-                    with cm:
-                        report = jobs.run_due(as_of)
-                else:
-                    report = jobs.run_due(as_of)
+                report = jobs.run_due(as_of)
                 return time.perf_counter() - t0, report
 
-            for label, fast in (("shipped", False), ("proposed", True)):
-                runs: list[float] = []
-                reports = []
-                projections_s: list[float] = []
-                for i in range(cfg.runs):
-                    secs, report = once(fast)
-                    runs.append(secs)
-                    reports.append(report.to_dict())
-                    projections_s.append(catch_up_s[0])
-                    cfg.say(f"  #2 {kind} run ({label}) {i + 1}: {secs:.1f} s (projections {catch_up_s[0]:.1f} s) "
-                            f"debited {report.debited} failed {report.failed} renewed {report.renewed} "
-                            f"activated {report.activated} errors {len(report.errors)}")
-                    if secs > 3 * TARGET_S and i + 1 < cfg.runs and not cfg.quick:
-                        cfg.say(f"  #2 {kind} ({label}): one run took {secs:.0f} s; not repeated")
-                        break
-                r = reports[-1]
-                result[label] = {"runs": runs, "projections_s": projections_s,
+            runs: list[float] = []
+            reports = []
+            projections_s: list[float] = []
+            for i in range(cfg.runs):
+                secs, report = once()
+                runs.append(secs)
+                reports.append(report.to_dict())
+                projections_s.append(catch_up_s[0])
+                cfg.say(f"  #2 {kind} run {i + 1}: {secs:.1f} s (projections {catch_up_s[0]:.1f} s) "
+                        f"debited {report.debited} failed {report.failed} renewed {report.renewed} "
+                        f"activated {report.activated} errors {len(report.errors)}")
+                if secs > 3 * TARGET_S and i + 1 < cfg.runs and not cfg.quick:
+                    cfg.say(f"  #2 {kind}: one run took {secs:.0f} s; not repeated")
+                    break
+            r = reports[-1]
+            result["shipped"] = {"runs": runs, "projections_s": projections_s,
                                  "report": {k: v for k, v in r.items() if k != "steps"}}
             with psycopg.connect(db.dsn) as conn:
                 new = conn.execute(f"SELECT topic, state, originator_version FROM {qualified(db)} "
@@ -195,18 +182,15 @@ def run(cfg: Config) -> list[Measure]:
         base = f"raw psycopg COPY of {res['run_events']:,} event rows"
         notes = (f"{res['policies']:,} policies; setup: COPY {res['setup_copy_s']} s, read models "
                  f"{res['setup_projections_s']} s; run events {res['run_events']:,}")
-        for variant in ("shipped", "proposed"):
-            v = res[variant]
-            rep = v["report"]
-            detail = (f"debited {rep['debited']}, failed {rep['debit_failed']}, lapsed {rep['lapsed']}, "
-                      f"renewed {rep['renewed']}, activated {rep['activated']}, errors {len(rep['errors'])}")
-            extra_note = "" if len(v["runs"]) >= cfg.runs else f"; {len(v['runs'])} run(s) only (too slow to repeat)"
-            extra_note += "; of which projections catch-up " + ", ".join(f"{x:.1f} s" for x in v["projections_s"])
-            out.append(row(2, f"{kind}_run_s" + ("" if variant == "shipped" else "_proposed"),
-                           f"{label}, {res['policies']:,} active policies"
-                           + (" (shipped)" if variant == "shipped" else " with P1-P3, P6, P7 (bench patch)"),
-                           v["runs"], "s", baseline=base, baseline_runs=res["copy_runs"],
-                           target=f"<= {TARGET_S:.0f} s" if not cfg.quick else f"<= {TARGET_S:.0f} s at 100,000",
-                           met=(lambda val, r: val <= TARGET_S) if not cfg.quick else None,
-                           notes=notes + "; " + detail + extra_note, extra={"report": rep}))
+        v = res["shipped"]
+        rep = v["report"]
+        detail = (f"debited {rep['debited']}, failed {rep['debit_failed']}, lapsed {rep['lapsed']}, "
+                  f"renewed {rep['renewed']}, activated {rep['activated']}, errors {len(rep['errors'])}")
+        extra_note = "" if len(v["runs"]) >= cfg.runs else f"; {len(v['runs'])} run(s) only (too slow to repeat)"
+        extra_note += "; of which projections catch-up " + ", ".join(f"{x:.1f} s" for x in v["projections_s"])
+        out.append(row(2, f"{kind}_run_s", f"{label}, {res['policies']:,} active policies",
+                       v["runs"], "s", baseline=base, baseline_runs=res["copy_runs"],
+                       target=f"<= {TARGET_S:.0f} s" if not cfg.quick else f"<= {TARGET_S:.0f} s at 100,000",
+                       met=(lambda val, r: val <= TARGET_S) if not cfg.quick else None,
+                       notes=notes + "; " + detail + extra_note, extra={"report": rep}))
     return out
