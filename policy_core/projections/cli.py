@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from typing import Any
@@ -79,7 +80,7 @@ def cmd_rebuild(settings: Any, args: argparse.Namespace) -> int:
         bar, on_batch = _progress(f"rebuild {args.view or 'all views'}", source.head())
         with bar:
             positions = rebuild(rt.database.dsn, source, live_schema(rt.database.schema), views,
-                                batch_size=args.batch_size, on_batch=on_batch)
+                                batch_size=args.batch_size, on_batch=on_batch, workers=max(1, args.workers))
         print(json.dumps({"rebuilt": positions}))
         return 0
     finally:
@@ -153,6 +154,9 @@ def register(sub: Any) -> None:
     rb = psub.add_parser("rebuild", help="replay a view (default: all) from event zero and swap it in")
     rb.add_argument("view", nargs="?", choices=VIEW_NAMES)
     rb.add_argument("--batch-size", type=int, default=REBUILD_BATCH)
+    rb.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                    help="worker processes for the bulk of the replay, views split between them "
+                         "(default: the cores, at most 2)")
     rb.set_defaults(func=_guarded(cmd_rebuild))
 
     vf = psub.add_parser("verify",

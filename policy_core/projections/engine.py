@@ -22,11 +22,13 @@ to the per-event commits of the library's stock process runner.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import psycopg
@@ -80,15 +82,17 @@ class EventSource:
     def channel(self) -> str:
         return self.recorder.channel_name
 
+    def _statement(self, bounded: bool) -> sql.Composed:
+        return sql.SQL("SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{}"
+                       " WHERE notification_id > %s{} ORDER BY notification_id LIMIT %s").format(
+            sql.Identifier(self.schema), sql.Identifier(self.events_table),
+            sql.SQL(" AND notification_id <= %s") if bounded else sql.SQL(""))
+
     def read(self, after: int, limit: int, stop: int | None = None) -> Sequence[Any]:
         """What the recorder's ``select_notifications`` returns, read as tuples (a fifth faster in a rebuild)."""
-        statement = sql.SQL("SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{}"
-                            " WHERE notification_id > %s{} ORDER BY notification_id LIMIT %s").format(
-            sql.Identifier(self.schema), sql.Identifier(self.events_table),
-            sql.SQL(" AND notification_id <= %s") if stop is not None else sql.SQL(""))
         params = [after, stop, limit] if stop is not None else [after, limit]
         with self.recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-            cur.execute(statement, params, prepare=True)
+            cur.execute(self._statement(stop is not None), params, prepare=True)
             return [Notification(id=i, originator_id=o, originator_version=v, topic=t, state=bytes(s))
                     for i, o, v, t, s in cur.fetchall()]
 
@@ -97,6 +101,60 @@ class EventSource:
 
     def decode(self, notification: Any) -> Any:
         return self.mapper.to_domain_event(notification)
+
+    def detached(self, dsn: str) -> DetachedSource:
+        """The same log read over a connection of its own (for a worker process: the recorder's
+        pool must not cross a fork)."""
+        return DetachedSource(recorder=None, mapper=self.mapper, dsn=dsn, names=(self.schema, self.events_table,
+                                                                                 self.channel))
+
+
+@dataclass
+class DetachedSource(EventSource):
+    dsn: str = ""
+    names: tuple[str, str, str] = ("public", "", "")
+    _conn: psycopg.Connection[Any] | None = None
+
+    @property
+    def schema(self) -> str:
+        return self.names[0]
+
+    @property
+    def events_table(self) -> str:
+        return self.names[1]
+
+    @property
+    def channel(self) -> str:
+        return self.names[2]
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.dsn, autocommit=True)
+        return self._conn
+
+    def read(self, after: int, limit: int, stop: int | None = None) -> Sequence[Any]:
+        with self._lock:  # the read-ahead thread and the caller share the one connection
+            with self._connection().cursor(row_factory=tuple_row) as cur:
+                cur.execute(self._statement(stop is not None), [after, stop, limit] if stop is not None
+                            else [after, limit], prepare=True)
+                rows = cur.fetchall()
+        return [Notification(id=i, originator_id=o, originator_version=v, topic=t, state=bytes(s))
+                for i, o, v, t, s in rows]
+
+    def head(self) -> int:
+        with self._lock, self._connection().cursor() as cur:
+            cur.execute(sql.SQL("SELECT max(notification_id) FROM {}.{}").format(
+                sql.Identifier(self.schema), sql.Identifier(self.events_table)))
+            row = cur.fetchone()
+        return (row[0] if row else None) or 0
+
+    @cached_property
+    def _lock(self) -> threading.Lock:
+        return threading.Lock()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
 
 
 # ---------------------------------------------------------------------------- view tables

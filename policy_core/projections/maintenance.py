@@ -20,6 +20,7 @@ blocking the live runner.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import secrets
 import zlib
 from collections.abc import Callable, Iterable
@@ -88,8 +89,14 @@ def rebuild(
     batch_size: int = REBUILD_BATCH,
     on_batch: Progress | None = None,
     only_if_stale: bool = False,
+    workers: int = 1,
 ) -> dict[str, int]:
-    """Replay ``views`` from event zero into a staging schema and swap them in. Returns positions."""
+    """Replay ``views`` from event zero into a staging schema and swap them in. Returns positions.
+
+    ``workers > 1``: the bulk of the replay runs in that many worker processes, each reading
+    and applying the log for its own group of views (grouped by ``View.rebuild_cost``): the
+    views are independent, so a rebuild uses every core. The tail and the swap stay here.
+    """
     staging = staging_schema(schema)
     with _connect(dsn) as conn:
         log.info("waiting for the rebuild lock", extra={"schema": schema})
@@ -111,6 +118,9 @@ def rebuild(
                         log.info("resuming staged rebuild", extra={"view": v.name, "position": row.position})
                     else:
                         create_tables(cur, staging, v)
+            groups = _groups(views, workers)
+            if len(groups) > 1:
+                _replay_in_workers(dsn, source, staging, groups, batch_size, on_batch)
             projector = Projector(source, views, conn, staging, resident=True)
             projector.catch_up(batch_size, on_batch=on_batch)
             with conn.transaction(), conn.cursor() as cur:
@@ -137,6 +147,70 @@ def rebuild(
             return positions
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(schema)])
+
+
+def _groups(views: list[View], workers: int) -> list[list[View]]:
+    """Views in at most ``workers`` groups of about equal cost (largest first, to the lightest group)."""
+    groups: list[list[View]] = [[] for _ in range(max(1, min(workers, len(views))))]
+    costs = [0.0] * len(groups)
+    for v in sorted(views, key=lambda v: -v.rebuild_cost):
+        i = costs.index(min(costs))
+        groups[i].append(v)
+        costs[i] += v.rebuild_cost
+    return [g for g in groups if g]
+
+
+def _replay_worker(dsn: str, source: EventSource, schema: str, views: list[View], batch_size: int,
+                   progress: Any, slot: int) -> None:
+    """In a forked process: replay one group of views into the staging schema."""
+    detached = source.detached(dsn)
+    try:
+        with _connect(dsn) as conn:
+            projector = Projector(detached, views, conn, schema, resident=True)
+
+            def report(r: StepResult) -> None:
+                progress[slot] = r.last_id
+
+            projector.catch_up(batch_size, on_batch=report)
+    finally:
+        detached.close()
+
+
+def _replay_in_workers(dsn: str, source: EventSource, schema: str, groups: list[list[View]], batch_size: int,
+                       on_batch: Progress | None) -> None:
+    """Run one worker process per group; report the slowest worker's position as progress.
+
+    Forked, so the workers inherit the views and the mapper as they are (no pickling, custom
+    views included); each opens its own connections. A failed worker stops the others and the
+    rebuild raises; what the workers committed stays in the staging schema to resume from."""
+    ctx = multiprocessing.get_context("fork")
+    progress = ctx.Array("q", len(groups), lock=False)
+    procs = [ctx.Process(target=_replay_worker, name=f"rebuild-{i}",
+                         args=(dsn, source, schema, group, batch_size, progress, i), daemon=True)
+             for i, group in enumerate(groups)]
+    log.info("rebuild workers started", extra={"groups": "; ".join(",".join(v.name for v in g) for g in groups)})
+    for p in procs:
+        p.start()
+    reported = 0
+    try:
+        while any(p.is_alive() for p in procs):
+            for p in procs:
+                p.join(0.5)
+                if p.exitcode not in (None, 0):
+                    raise RuntimeError(f"rebuild worker {p.name} failed (exit code {p.exitcode})")
+            if on_batch is not None:
+                slowest = min(progress)
+                if slowest > reported:
+                    on_batch(StepResult(read=slowest - reported, last_id=slowest))
+                    reported = slowest
+        failed = [p.name for p in procs if p.exitcode != 0]
+        if failed:
+            raise RuntimeError(f"rebuild workers failed: {', '.join(failed)}")
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join()
 
 
 def _has_tables(cur: psycopg.Cursor[Any], schema: str, view: View) -> bool:

@@ -39,6 +39,8 @@ def handles(*event_classes: type) -> Callable[[Handler], Handler]:
 class View:
     name: ClassVar[str]
     version: ClassVar[int]
+    # Relative work per event in a rebuild (measured): how a parallel rebuild groups views.
+    rebuild_cost: ClassVar[float] = 1.0
     tables: ClassVar[tuple[Table, ...]]
     _handlers: ClassVar[dict[str, str]]
     _topics: ClassVar[frozenset[str]]

@@ -314,6 +314,32 @@ def test_a_resident_projector_is_not_for_isolated_live_following(runtime, databa
                       resident=True, isolate=True)
 
 
+def test_a_rebuild_in_worker_processes_equals_live_and_a_failing_worker_changes_nothing_live(runtime, database):
+    app = runtime.app
+    small_book(app)
+    source = EventSource.from_app(app)
+    ProjectionRunner(database, app).catch_up()
+    seen: list[int] = []
+    positions_after = rebuild(database.dsn, source, database.schema, all_views(), batch_size=5, workers=2,
+                              on_batch=lambda r: seen.append(r.last_id))
+    assert set(positions_after.values()) == {source.head()}
+    assert seen and seen == sorted(seen)  # progress: the slowest worker's position, never going back
+    assert verify(database.dsn, source, database.schema, all_views()).ok
+    assert_views_match(app, database)
+
+    class Broken(PoliciesView):
+        def on_activated(self, e: Any, rows: Any) -> None:
+            raise Crash("bug in a handler")
+
+    Broken._handlers = dict(PoliciesView._handlers)
+    before = positions(database)
+    with pytest.raises(RuntimeError, match="rebuild worker"):
+        rebuild(database.dsn, source, database.schema, [Broken(), *select_views(["claims", "limits"])],
+                workers=2)
+    assert positions(database) == before  # the live views were not swapped
+    assert verify(database.dsn, source, database.schema, all_views()).ok
+
+
 class PoliciesV2(PoliciesView):
     """A schema change: a new column."""
 

@@ -33,6 +33,7 @@ def claim_status(row: dict[str, Any]) -> str:
 class ClaimsView(View):
     name = "claims"
     version = 1
+    rebuild_cost = 0.5
     tables = (
         Table(
             CLAIMS,

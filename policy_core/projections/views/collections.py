@@ -37,6 +37,7 @@ def _status(p: dict[str, Any]) -> str:
 class CollectionsView(View):
     name = "collections"
     version = 1
+    rebuild_cost = 4.0
     tables = (
         Table(
             DEBITS,

@@ -42,6 +42,7 @@ def policy_status(row: dict[str, Any]) -> str:
 class PoliciesView(View):
     name = "policies"
     version = 2  # 2: renewal_notice_on
+    rebuild_cost = 5.0
     tables = (
         Table(
             POLICIES,

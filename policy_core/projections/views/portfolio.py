@@ -113,6 +113,7 @@ def presets_fingerprint() -> str:
 class PortfolioView(View):
     name = "portfolio"
     version = 2  # 2: amounts allocated by the shares recorded for each period
+    rebuild_cost = 4.0
     tables = (
         Table(
             TOTALS,
