@@ -1,7 +1,9 @@
 """#5 ``GET /policies/{id}/limits`` and ``POST /claims/{id}/payments`` under load over loopback (wrk).
 
 Servers (``bench.http_server``, each its own process, uvicorn, one worker, same
-settings): the product app (with P4 and P8 shipped); a bare FastAPI endpoint doing one primary-key SELECT (the baseline).
+settings): the product app (limits served from the limits view's pre-rendered JSON, one
+primary-key lookup, sent as it is); a bare FastAPI endpoint doing one primary-key SELECT
+(the baseline).
 
 Data: policies applied, activated and debited through the application; claims
 reported and assessed (one payable loss each) spread over them; read models caught

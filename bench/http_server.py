@@ -4,12 +4,10 @@ Environment: ``BENCH_DSN``, ``BENCH_SCHEMA``, ``BENCH_KEYS`` (``role:key,...``).
 
 MODE ``product``: the product's ``create_app`` on a runtime for the bench schema (no
 scheduler, no projection runner: the bench process keeps the read models current).
-MODE ``product_fast``: the same with P4 (``ReadModels.limits`` in one statement) and P8
-(auth dependencies as ``async def``, idempotency middleware only on POSTs that carry the header).
 MODE ``bare``: a bare FastAPI endpoint doing one primary-key SELECT on ``rm_policies``
 through a psycopg pool configured like ``ReadModels``'.
 
-All three run under uvicorn with the same settings: one worker, 127.0.0.1, no access log.
+Both run under uvicorn with the same settings: one worker, 127.0.0.1, no access log.
 """
 
 from __future__ import annotations

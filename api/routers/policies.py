@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
 
 from policy_core.aggregates.policy import Policy
 from policy_core.calendar import TOKYO
@@ -55,18 +56,43 @@ def policy_events(policy_id: UUID, app: AppDep, key: Reader) -> dict[str, Any]:
     return {"items": [event_view(e) for e in app.history(policy_id, cls=Policy)]}
 
 
-@router.get("/policies/{policy_id}/limits")
+class SectionLimit(BaseModel):
+    limit: int
+    paid: int
+    remaining: int
+
+
+class ClaimSectionLimit(BaseModel):
+    accident_limit: int
+    used: int
+    remaining: int
+
+
+class PolicyLimits(BaseModel):
+    """``GET /policies/{id}/limits`` (documents the response; the read-model answer is pre-serialised)."""
+
+    policy_id: UUID
+    period: int
+    start: datetime
+    end: datetime
+    sections: dict[str, SectionLimit]
+    claims: dict[str, dict[str, ClaimSectionLimit]] = Field(description="per claim id, per section")
+    source: Literal["read_model", "events"]
+    position: int | None = Field(default=None, description="the limits view's position (read_model only)")
+
+
+@router.get("/policies/{policy_id}/limits", response_model=None,
+            responses={200: {"model": PolicyLimits, "description": "Limits, paid and remaining per section"}})
 def policy_limits(
     policy_id: UUID, rt: RuntimeDep, key: Reader, period: int | None = Query(default=None, ge=1, le=10_000),
     as_of: datetime | None = None,
-) -> dict[str, Any]:
+) -> Response | dict[str, Any]:
     """From the limits read model; ``as_of`` (or a policy the model has not seen yet) replays the aggregate."""
     if as_of is None:
-        row = rt.read_models.limits(policy_id, period)
-        if row is not None:
-            return {"policy_id": str(policy_id), "period": row["period_number"], "start": row["period_start"],
-                    "end": row["period_end"], "sections": row["sections"],
-                    "claims": row["claims"], "source": "read_model", "position": row["position"]}
+        # The view keeps this answer as JSON: sent as it is, no encoding per request.
+        body = rt.read_models.limits_json(policy_id, period)
+        if body is not None:
+            return Response(content=body, media_type="application/json")
     policy = rt.app.get_policy(policy_id, as_of=as_of)
     p = policy.period(period) if period is not None else policy.current_period
     return {

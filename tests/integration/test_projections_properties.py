@@ -12,6 +12,7 @@ batch sizes, so rows are built across many transactions.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import uuid
 from collections import Counter, defaultdict
@@ -89,6 +90,18 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
                     out["rm_limits_claims"][(UUID(claim_hex), s)] = dict(
                         policy_id=pid, period_number=p.number, accident_limit=p.limits[s], used=used,
                         remaining=p.limits[s] - used)
+            # the pre-rendered answer of GET /policies/{id}/limits (compared parsed: see actual_views)
+            out["rm_limits_docs"][(pid, p.number)] = dict(
+                scheme=pol.scheme,
+                head={"policy_id": str(pid), "period": p.number,
+                      "start": p.start.astimezone(TOKYO).isoformat(),
+                      "end": p.end.astimezone(TOKYO).isoformat(),
+                      "sections": {s: {"limit": p.limits[s], "paid": p.paid[s],
+                                       "remaining": p.limits[s] - p.paid[s]} for s in SECTIONS}},
+                claims={str(UUID(claim_hex)): {s: {
+                    "accident_limit": p.limits[s], "used": p.claim_paid.get(claim_hex, {}).get(s, 0),
+                    "remaining": p.limits[s] - p.claim_paid.get(claim_hex, {}).get(s, 0)} for s in SECTIONS}
+                    for claim_hex in p.claims})
             state = "collected" if p.is_collected else "lapsed" if p.lapsed_at is not None else "due"
             out["rm_collections_debits"][(pid, p.number)] = dict(
                 scheme=pol.scheme, premium=p.premium, collected=p.collected,
@@ -196,6 +209,8 @@ def actual_views(database: Database, tables: list[str]) -> dict[str, dict[tuple[
     with psycopg.connect(database.dsn, row_factory=dict_row) as conn:
         for name in tables:
             rows = conn.execute(f'SELECT * FROM "{database.schema}"."{name}"').fetchall()
+            if name == "rm_limits_docs":  # JSON kept as text: compared as the values it denotes
+                rows = [r | {"head": json.loads(r["head"]), "claims": json.loads(r["claims"])} for r in rows]
             out[name] = {tuple(r[k] for k in keys[name]): r for r in rows}
     return out
 

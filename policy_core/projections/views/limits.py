@@ -3,24 +3,78 @@
 Each section limit is both per accident and the aggregate for the period
 (domain.md section 3). The aggregates enforce both caps; this view only shows
 them. A new period (renewal) starts with full limits.
+
+``rm_limits_docs`` holds, per policy and period, the answer of ``GET
+/policies/{id}/limits`` already serialised (the API's most polled read: one
+primary-key lookup, no JSON built per request). Two JSON objects as text, kept
+by the same handlers as the rows they summarise:
+
+* ``head``: ``{"policy_id", "period", "start", "end", "sections"}``, rendered
+  again from the period's section rows whenever they change;
+* ``claims``: ``{claim_id: {section: {"accident_limit", "used", "remaining"}}}``,
+  in registration order; a claim's entry is appended when it is registered and
+  replaced in place when it is paid (the view never has every claim row of a
+  period at hand, so it never re-renders the whole object).
+
+Both are compact JSON made only of UUIDs, section names, ISO timestamps (Tokyo
+offset) and integers; the text is a deterministic function of the events, so a
+rebuild writes the same bytes.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from ...aggregates.policy import Policy
+from ...calendar import TOKYO
 from ...settlement import SECTIONS
 from ..tables import Rows, Table, col
 from ..view import View, handles
 
 LIMITS = "rm_limits"
 CLAIM_LIMITS = "rm_limits_claims"
+DOCS = "rm_limits_docs"
+
+
+def _timestamp(value: datetime) -> str:
+    return value.astimezone(TOKYO).isoformat()
+
+
+def render_head(policy_id: UUID, period_number: int, start: datetime, end: datetime,
+                sections: list[dict[str, Any]]) -> str:
+    """The document's head from the period's section rows (``rm_limits``, in ``SECTIONS`` order)."""
+    body = ",".join(f'"{r["section"]}":{{"limit":{int(r["limit_yen"])},"paid":{int(r["paid"])},'
+                    f'"remaining":{int(r["remaining"])}}}' for r in sections)
+    return (f'{{"policy_id":"{policy_id}","period":{int(period_number)},"start":"{_timestamp(start)}",'
+            f'"end":"{_timestamp(end)}","sections":{{{body}}}}}')
+
+
+def render_claim(claim_id: UUID, sections: list[dict[str, Any]]) -> str:
+    """One claim's member of the ``claims`` object, from its ``rm_limits_claims`` rows."""
+    if not sections:
+        raise ValueError(f"claim {claim_id}: no section rows to render")
+    body = ",".join(f'"{r["section"]}":{{"accident_limit":{int(r["accident_limit"])},"used":{int(r["used"])},'
+                    f'"remaining":{int(r["remaining"])}}}' for r in sections)
+    return f'"{claim_id}":{{{body}}}'
+
+
+def put_claim(claims: str, claim_id: UUID, member: str) -> str:
+    """``claims`` with the claim's member replaced, or appended when it has none yet.
+
+    A member is ``"<uuid>":{"<section>":{...},...}``: its object holds objects of integers
+    only, so it ends at the first ``}}`` after its key."""
+    start = claims.find(f'"{claim_id}":')
+    if start >= 0:
+        end = claims.index("}}", start) + 2
+        return claims[:start] + member + claims[end:]
+    return "{" + member + "}" if claims == "{}" else claims[:-1] + "," + member + "}"
 
 
 class LimitsView(View):
     name = "limits"
-    version = 1
+    version = 2
     tables = (
         Table(
             LIMITS,
@@ -56,14 +110,37 @@ class LimitsView(View):
             owner="claim_id",
             indexes=(("policy_id", "period_number"),),
         ),
+        Table(
+            DOCS,
+            (
+                col("policy_id", "uuid", null=False),
+                col("period_number", "integer", null=False),
+                col("scheme", "text", null=False),
+                col("head", "text", null=False),  # JSON object, see the module docstring
+                col("claims", "text", null=False),  # JSON object, see the module docstring
+            ),
+            key=("policy_id", "period_number"),
+            owner="policy_id",
+        ),
     )
 
     def _open_period(self, e: Any, scheme: str, period: dict[str, Any], rows: Rows) -> None:
+        sections = []
         for section in SECTIONS:
             limit = period["limits"][section]
-            rows.new(LIMITS, policy_id=e.originator_id, period_number=period["number"], section=section,
-                     scheme=scheme, period_start=period["start"], period_end=period["end"], limit_yen=limit,
-                     paid=0, remaining=limit, payments=0, updated_at=e.timestamp)
+            sections.append(rows.new(
+                LIMITS, policy_id=e.originator_id, period_number=period["number"], section=section,
+                scheme=scheme, period_start=period["start"], period_end=period["end"], limit_yen=limit,
+                paid=0, remaining=limit, payments=0, updated_at=e.timestamp))
+        head = render_head(e.originator_id, period["number"], period["start"], period["end"], sections)
+        rows.new(DOCS, policy_id=e.originator_id, period_number=period["number"], scheme=scheme, head=head,
+                 claims="{}")
+
+    @staticmethod
+    def _put_claim(rows: Rows, policy_id: UUID, period_number: int, claim_id: UUID) -> None:
+        sections = [r for s in SECTIONS if (r := rows.get(CLAIM_LIMITS, claim_id, s)) is not None]
+        doc = rows.require(DOCS, policy_id, period_number)
+        doc["claims"] = put_claim(doc["claims"], claim_id, render_claim(claim_id, sections))
 
     @handles(Policy.Applied)
     def on_applied(self, e: Any, rows: Rows) -> None:
@@ -81,6 +158,7 @@ class LimitsView(View):
             rows.new(CLAIM_LIMITS, claim_id=e.claim_id, section=section, policy_id=e.originator_id,
                      period_number=e.period_number, accident_limit=limit, used=0, remaining=limit,
                      updated_at=e.timestamp)
+        self._put_claim(rows, e.originator_id, e.period_number, e.claim_id)
 
     @handles(Policy.ClaimPaymentRecorded)
     def on_claim_payment(self, e: Any, rows: Rows) -> None:
@@ -99,3 +177,8 @@ class LimitsView(View):
             claim["used"] += amount
             claim["remaining"] = claim["accident_limit"] - claim["used"]
             claim["updated_at"] = e.timestamp
+        sections = [rows.require(LIMITS, e.originator_id, e.period_number, s) for s in SECTIONS]
+        doc = rows.require(DOCS, e.originator_id, e.period_number)
+        start, end = sections[0]["period_start"], sections[0]["period_end"]
+        doc["head"] = render_head(e.originator_id, e.period_number, start, end, sections)
+        self._put_claim(rows, e.originator_id, e.period_number, e.claim_id)
