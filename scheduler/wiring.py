@@ -19,7 +19,9 @@ def build_gateway(runtime: Any) -> CollectionGateway:
 
 
 def build_jobs(runtime: Any, gateway: CollectionGateway | None = None) -> Jobs:
-    return Jobs(runtime.app, runtime.read_models, runtime.projections.catch_up, gateway or build_gateway(runtime),
+    # sync, not catch_up: a projection runner (this process's, or its own process) applies the
+    # run's events while the scheduler goes on; the scheduler only catches up when none does.
+    return Jobs(runtime.app, runtime.read_models, runtime.projections.sync, gateway or build_gateway(runtime),
                 now=runtime.clock.now)
 
 

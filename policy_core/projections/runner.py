@@ -23,12 +23,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from ..database import Database
+from . import tracking
 from .engine import DEFAULT_BATCH, EventSource, Projector, trace
 from .maintenance import REBUILD_BATCH, Progress, live_schema, prepare, rebuild
 from .view import View
@@ -97,6 +99,40 @@ class ProjectionRunner:
             projector = Projector(self.source, self.views, conn, self.schema, fault=self.fault, resident=True)
             return projector.catch_up(self.batch_size)
 
+    def sync(self, *, stall: float = 3.0, poll: float = 0.05) -> int:
+        """Bring every view to the log's present head: while a live runner (here or in another
+        process, found by its connections' ``application_name``) is following, wait for it;
+        catch up here when none is, or once the views stop moving for ``stall`` seconds.
+        Returns the notifications this process applied.
+
+        What the scheduler calls between its steps: with a projection process beside it, the
+        two use both cores instead of doing the same work twice (a catch-up racing a runner
+        drops its work at the checkpoint)."""
+        head = self.source.head()
+        names = {v.name: v.schema_version() for v in self.views}
+        last_low, moved_at = -1, time.monotonic()
+        with psycopg.connect(self.database.dsn, autocommit=True) as conn:
+            followers = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                                     [self.tag]).fetchone()
+            while followers and followers[0]:
+                try:
+                    with conn.cursor() as cur:
+                        rows = tracking.read_all(cur, self.schema)
+                except psycopg.errors.UndefinedTable:
+                    break
+                if any(n not in rows or rows[n].schema_version != version for n, version in names.items()):
+                    break  # a view to create or rebuild: catch_up prepares it
+                low = min(rows[n].position for n in names)
+                if low >= head:
+                    return 0
+                now = time.monotonic()
+                if low != last_low:
+                    last_low, moved_at = low, now
+                elif now - moved_at >= stall:
+                    break
+                time.sleep(poll)
+        return self.catch_up()
+
     # ------------------------------------------------------------------ live
     def start(self) -> threading.Thread:
         if self._thread is not None and self._thread.is_alive():
@@ -134,9 +170,16 @@ class ProjectionRunner:
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.backoff[1])
 
+    @property
+    def tag(self) -> str:
+        """The ``application_name`` of a live runner's connections for this schema (how ``sync``
+        finds runners in other processes)."""
+        return f"policy-admin:projections:{zlib.crc32(self.schema.encode()):08x}"
+
     def _session(self) -> None:
         dsn = self.database.dsn
-        with psycopg.connect(dsn, autocommit=True) as conn, psycopg.connect(dsn, autocommit=True) as listen:
+        with psycopg.connect(dsn, autocommit=True, application_name=self.tag) as conn, \
+                psycopg.connect(dsn, autocommit=True, application_name=self.tag) as listen:
             listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.source.channel)))
             self.backend_pids = (conn.info.backend_pid, listen.info.backend_pid)
             self.prepare(conn)

@@ -306,6 +306,39 @@ def test_a_resident_catch_up_beside_a_live_runner_counts_everything_once(runtime
     assert_views_match(app, database)
 
 
+def test_sync_waits_for_a_live_runner_and_catches_up_itself_when_none_follows(runtime, database):
+    app = runtime.app
+    small_book(app, 3)
+    source = EventSource.from_app(app)
+    alone = ProjectionRunner(database, app)
+    assert alone.sync() > 0  # nobody follows the log: applied here, at once
+    assert {r.position for r in positions(database).values()} == {source.head()}
+
+    live = ProjectionRunner(database, app, poll_interval=0.1)
+    live.start()
+    try:
+        assert live.wait_for(source.head(), timeout=15)
+        for i in range(2):
+            paid_claim(app, onboard(app, f"live-{i}"))
+        assert alone.sync(stall=30) == 0  # the live runner applied them; nothing done twice here
+        assert min(r.position for r in positions(database).values()) >= source.head()
+    finally:
+        live.stop()
+
+    stuck = ProjectionRunner(database, app, poll_interval=0.1, view_backoff=(30, 60),
+                             fault=lambda view, event: (_ for _ in ()).throw(Crash("stuck"))
+                             if view.name == "claims" else None)
+    stuck.start()
+    try:
+        paid_claim(app, onboard(app, "after"))
+        time.sleep(0.5)
+        assert alone.sync(stall=0.5) > 0  # a follower that stopped moving: caught up here
+    finally:
+        stuck.stop()
+    assert {n: r.events_applied for n, r in positions(database).items()} == handled_events(database)
+    assert_views_match(app, database)
+
+
 def test_a_resident_projector_is_not_for_isolated_live_following(runtime, database):
     with psycopg.connect(database.dsn, autocommit=True) as conn:
         prepare(conn, database.schema, all_views())
