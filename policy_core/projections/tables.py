@@ -1,4 +1,4 @@
-"""Read-model tables as data, and the per-batch unit of work that writes them.
+"""Read-model tables as data, and the unit of work that writes them.
 
 A view declares its tables (:class:`Table`); the framework derives the DDL and
 every statement from that declaration, always qualified with the target schema,
@@ -6,7 +6,9 @@ so the same view can be built in the live schema, in a staging schema for a
 rebuild, or in a scratch schema for ``verify``.
 
 Handlers never issue SQL. They read and change rows through :class:`Rows`, an
-in-memory unit of work for one batch of events in one transaction:
+in-memory unit of work for one batch of events in one transaction (live
+following), or for many batches written at checkpoints (rebuild, verify, a long
+catch-up: see ``Projector(resident=True)``):
 
 * rows keyed by an aggregate id (``Table.owner``) are prefetched for every id
   the batch mentions, with one ``= ANY(%s)`` query per table;
@@ -15,7 +17,8 @@ in-memory unit of work for one batch of events in one transaction:
   one ``unnest()`` statement per table, whatever the batch size.
 
 That is what makes a rebuild fast: a row touched by a thousand events in a
-batch is read once and written once.
+batch is read once and written once. A unit of work that started from empty
+tables (``complete``) never reads them at all.
 """
 
 from __future__ import annotations
