@@ -128,7 +128,6 @@ def run(cfg: Config) -> list[Measure]:
             raw_runs.append(rawsql(r))
             cfg.say(f"  #1 run {r + 1}: apply {prod_runs[-1]:.0f}/s, bare save {lib_runs[-1]:.0f}/s, "
                     f"raw insert {raw_runs[-1]:.0f}/s")
-        proposal = proposed_apply(cfg, app, n)
         raw.close()
         bare.close()
         rt.close()
@@ -142,27 +141,4 @@ def run(cfg: Config) -> list[Measure]:
         row(1, "bare_save_vs_raw_insert", "library bare save/s vs raw INSERT+COMMIT", lib_runs, "save/s",
             baseline="raw psycopg single-row INSERT+COMMIT", baseline_runs=raw_runs),
     ]
-    if proposal:
-        rows.append(row(1, "apply_per_s_proposed", "apply-policy commands/s with proposed fixes (bench patch)",
-                        proposal, "cmd/s", baseline="library bare save of one equivalent event",
-                        baseline_runs=lib_runs, target=">= 0.8 x bare save",
-                        met=lambda v, r: r is not None and r >= 0.8,
-                        notes="proposal P1 (no existence pre-read) + P2 (cached participants count)"))
     return rows
-
-
-def proposed_apply(cfg: Config, app: Any, n: int) -> list[float]:
-    """The same loop with the product changes proposed in docs/performance.md, patched on this instance."""
-    from . import proposals
-
-    runs = []
-    with proposals.fast_apply(app):
-        for r in range(-1, cfg.runs):
-            kws = [apply_kwargs(i, f"p{r}") for i in range(n)]
-            t = time.perf_counter()
-            for kw in kws:
-                app.apply(**kw)
-            if r >= 0:
-                runs.append(n / (time.perf_counter() - t))
-                cfg.say(f"  #1 proposed run {r + 1}: apply {runs[-1]:.0f}/s")
-    return runs

@@ -8,7 +8,12 @@ restored before each run, so every run starts from the same 100,000 policies.
 
 Timed: ``scheduler.jobs.Jobs.run_due(as_of)`` exactly as the scheduler calls it, with
 the simulated bank, from the first catch-up to the last (the read models reflect the
-run when it returns):
+run when it returns), in two layouts: the scheduler process alone (it catches the read
+models up itself, ``ProjectionRunner.catch_up``), and as deployed, with the projection
+runner in its own process following the log while the scheduler writes (the scheduler's
+``ProjectionRunner.sync`` then only waits for it). The CPU seconds the machine spent
+during each run (from /proc/stat), the scheduler process's and the projection process's
+are recorded, to tell what a 2-core machine can do at all:
 
 * debit run: ``as_of`` = 09:00 Tokyo on the last first-premium debit date (+1 min):
   every policy has its first premium due;
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -91,7 +97,14 @@ def raw_copy_seconds(db: Any, rows: int, state: bytes, topic: str) -> float:
         return time.perf_counter() - t
 
 
-def _follower(dsn: str, schema: str, ready: Any, stop: Any) -> None:
+def machine_busy_s() -> float:
+    """CPU seconds all cores have spent busy since boot (/proc/stat: everything but idle and iowait)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _follower(dsn: str, schema: str, ready: Any, stop: Any, out: Any) -> None:
     """The production layout's projection process (``policy-admin projections run``)."""
     from policy_core.application import PolicyAdministration
     from policy_core.database import Database
@@ -102,16 +115,21 @@ def _follower(dsn: str, schema: str, ready: Any, stop: Any) -> None:
     runner = ProjectionRunner(db, app, poll_interval=0.2)
     runner.start()
     ready.set()
+    started = time.process_time()  # from here: following the run (imports and start-up left out)
     stop.wait()
     runner.stop()
+    out.send(time.process_time() - started)
     app.close()
 
 
 @contextlib.contextmanager
-def projection_process(db: Any) -> Iterator[None]:
+def projection_process(db: Any, cpu: dict[str, float]) -> Iterator[None]:
+    """The projection runner in its own process while the block runs; ``cpu["projections"]``: the CPU
+    seconds it spent from the moment it was following until it was stopped."""
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
-    proc = ctx.Process(target=_follower, args=(db.dsn, db.schema, ready, stop), daemon=True)
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_follower, args=(db.dsn, db.schema, ready, stop, child), daemon=True)
     proc.start()
     try:
         if not ready.wait(60):
@@ -120,6 +138,8 @@ def projection_process(db: Any) -> Iterator[None]:
         yield
     finally:
         stop.set()
+        if parent.poll(30):
+            cpu["projections"] = parent.recv()
         proc.join(30)
         if proc.is_alive():
             proc.terminate()
@@ -172,16 +192,24 @@ def _scenario(cfg: Config, kind: str, n: int, tpl_n: int) -> dict[str, Any]:
                 finally:
                     catch_up_s[0] += time.perf_counter() - t1
 
+            cpu: dict[str, list[dict[str, float]]] = {"alone": [], "process": []}
+
             def once(layout: str) -> tuple[float, Any]:
                 vacuum.restore()
                 catch_up_s[0] = 0.0
-                follower = projection_process(db) if layout == "process" else contextlib.nullcontext()
+                usage: dict[str, float] = {"projections": 0.0}
+                follower = projection_process(db, usage) if layout == "process" else contextlib.nullcontext()
                 with follower:
                     jobs = Jobs(rt.app, rt.read_models, sync if layout == "process" else catch_up, SimulatedBank(),
                                 now=clock.now)
+                    busy0, own0 = machine_busy_s(), time.process_time()
                     t0 = time.perf_counter()
                     report = jobs.run_due(as_of)
                     secs = time.perf_counter() - t0
+                    busy1, own1 = machine_busy_s(), time.process_time()
+                # The projection process's share includes half a second of idle waiting on either side.
+                cpu[layout].append({"machine": busy1 - busy0, "scheduler": own1 - own0,
+                                    "projections": usage["projections"], "wall": secs})
                 return secs, report
 
             for layout in ("alone", "process"):
@@ -200,7 +228,7 @@ def _scenario(cfg: Config, kind: str, n: int, tpl_n: int) -> dict[str, Any]:
                         cfg.say(f"  #2 {kind} ({layout}): one run took {secs:.0f} s; not repeated")
                         break
                 r = reports[-1]
-                result[layout] = {"runs": runs, "projections_s": projections_s,
+                result[layout] = {"runs": runs, "projections_s": projections_s, "cpu": cpu[layout],
                                   "report": {k: v for k, v in r.items() if k != "steps"}}
             with psycopg.connect(db.dsn) as conn:
                 new = conn.execute(f"SELECT topic, state, originator_version FROM {qualified(db)} "
@@ -244,10 +272,17 @@ def run(cfg: Config) -> list[Measure]:
                 extra_note += ("; of which waiting for the projection process " +
                                ", ".join(f"{x:.1f} s" for x in v["projections_s"]))
                 how = "with a projection process beside the scheduler, as deployed"
+            c = sorted(v["cpu"], key=lambda x: x["wall"])[len(v["cpu"]) // 2]
+            extra_note += (f"; CPU seconds in the median run: machine {c['machine']:.1f} of "
+                           f"{os.cpu_count()} x {c['wall']:.1f} s ({c['machine'] / (c['wall'] * (os.cpu_count() or 1)):.0%}"
+                           f" busy), scheduler process {c['scheduler']:.1f}"
+                           + (f", projection process {c['projections']:.1f}" if layout == "process" else "")
+                           + ", PostgreSQL and the rest "
+                           f"{c['machine'] - c['scheduler'] - (c['projections'] if layout == 'process' else 0):.1f}")
             out.append(row(2, f"{kind}_run_s" + ("" if layout == "alone" else "_with_runner"),
                            f"{label}, {res['policies']:,} active policies ({how})",
                            v["runs"], "s", baseline=base, baseline_runs=res["copy_runs"],
                            target=f"<= {TARGET_S:.0f} s" if not cfg.quick else f"<= {TARGET_S:.0f} s at 100,000",
                            met=(lambda val, r: val <= TARGET_S) if not cfg.quick else None,
-                           notes=notes + "; " + detail + extra_note, extra={"report": rep}))
+                           notes=notes + "; " + detail + extra_note, extra={"report": rep, "cpu": v["cpu"]}))
     return out
