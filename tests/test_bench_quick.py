@@ -32,7 +32,7 @@ def test_quick_mode_produces_results_for_apply_and_as_of(pg_dsn, tmp_path, monke
     assert {"nproc", "postgresql", "memory_gib"} <= set(data["machine"])
 
     keys = {m["key"] for m in data["measures"]}
-    assert {"apply_per_s", "apply_vs_raw_insert", "bare_save_vs_raw_insert", "apply_per_s_proposed"} <= keys
+    assert {"apply_per_s", "apply_vs_raw_insert", "bare_save_vs_raw_insert"} <= keys
     assert {"asof_50", "asof_500", "asof_snap_500", "asof_fold_500", "current_snap_500"} <= keys
     for m in data["measures"]:
         assert MEASURE_KEYS <= set(m), m["key"]
