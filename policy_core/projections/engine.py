@@ -452,6 +452,9 @@ class Projector:
         unit of work and goes on from the position that writer committed.
         """
         written, moved = 0, False
+        # Over the cap all units are emptied, not only a big one: otherwise the total stays over
+        # it and every following batch would checkpoint again.
+        crowded = sum(len(u) for u in self._units.values()) > self.max_resident_rows
         for v in self.views:
             name = v.name
             if name in self.stopped or self.positions[name] == self.committed[name]:
@@ -476,7 +479,7 @@ class Projector:
             self.committed[name] = self.positions[name]
             self._pending[name] = 0
             if rows is not None:
-                if not keep or len(rows) > self.max_resident_rows:
+                if not keep or crowded:
                     rows.evict()
                 else:
                     rows.mark_clean()

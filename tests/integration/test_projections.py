@@ -257,6 +257,30 @@ def test_a_resident_replay_equals_the_aggregates_with_checkpoints_and_evictions(
     assert verify(database.dsn, source, database.schema, all_views()).ok
 
 
+def test_a_checkpoint_over_the_row_cap_empties_every_unit_not_only_the_biggest(runtime, database):
+    """Five units each under the cap but together over it: the checkpoint must bring the total
+    down, or every later batch would checkpoint again (a 1,000,000-event rebuild in one process
+    slowed from 80 s to 540 s that way)."""
+    app = runtime.app
+    small_book(app)
+    cap = 60
+    crowded_but_each_small = 0
+    with psycopg.connect(database.dsn, autocommit=True) as conn:
+        prepare(conn, database.schema, all_views())
+        projector = Projector(EventSource.from_app(app), all_views(), conn, database.schema, resident=True,
+                              checkpoint_events=10**9, max_resident_rows=cap)
+        while projector.step(limit=4).read:
+            if projector._checkpoint_due():
+                units = projector._units.values()
+                crowded_but_each_small += all(len(u) <= cap for u in units)
+                projector.checkpoint()
+                assert not projector._checkpoint_due()
+        projector.checkpoint(keep=False)
+    assert crowded_but_each_small > 0
+    assert {n: r.events_applied for n, r in positions(database).items()} == handled_events(database)
+    assert_views_match(app, database)
+
+
 def test_a_resident_replay_that_crashes_resumes_from_its_last_checkpoint(runtime, database):
     app = runtime.app
     small_book(app)
