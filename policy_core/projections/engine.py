@@ -393,20 +393,9 @@ class Projector:
             return
         started = time.perf_counter()
         with self.conn.transaction(), self.conn.cursor() as cur:
-            row = tracking.lock(cur, self.schema, view.name)
-            if row is None or row.position != position:
-                raise PositionMoved(view.name)
-            if row.schema_version != view.schema_version():
-                raise VersionChanged(view.name)
+            self._lock(cur, view, position)
             rows = Rows(cur, self.schema, view.tables)
-            ids: set[Any] = set()
-            for _, e in events:
-                ids.update(view.ids(e))
-            rows.prefetch(ids)
-            for topic, e in events:
-                if self.fault is not None:
-                    self.fault(view, e)
-                view.apply(topic, e, rows)
+            self._run(view, events, rows)
             written = rows.flush()
             tracking.advance(cur, self.schema, view.name, last, len(events))
         self.positions[view.name] = last
@@ -415,6 +404,26 @@ class Projector:
             log.debug("batch applied", extra={"view": view.name, "position": last, "events": len(events),
                                               "rows_written": written,
                                               "ms": round((time.perf_counter() - started) * 1000, 1)})
+
+    def _lock(self, cur: psycopg.Cursor[Any], view: View, position: int) -> None:
+        """Lock the view's tracking row; it must still be at ``position`` and this code's version."""
+        row = tracking.lock(cur, self.schema, view.name)
+        if row is None or row.position != position:
+            raise PositionMoved(view.name)
+        if row.schema_version != view.schema_version():
+            raise VersionChanged(view.name)
+
+    def _run(self, view: View, events: list[tuple[str, Any]], rows: Rows) -> None:
+        """The view's handlers over the batch, on rows prefetched for the aggregates it mentions."""
+        if not rows.complete:
+            ids: set[Any] = set()
+            for _, e in events:
+                ids.update(view.ids(e))
+            rows.prefetch(ids)
+        for topic, e in events:
+            if self.fault is not None:
+                self.fault(view, e)
+            view.apply(topic, e, rows)
 
     def _apply_resident(self, view: View, events: list[tuple[str, Any]], last: int) -> None:
         rows = self._units.get(view.name)
@@ -426,15 +435,7 @@ class Projector:
             rows = self._units[view.name] = Rows(self._cursor, self.schema, view.tables,
                                                  complete=self.committed[view.name] == 0)
         try:
-            if not rows.complete:
-                ids: set[Any] = set()
-                for _, e in events:
-                    ids.update(view.ids(e))
-                rows.prefetch(ids)
-            for topic, e in events:
-                if self.fault is not None:
-                    self.fault(view, e)
-                view.apply(topic, e, rows)
+            self._run(view, events, rows)
         except BaseException:
             # Half a batch is in the unit of work: forget it all and fall back to what is committed.
             self._units.pop(view.name, None)
@@ -463,11 +464,7 @@ class Projector:
             started = time.perf_counter()
             try:
                 with self.conn.transaction(), self.conn.cursor() as cur:
-                    row = tracking.lock(cur, self.schema, name)
-                    if row is None or row.position != self.committed[name]:
-                        raise PositionMoved(name)
-                    if row.schema_version != v.schema_version():
-                        raise VersionChanged(name)
+                    self._lock(cur, v, self.committed[name])
                     if rows is not None:
                         written += rows.flush()
                     tracking.advance(cur, self.schema, name, self.positions[name], self._pending.get(name, 0))
