@@ -91,10 +91,14 @@ class EventSource:
     def read(self, after: int, limit: int, stop: int | None = None) -> Sequence[Any]:
         """What the recorder's ``select_notifications`` returns, read as tuples (a fifth faster in a rebuild)."""
         params = [after, stop, limit] if stop is not None else [after, limit]
+        rows = self._fetch(self._statement(stop is not None), params)
+        return [Notification(id=i, originator_id=o, originator_version=v, topic=t, state=bytes(s))
+                for i, o, v, t, s in rows]
+
+    def _fetch(self, statement: sql.Composed, params: list[Any]) -> list[tuple[Any, ...]]:
         with self.recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-            cur.execute(self._statement(stop is not None), params, prepare=True)
-            return [Notification(id=i, originator_id=o, originator_version=v, topic=t, state=bytes(s))
-                    for i, o, v, t, s in cur.fetchall()]
+            cur.execute(statement, params, prepare=True)
+            return cur.fetchall()
 
     def head(self) -> int:
         return self.recorder.max_notification_id() or 0
@@ -132,21 +136,16 @@ class DetachedSource(EventSource):
             self._conn = psycopg.connect(self.dsn, autocommit=True)
         return self._conn
 
-    def read(self, after: int, limit: int, stop: int | None = None) -> Sequence[Any]:
-        with self._lock:  # the read-ahead thread and the caller share the one connection
-            with self._connection().cursor(row_factory=tuple_row) as cur:
-                cur.execute(self._statement(stop is not None), [after, stop, limit] if stop is not None
-                            else [after, limit], prepare=True)
-                rows = cur.fetchall()
-        return [Notification(id=i, originator_id=o, originator_version=v, topic=t, state=bytes(s))
-                for i, o, v, t, s in rows]
+    def _fetch(self, statement: sql.Composed, params: list[Any]) -> list[tuple[Any, ...]]:
+        # The read-ahead thread and the caller share the one connection.
+        with self._lock, self._connection().cursor(row_factory=tuple_row) as cur:
+            cur.execute(statement, params, prepare=True)
+            return cur.fetchall()
 
     def head(self) -> int:
-        with self._lock, self._connection().cursor() as cur:
-            cur.execute(sql.SQL("SELECT max(notification_id) FROM {}.{}").format(
-                sql.Identifier(self.schema), sql.Identifier(self.events_table)))
-            row = cur.fetchone()
-        return (row[0] if row else None) or 0
+        rows = self._fetch(sql.SQL("SELECT max(notification_id) FROM {}.{}").format(
+            sql.Identifier(self.schema), sql.Identifier(self.events_table)), [])
+        return (rows[0][0] if rows else None) or 0
 
     @cached_property
     def _lock(self) -> threading.Lock:
