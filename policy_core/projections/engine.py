@@ -454,7 +454,7 @@ class Projector:
         written, moved = 0, False
         # Over the cap all units are emptied, not only a big one: otherwise the total stays over
         # it and every following batch would checkpoint again.
-        crowded = sum(len(u) for u in self._units.values()) > self.max_resident_rows
+        crowded = self._resident_rows() > self.max_resident_rows
         for v in self.views:
             name = v.name
             if name in self.stopped or self.positions[name] == self.committed[name]:
@@ -483,9 +483,12 @@ class Projector:
                                            "ms": round((time.perf_counter() - started) * 1000, 1)})
         return -1 if moved else written
 
+    def _resident_rows(self) -> int:
+        return sum(len(u) for u in self._units.values())
+
     def _checkpoint_due(self) -> bool:
         return (sum(self._pending.values()) >= self.checkpoint_events
-                or sum(len(r) for r in self._units.values()) > self.max_resident_rows)
+                or self._resident_rows() > self.max_resident_rows)
 
     def _failed(self, view: View, exc: Exception, position: int) -> None:
         f = self.failures.setdefault(view.name, _Failure())

@@ -124,18 +124,20 @@ class Table:
     @cached_property
     def key_of_values(self) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
         """The key of a row given as values in column order."""
-        if len(self.key_positions) == 1:
-            (i,) = self.key_positions
-            return lambda values: (values[i],)
-        return itemgetter(*self.key_positions)  # type: ignore[return-value]
+        return _tuple_getter(self.key_positions)
 
     @cached_property
     def key_of(self) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
         """The key of a row given as a dict."""
-        if len(self.key) == 1:
-            (k,) = self.key
-            return lambda row: (row[k],)
-        return itemgetter(*self.key)  # type: ignore[return-value]
+        return _tuple_getter(self.key)
+
+
+def _tuple_getter(items: tuple[Any, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """``itemgetter`` that returns a tuple for one item too (a key is always a tuple)."""
+    if len(items) == 1:
+        (item,) = items
+        return lambda obj: (obj[item],)
+    return itemgetter(*items)
 
 
 COPY_FROM = 16  # rows from which COPY beats arrays
