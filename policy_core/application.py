@@ -657,16 +657,12 @@ class PolicyAdministration(Application[UUID]):
             for pid, n in chunk:
                 try:
                     policy = policies.get(pid) or self._get(Policy, pid)
-                    renewed = self._renew_decided(policy, n)
-                except DomainError as exc:
+                except NotFound as exc:
                     errors.append(_job_error("anniversary", pid, exc))
                     continue
-                counts["renewed" if renewed else "unchanged"] += 1
-                if activate:
-                    try:
-                        counts["activated" if policy.activate(n) else "unchanged"] += 1
-                    except DomainError as exc:
-                        errors.append(_job_error("activate", pid, exc))
+                # The callables run at once, inside the helper: the loop variables are current.
+                _renew_then_activate(pid, lambda: self._renew_decided(policy, n),
+                                     (lambda: policy.activate(n)) if activate else None, counts, errors)
                 if policy.pending_events:
                     changed.append(policy)
             try:
@@ -676,16 +672,9 @@ class PolicyAdministration(Application[UUID]):
                 counts = {"renewed": 0, "activated": 0, "unchanged": 0}
                 errors = []
                 for pid, n in chunk:
-                    try:
-                        counts["renewed" if self.renew(pid, n, actor=actor) else "unchanged"] += 1
-                    except DomainError as exc:
-                        errors.append(_job_error("anniversary", pid, exc))
-                        continue
-                    if activate:
-                        try:
-                            counts["activated" if self.activate(pid, n, actor=actor) else "unchanged"] += 1
-                        except DomainError as exc:
-                            errors.append(_job_error("activate", pid, exc))
+                    _renew_then_activate(pid, lambda: self.renew(pid, n, actor=actor),
+                                         (lambda: self.activate(pid, n, actor=actor)) if activate else None,
+                                         counts, errors)
             for k, v in counts.items():
                 out[k] += v
             out["errors"].extend(errors)
@@ -798,6 +787,22 @@ class PolicyAdministration(Application[UUID]):
 
 def _job_error(job: str, policy_id: UUID, exc: DomainError) -> dict[str, str]:
     return {"job": job, "policy_id": str(policy_id), "code": exc.code, "detail": exc.message}
+
+
+def _renew_then_activate(policy_id: UUID, renew: Callable[[], bool], activate: Callable[[], bool] | None,
+                         counts: dict[str, int], errors: list[dict[str, str]]) -> None:
+    """One policy's anniversary, counted: renew, then (if renewing was not refused) activate."""
+    try:
+        counts["renewed" if renew() else "unchanged"] += 1
+    except DomainError as exc:
+        errors.append(_job_error("anniversary", policy_id, exc))
+        return
+    if activate is None:
+        return
+    try:
+        counts["activated" if activate() else "unchanged"] += 1
+    except DomainError as exc:
+        errors.append(_job_error("activate", policy_id, exc))
 
 
 def _bad_item() -> Any:

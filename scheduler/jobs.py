@@ -172,9 +172,7 @@ class Jobs:
             report.activated += done["activated"]
             report.unchanged += done["unchanged"]
             for err in done["errors"]:
-                report.errors.append(err)
-                log.warning("job refused", extra={"job": err["job"], "policy_id": err["policy_id"],
-                                                  "code": err["code"]})
+                _refused(report, err)
         for key, pid, n, _ in _unseen("activate", self._activations(instant), seen):
             self._command(report, key, lambda: self.app.activate(pid, n, actor=act), "activated")
         issued_on = instant.astimezone(TOKYO).date()
@@ -193,8 +191,7 @@ class Jobs:
         try:
             changed = fn()
         except DomainError as exc:
-            report.errors.append({"job": key[0], "policy_id": str(key[1]), "code": exc.code, "detail": exc.message})
-            log.warning("job refused", extra={"job": key[0], "policy_id": str(key[1]), "code": exc.code})
+            _refused(report, {"job": key[0], "policy_id": str(key[1]), "code": exc.code, "detail": exc.message})
             return False
         if changed:
             setattr(report, counter, getattr(report, counter) + 1)
@@ -231,6 +228,12 @@ class Jobs:
             report.failed += counts["failed"]
             report.lapsed += counts["lapsed"]
             report.unchanged += counts["unchanged"]
+
+
+def _refused(report: RunReport, error: dict[str, str]) -> None:
+    """A command the aggregate refused: reported, and logged without its detail (it may quote data)."""
+    report.errors.append(error)
+    log.warning("job refused", extra={"job": error["job"], "policy_id": error["policy_id"], "code": error["code"]})
 
 
 def _unseen(kind: str, rows: list[dict[str, Any]], seen: set[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
