@@ -75,6 +75,7 @@ def put_claim(claims: str, claim_id: UUID, member: str) -> str:
 class LimitsView(View):
     name = "limits"
     version = 2
+    rebuild_cost = 3.5
     tables = (
         Table(
             LIMITS,
