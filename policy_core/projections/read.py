@@ -43,7 +43,11 @@ class ReadModels:
         self.pool = ConnectionPool(database.dsn, min_size=1, max_size=max_connections,
                                    kwargs={"autocommit": True, "row_factory": dict_row}, open=True,
                                    name="read-models")
-        self._limits_sql: dict[bool, str | None] = {True: None, False: None}
+        # The limits statement, composed once: for the latest period (True) and for a given one.
+        self._limits_sql = {latest: sql.SQL(self._LIMITS_SQL).format(
+            docs=self.table("rm_limits_docs"), tracking=self.table("rm_tracking"),
+            period=sql.SQL("" if latest else " AND d.period_number = %s")).as_string()
+            for latest in (True, False)}
         self._limits_warned = False
 
     def close(self) -> None:
@@ -97,10 +101,6 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
 
     def _limits_row(self, policy_id: UUID, period: int | None) -> tuple[Any, ...] | None:
         query = self._limits_sql[period is None]
-        if query is None:
-            query = self._limits_sql[period is None] = sql.SQL(self._LIMITS_SQL).format(
-                docs=self._t("rm_limits_docs"), tracking=self._t("rm_tracking"),
-                period=sql.SQL("" if period is None else " AND d.period_number = %s")).as_string()
         params = [policy_id] if period is None else [policy_id, period]
         try:
             with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
