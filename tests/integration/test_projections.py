@@ -388,7 +388,6 @@ def test_a_rebuild_in_worker_processes_equals_live_and_a_failing_worker_changes_
         def on_activated(self, e: Any, rows: Any) -> None:
             raise Crash("bug in a handler")
 
-    Broken._handlers = dict(PoliciesView._handlers)
     before = positions(database)
     with pytest.raises(RuntimeError, match="rebuild worker"):
         rebuild(database.dsn, source, database.schema, [Broken(), *select_views(["claims", "limits"])],
