@@ -45,7 +45,9 @@ def parse_keys(spec: str) -> dict[str, ApiKey]:
             continue
         role, sep, key = part.partition(":")
         if not sep or role not in ROLES or len(key) < 8:
-            raise ValueError(f"POLICY_API_KEYS entries are role:key with role in {ROLES} and keys of 8+ characters")
+            raise ValueError(
+                f"POLICY_API_KEYS entries are role:key with role in {ROLES} and keys of 8+ characters"
+            )
         keys[key] = ApiKey(role=role, key=key)
     return keys
 

@@ -41,7 +41,9 @@ async def authenticate(
 def require(*roles: str) -> Callable[[ApiKey], ApiKey]:
     async def check(key: Annotated[ApiKey, Depends(authenticate)]) -> ApiKey:
         if key.role not in roles:
-            raise HTTPException(status_code=403, detail=f"role {key.role} may not do this (needs {', '.join(roles)})")
+            raise HTTPException(
+                status_code=403, detail=f"role {key.role} may not do this (needs {', '.join(roles)})"
+            )
         return key
 
     return check

@@ -54,8 +54,10 @@ class IdempotencyMiddleware:
         self.replaying = _ReplayingMiddleware(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and any(
-            name == b"idempotency-key" for name, _ in scope["headers"]
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and any(name == b"idempotency-key" for name, _ in scope["headers"])
         ):
             await self.replaying(scope, receive, send)
         else:
@@ -89,12 +91,21 @@ class _ReplayingMiddleware(BaseHTTPMiddleware):
                 ).fetchone()
         if claimed is None:
             if row is None or row[0] != digest:
-                return problem(409, "idempotency_key_reused",
-                               "this Idempotency-Key was used with a different request body")
+                return problem(
+                    409,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used with a different request body",
+                )
             if row[1] is None:
-                return problem(409, "request_in_progress", "a request with this Idempotency-Key is still running")
-            return Response(content=json.dumps(row[2]), status_code=row[1], media_type=row[3],
-                            headers={"Idempotent-Replayed": "true"})
+                return problem(
+                    409, "request_in_progress", "a request with this Idempotency-Key is still running"
+                )
+            return Response(
+                content=json.dumps(row[2]),
+                status_code=row[1],
+                media_type=row[3],
+                headers={"Idempotent-Replayed": "true"},
+            )
         response = await call_next(request)
         content = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
         with db.connect() as conn:
@@ -106,8 +117,12 @@ class _ReplayingMiddleware(BaseHTTPMiddleware):
             else:  # not a result worth replaying: free the key for a retry
                 conn.execute(f"DELETE FROM {TABLE} WHERE scope=%s AND key=%s", (scope, key))
             conn.commit()
-        return Response(content=content, status_code=response.status_code, headers=dict(response.headers),
-                        media_type=response.media_type)
+        return Response(
+            content=content,
+            status_code=response.status_code,
+            headers=dict(response.headers),
+            media_type=response.media_type,
+        )
 
 
 def _json(content: bytes) -> Any:

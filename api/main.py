@@ -88,10 +88,18 @@ def create_app(
         except Exception as exc:  # the database is what readiness is about
             return errors.problem(503, "database_unreachable", f"database unreachable: {type(exc).__name__}")
         ok, lag = rt.read_models.ready()
-        body = {"status": "ready" if ok else "not_ready", "database": "ok",
-                "projections": {name: {k: v for k, v in view.items() if k in (
-                    "position", "head", "events_behind", "seconds_behind", "built", "last_error")}
-                    for name, view in lag.items()}}
+        body = {
+            "status": "ready" if ok else "not_ready",
+            "database": "ok",
+            "projections": {
+                name: {
+                    k: v
+                    for k, v in view.items()
+                    if k in ("position", "head", "events_behind", "seconds_behind", "built", "last_error")
+                }
+                for name, view in lag.items()
+            },
+        }
         return body if ok else errors.JSONResponse(status_code=503, content=body)
 
     app.include_router(health, prefix=PREFIX)

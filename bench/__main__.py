@@ -20,13 +20,24 @@ from typing import Any
 from . import report
 from .common import Config, bench_dsn
 
-MODULES = {1: "b1_apply", 2: "b2_runs", 3: "b3_rebuild", 4: "b4_lag", 5: "b5_http", 6: "b6_asof", 7: "b7_growth"}
+MODULES = {
+    1: "b1_apply",
+    2: "b2_runs",
+    3: "b3_rebuild",
+    4: "b4_lag",
+    5: "b5_http",
+    6: "b6_asof",
+    7: "b7_growth",
+}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="tiny sizes, one run each (CI: checks the benchmarks work)")
+    p = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="tiny sizes, one run each (CI: checks the benchmarks work)"
+    )
     p.add_argument("--only", default="", help="comma-separated benchmark numbers (default: all), e.g. 1,6")
     p.add_argument("--runs", type=int, default=None, help="runs per figure (default 3; quick 1)")
     p.add_argument("--results-dir", type=Path, default=report.RESULTS)
@@ -44,11 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown benchmark(s) {unknown}: expected {sorted(MODULES)}", file=sys.stderr)
         return 2
-    cfg = Config(dsn=bench_dsn(), quick=args.quick, runs=args.runs or (1 if args.quick else 3),
-                 verbose=not args.quiet)
-    data: dict[str, Any] = {"format": "policy-admin-bench/1", "started_at": datetime.now(UTC).isoformat(),
-                            "quick": cfg.quick, "runs": cfg.runs, "machine": report.machine(cfg.dsn),
-                            "benchmarks": {}, "measures": []}
+    cfg = Config(
+        dsn=bench_dsn(), quick=args.quick, runs=args.runs or (1 if args.quick else 3), verbose=not args.quiet
+    )
+    data: dict[str, Any] = {
+        "format": "policy-admin-bench/1",
+        "started_at": datetime.now(UTC).isoformat(),
+        "quick": cfg.quick,
+        "runs": cfg.runs,
+        "machine": report.machine(cfg.dsn),
+        "benchmarks": {},
+        "measures": [],
+    }
     failed = 0
     for n in only:
         cfg.say(f"#{n} {report.TITLES[n]}")

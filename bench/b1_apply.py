@@ -29,8 +29,13 @@ from policy_core.application import DateAsISO
 from .common import Config, Measure, fresh_schema, make_runtime, row
 
 APPLICATION_DATE = date(2026, 1, 10)
-BANK = {"bank_code": "0001", "branch_code": "001", "account_type": "ordinary",
-        "account_number": "1234567", "holder_kana": "ﾔﾏﾀﾞ ｼｮｳﾃﾝ"}
+BANK = {
+    "bank_code": "0001",
+    "branch_code": "001",
+    "account_type": "ordinary",
+    "account_number": "1234567",
+    "holder_kana": "ﾔﾏﾀﾞ ｼｮｳﾃﾝ",
+}
 
 
 class BarePolicy(Aggregate):
@@ -49,9 +54,21 @@ class BarePolicy(Aggregate):
         period: dict[str, Any]
 
     @event(Applied)
-    def __init__(self, scheme: str, member_number: str, holder: dict[str, Any], industry: str, annual_sales: int,
-                 plan: str, liability_limit: int | None, network_rider: bool, bank_account: dict[str, str],
-                 application_date: date, enrollment: str, period: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        scheme: str,
+        member_number: str,
+        holder: dict[str, Any],
+        industry: str,
+        annual_sales: int,
+        plan: str,
+        liability_limit: int | None,
+        network_rider: bool,
+        bank_account: dict[str, str],
+        application_date: date,
+        enrollment: str,
+        period: dict[str, Any],
+    ) -> None:
         self.scheme = scheme
         self.member_number = member_number
         self.period = period
@@ -67,9 +84,17 @@ class BareApplication(Application[uuid.UUID]):
 
 
 def apply_kwargs(i: int, tag: str) -> dict[str, Any]:
-    return dict(scheme="chuokai" if i % 2 else "jcci", member_number=f"B1-{tag}-{i:07d}",
-                holder={"name": f"Bench member {i}"}, industry="printing", annual_sales=100_000_000,
-                plan="B", network_rider=bool(i % 3 == 0), bank_account=BANK, application_date=APPLICATION_DATE)
+    return dict(
+        scheme="chuokai" if i % 2 else "jcci",
+        member_number=f"B1-{tag}-{i:07d}",
+        holder={"name": f"Bench member {i}"},
+        industry="printing",
+        annual_sales=100_000_000,
+        plan="B",
+        network_rider=bool(i % 3 == 0),
+        bank_account=BANK,
+        application_date=APPLICATION_DATE,
+    )
 
 
 def run(cfg: Config) -> list[Measure]:
@@ -79,17 +104,24 @@ def run(cfg: Config) -> list[Measure]:
         bare = BareApplication(env=db.eventsourcing_env(rt.settings.pool_size))
         bare.recorder.create_table()  # type: ignore[attr-defined]
         app = rt.app
-        decision = app.quote(scheme="chuokai", industry="printing", annual_sales=100_000_000, plan="B",
-                             application_date=APPLICATION_DATE)
+        decision = app.quote(
+            scheme="chuokai",
+            industry="printing",
+            annual_sales=100_000_000,
+            plan="B",
+            application_date=APPLICATION_DATE,
+        )
         facts = decision.facts()
         probe = app.apply(**apply_kwargs(0, "probe"))
         applied = app.history(probe)[0]
         state = app.mapper.to_stored_event(applied).state
         raw_table = f'"{db.schema}"."bench_raw_events"'
         with psycopg.connect(db.dsn, autocommit=True) as c:
-            c.execute(f"CREATE TABLE {raw_table} (originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
-                      "topic text, state bytea, notification_id bigserial, "
-                      "PRIMARY KEY (originator_id, originator_version))")
+            c.execute(
+                f"CREATE TABLE {raw_table} (originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
+                "topic text, state bytea, notification_id bigserial, "
+                "PRIMARY KEY (originator_id, originator_version))"
+            )
             c.execute(f"CREATE UNIQUE INDEX ON {raw_table} (notification_id)")
         raw = psycopg.connect(db.dsn)
         insert = f"INSERT INTO {raw_table} (originator_id, originator_version, topic, state) VALUES (%s, 1, %s, %s)"
@@ -105,10 +137,20 @@ def run(cfg: Config) -> list[Measure]:
         def library(r: int) -> float:
             t = time.perf_counter()
             for i in range(n):
-                agg = BarePolicy(scheme="jcci", member_number=f"B1-{r}-{i:07d}", holder={"name": f"Bench member {i}"},
-                                 industry="printing", annual_sales=100_000_000, plan="B", liability_limit=None,
-                                 network_rider=False, bank_account=dict(BANK), application_date=APPLICATION_DATE,
-                                 enrollment=facts["enrollment"], period=facts)
+                agg = BarePolicy(
+                    scheme="jcci",
+                    member_number=f"B1-{r}-{i:07d}",
+                    holder={"name": f"Bench member {i}"},
+                    industry="printing",
+                    annual_sales=100_000_000,
+                    plan="B",
+                    liability_limit=None,
+                    network_rider=False,
+                    bank_account=dict(BANK),
+                    application_date=APPLICATION_DATE,
+                    enrollment=facts["enrollment"],
+                    period=facts,
+                )
                 bare.save(agg)
             return n / (time.perf_counter() - t)
 
@@ -126,19 +168,45 @@ def run(cfg: Config) -> list[Measure]:
             prod_runs.append(product(r))
             lib_runs.append(library(r))
             raw_runs.append(rawsql(r))
-            cfg.say(f"  #1 run {r + 1}: apply {prod_runs[-1]:.0f}/s, bare save {lib_runs[-1]:.0f}/s, "
-                    f"raw insert {raw_runs[-1]:.0f}/s")
+            cfg.say(
+                f"  #1 run {r + 1}: apply {prod_runs[-1]:.0f}/s, bare save {lib_runs[-1]:.0f}/s, "
+                f"raw insert {raw_runs[-1]:.0f}/s"
+            )
         raw.close()
         bare.close()
         rt.close()
     notes = f"{n} sequential commands per run; event state {len(state)} B"
     rows = [
-        row(1, "apply_per_s", "apply-policy commands/s (application service)", prod_runs, "cmd/s",
-            baseline="library bare save of one equivalent event", baseline_runs=lib_runs,
-            target=">= 0.8 x bare save", met=lambda v, r: r is not None and r >= 0.8, notes=notes),
-        row(1, "apply_vs_raw_insert", "apply-policy commands/s vs raw INSERT+COMMIT", prod_runs, "cmd/s",
-            baseline="raw psycopg single-row INSERT+COMMIT", baseline_runs=raw_runs, notes=notes),
-        row(1, "bare_save_vs_raw_insert", "library bare save/s vs raw INSERT+COMMIT", lib_runs, "save/s",
-            baseline="raw psycopg single-row INSERT+COMMIT", baseline_runs=raw_runs),
+        row(
+            1,
+            "apply_per_s",
+            "apply-policy commands/s (application service)",
+            prod_runs,
+            "cmd/s",
+            baseline="library bare save of one equivalent event",
+            baseline_runs=lib_runs,
+            target=">= 0.8 x bare save",
+            met=lambda v, r: r is not None and r >= 0.8,
+            notes=notes,
+        ),
+        row(
+            1,
+            "apply_vs_raw_insert",
+            "apply-policy commands/s vs raw INSERT+COMMIT",
+            prod_runs,
+            "cmd/s",
+            baseline="raw psycopg single-row INSERT+COMMIT",
+            baseline_runs=raw_runs,
+            notes=notes,
+        ),
+        row(
+            1,
+            "bare_save_vs_raw_insert",
+            "library bare save/s vs raw INSERT+COMMIT",
+            lib_runs,
+            "save/s",
+            baseline="raw psycopg single-row INSERT+COMMIT",
+            baseline_runs=raw_runs,
+        ),
     ]
     return rows

@@ -49,9 +49,13 @@ APPLICATION_DATE = date(2026, 1, 10)  # the template's (policies_template defaul
 
 
 def _rm_tables(conn: psycopg.Connection[Any], schema: str) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename LIKE 'rm\\_%%' ORDER BY 1",
-        [schema]).fetchall()]
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename LIKE 'rm\\_%%' ORDER BY 1",
+            [schema],
+        ).fetchall()
+    ]
 
 
 class Checkpoint:
@@ -60,7 +64,9 @@ class Checkpoint:
     def __init__(self, db: Any) -> None:
         self.db = db
         with psycopg.connect(db.dsn, autocommit=True) as conn:
-            self.head = conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {qualified(db)}").fetchone()[0]
+            self.head = conn.execute(
+                f"SELECT coalesce(max(notification_id), 0) FROM {qualified(db)}"
+            ).fetchone()[0]
             self.tables = _rm_tables(conn, db.schema)
             for t in self.tables:
                 conn.execute(f'CREATE TABLE "{db.schema}"."bak_{t}" AS SELECT * FROM "{db.schema}"."{t}"')
@@ -81,15 +87,21 @@ def raw_copy_seconds(db: Any, rows: int, state: bytes, topic: str) -> float:
     table = f'"{db.schema}"."bench_copy_events"'
     with psycopg.connect(db.dsn, autocommit=True) as conn:
         conn.execute(f"DROP TABLE IF EXISTS {table}")
-        conn.execute(f"CREATE TABLE {table} (originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
-                     "topic text, state bytea, notification_id bigserial, "
-                     "PRIMARY KEY (originator_id, originator_version))")
+        conn.execute(
+            f"CREATE TABLE {table} (originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
+            "topic text, state bytea, notification_id bigserial, "
+            "PRIMARY KEY (originator_id, originator_version))"
+        )
         conn.execute(f"CREATE UNIQUE INDEX ON {table} (notification_id)")
     data = [(uuid.uuid4(), 3, topic, state) for _ in range(rows)]
     with psycopg.connect(db.dsn) as conn:
         t = time.perf_counter()
-        with conn.cursor() as cur, cur.copy(f"COPY {table} (originator_id, originator_version, topic, state) "
-                                            "FROM STDIN (FORMAT BINARY)") as cp:
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                f"COPY {table} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
+            ) as cp,
+        ):
             cp.set_types(["uuid", "int8", "text", "bytea"])
             for r in data:
                 cp.write_row(r)
@@ -165,14 +177,18 @@ def _scenario(cfg: Config, kind: str, n: int, tpl_n: int) -> dict[str, Any]:
             rt.projections.catch_up()
             result["setup_projections_s"] = round(time.perf_counter() - t, 1)
             if kind == "debit":
-                last = rt.read_models.query(_sql("SELECT max(next_debit_date) AS d FROM {}", rt, "rm_collections_debits"))
+                last = rt.read_models.query(
+                    _sql("SELECT max(next_debit_date) AS d FROM {}", rt, "rm_collections_debits")
+                )
                 as_of = debit_run_at(last[0]["d"]) + timedelta(minutes=1)
             else:
                 last = rt.read_models.query(_sql("SELECT max(period_end) AS d FROM {}", rt, "rm_policies"))
                 as_of = last[0]["d"].astimezone(TOKYO) + timedelta(minutes=1)
             clock.set(as_of)
-            cfg.say(f"  #2 {kind}: {result['policies']} policies ready (copy {result['setup_copy_s']} s, "
-                    f"read models {result['setup_projections_s']} s); as_of {as_of.isoformat()}")
+            cfg.say(
+                f"  #2 {kind}: {result['policies']} policies ready (copy {result['setup_copy_s']} s, "
+                f"read models {result['setup_projections_s']} s); as_of {as_of.isoformat()}"
+            )
             vacuum = Checkpoint(db)
             vacuum.restore()
 
@@ -200,16 +216,27 @@ def _scenario(cfg: Config, kind: str, n: int, tpl_n: int) -> dict[str, Any]:
                 usage: dict[str, float] = {"projections": 0.0}
                 follower = projection_process(db, usage) if layout == "process" else contextlib.nullcontext()
                 with follower:
-                    jobs = Jobs(rt.app, rt.read_models, sync if layout == "process" else catch_up, SimulatedBank(),
-                                now=clock.now)
+                    jobs = Jobs(
+                        rt.app,
+                        rt.read_models,
+                        sync if layout == "process" else catch_up,
+                        SimulatedBank(),
+                        now=clock.now,
+                    )
                     busy0, own0 = machine_busy_s(), time.process_time()
                     t0 = time.perf_counter()
                     report = jobs.run_due(as_of)
                     secs = time.perf_counter() - t0
                     busy1, own1 = machine_busy_s(), time.process_time()
                 # The projection process's share includes half a second of idle waiting on either side.
-                cpu[layout].append({"machine": busy1 - busy0, "scheduler": own1 - own0,
-                                    "projections": usage["projections"], "wall": secs})
+                cpu[layout].append(
+                    {
+                        "machine": busy1 - busy0,
+                        "scheduler": own1 - own0,
+                        "projections": usage["projections"],
+                        "wall": secs,
+                    }
+                )
                 return secs, report
 
             for layout in ("alone", "process"):
@@ -221,20 +248,31 @@ def _scenario(cfg: Config, kind: str, n: int, tpl_n: int) -> dict[str, Any]:
                     runs.append(secs)
                     reports.append(report.to_dict())
                     projections_s.append(catch_up_s[0])
-                    cfg.say(f"  #2 {kind} run ({layout}) {i + 1}: {secs:.1f} s (projections {catch_up_s[0]:.1f} s) "
-                            f"debited {report.debited} failed {report.failed} renewed {report.renewed} "
-                            f"activated {report.activated} errors {len(report.errors)}")
+                    cfg.say(
+                        f"  #2 {kind} run ({layout}) {i + 1}: {secs:.1f} s (projections {catch_up_s[0]:.1f} s) "
+                        f"debited {report.debited} failed {report.failed} renewed {report.renewed} "
+                        f"activated {report.activated} errors {len(report.errors)}"
+                    )
                 r = reports[-1]
-                result[layout] = {"runs": runs, "projections_s": projections_s, "cpu": cpu[layout],
-                                  "report": {k: v for k, v in r.items() if k != "steps"}}
+                result[layout] = {
+                    "runs": runs,
+                    "projections_s": projections_s,
+                    "cpu": cpu[layout],
+                    "report": {k: v for k, v in r.items() if k != "steps"},
+                }
             with psycopg.connect(db.dsn) as conn:
-                new = conn.execute(f"SELECT topic, state, originator_version FROM {qualified(db)} "
-                                   "WHERE notification_id > %s ORDER BY notification_id LIMIT 1",
-                                   [vacuum.head]).fetchone()
-                count = conn.execute(f"SELECT count(*) FROM {qualified(db)} WHERE notification_id > %s",
-                                     [vacuum.head]).fetchone()[0]
+                new = conn.execute(
+                    f"SELECT topic, state, originator_version FROM {qualified(db)} "
+                    "WHERE notification_id > %s ORDER BY notification_id LIMIT 1",
+                    [vacuum.head],
+                ).fetchone()
+                count = conn.execute(
+                    f"SELECT count(*) FROM {qualified(db)} WHERE notification_id > %s", [vacuum.head]
+                ).fetchone()[0]
             result["run_events"] = count
-            result["copy_runs"] = [raw_copy_seconds(db, count, bytes(new[1]), new[0]) for _ in range(cfg.runs)]
+            result["copy_runs"] = [
+                raw_copy_seconds(db, count, bytes(new[1]), new[0]) for _ in range(cfg.runs)
+            ]
         finally:
             rt.close()
     return result
@@ -254,31 +292,49 @@ def run(cfg: Config) -> list[Measure]:
         res = _scenario(cfg, kind, n, tpl_n)
         label = "debit run" if kind == "debit" else "renewal run"
         base = f"raw psycopg COPY of {res['run_events']:,} event rows"
-        notes = (f"{res['policies']:,} policies; setup: COPY {res['setup_copy_s']} s, read models "
-                 f"{res['setup_projections_s']} s; run events {res['run_events']:,}")
+        notes = (
+            f"{res['policies']:,} policies; setup: COPY {res['setup_copy_s']} s, read models "
+            f"{res['setup_projections_s']} s; run events {res['run_events']:,}"
+        )
         for layout in ("alone", "process"):
             v = res[layout]
             rep = v["report"]
-            detail = (f"debited {rep['debited']}, failed {rep['debit_failed']}, lapsed {rep['lapsed']}, "
-                      f"renewed {rep['renewed']}, activated {rep['activated']}, errors {len(rep['errors'])}")
+            detail = (
+                f"debited {rep['debited']}, failed {rep['debit_failed']}, lapsed {rep['lapsed']}, "
+                f"renewed {rep['renewed']}, activated {rep['activated']}, errors {len(rep['errors'])}"
+            )
             if layout == "alone":
-                extra_note = "; of which projections catch-up " + ", ".join(f"{x:.1f} s" for x in v["projections_s"])
+                extra_note = "; of which projections catch-up " + ", ".join(
+                    f"{x:.1f} s" for x in v["projections_s"]
+                )
                 how = "scheduler process alone: it catches the read models up itself"
             else:
-                extra_note = ("; of which waiting for the projection process " +
-                               ", ".join(f"{x:.1f} s" for x in v["projections_s"]))
+                extra_note = "; of which waiting for the projection process " + ", ".join(
+                    f"{x:.1f} s" for x in v["projections_s"]
+                )
                 how = "with a projection process beside the scheduler, as deployed"
             c = sorted(v["cpu"], key=lambda x: x["wall"])[len(v["cpu"]) // 2]
-            extra_note += (f"; CPU seconds in the median run: machine {c['machine']:.1f} of "
-                           f"{os.cpu_count()} x {c['wall']:.1f} s ({c['machine'] / (c['wall'] * (os.cpu_count() or 1)):.0%}"
-                           f" busy), scheduler process {c['scheduler']:.1f}"
-                           + (f", projection process {c['projections']:.1f}" if layout == "process" else "")
-                           + ", PostgreSQL and the rest "
-                           f"{c['machine'] - c['scheduler'] - (c['projections'] if layout == 'process' else 0):.1f}")
-            out.append(row(2, f"{kind}_run_s" + ("" if layout == "alone" else "_with_runner"),
-                           f"{label}, {res['policies']:,} active policies ({how})",
-                           v["runs"], "s", baseline=base, baseline_runs=res["copy_runs"],
-                           target=f"<= {TARGET_S:.0f} s" if not cfg.quick else f"<= {TARGET_S:.0f} s at 100,000",
-                           met=(lambda val, r: val <= TARGET_S) if not cfg.quick else None,
-                           notes=notes + "; " + detail + extra_note, extra={"report": rep, "cpu": v["cpu"]}))
+            extra_note += (
+                f"; CPU seconds in the median run: machine {c['machine']:.1f} of "
+                f"{os.cpu_count()} x {c['wall']:.1f} s ({c['machine'] / (c['wall'] * (os.cpu_count() or 1)):.0%}"
+                f" busy), scheduler process {c['scheduler']:.1f}"
+                + (f", projection process {c['projections']:.1f}" if layout == "process" else "")
+                + ", PostgreSQL and the rest "
+                f"{c['machine'] - c['scheduler'] - (c['projections'] if layout == 'process' else 0):.1f}"
+            )
+            out.append(
+                row(
+                    2,
+                    f"{kind}_run_s" + ("" if layout == "alone" else "_with_runner"),
+                    f"{label}, {res['policies']:,} active policies ({how})",
+                    v["runs"],
+                    "s",
+                    baseline=base,
+                    baseline_runs=res["copy_runs"],
+                    target=f"<= {TARGET_S:.0f} s" if not cfg.quick else f"<= {TARGET_S:.0f} s at 100,000",
+                    met=(lambda val, r: val <= TARGET_S) if not cfg.quick else None,
+                    notes=notes + "; " + detail + extra_note,
+                    extra={"report": rep, "cpu": v["cpu"]},
+                )
+            )
     return out

@@ -46,16 +46,21 @@ def raw_read_decode(db: Any, mapper: Any, page: int = 5000) -> tuple[int, float]
     t = time.perf_counter()
     with psycopg.connect(db.dsn) as conn:
         last = 0
-        stmt = (f"SELECT notification_id, originator_id, originator_version, topic, state FROM {qualified(db)} "
-                "WHERE notification_id > %s ORDER BY notification_id LIMIT %s")
+        stmt = (
+            f"SELECT notification_id, originator_id, originator_version, topic, state FROM {qualified(db)} "
+            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        )
         decode = mapper.to_domain_event
         while True:
             rows = conn.execute(stmt, [last, page], prepare=True).fetchall()
             if not rows:
                 break
             for r in rows:
-                decode(Notification(id=r[0], originator_id=r[1], originator_version=r[2], topic=r[3],
-                                    state=bytes(r[4])))
+                decode(
+                    Notification(
+                        id=r[0], originator_id=r[1], originator_version=r[2], topic=r[3], state=bytes(r[4])
+                    )
+                )
             n += len(rows)
             last = rows[-1][0]
     return n, time.perf_counter() - t
@@ -97,8 +102,12 @@ def stock_runner_rate(db: Any, rt: Any, events: int, timeout: float) -> tuple[in
     env = dict(db.eventsourcing_env(2))
     env.update({"STOCKVIEWS_POSTGRES_SCHEMA": stock_schema, "STOCKVIEWS_CREATE_TABLE": "y"})
     t = time.perf_counter()
-    with ProjectionRunner(application_class=PolicyAdministration, projection_class=StockViews,
-                          view_class=PostgresTrackingRecorder, env=env) as runner:
+    with ProjectionRunner(
+        application_class=PolicyAdministration,
+        projection_class=StockViews,
+        view_class=PostgresTrackingRecorder,
+        env=env,
+    ) as runner:
         try:
             runner.wait(events, timeout=timeout)
         except TimeoutError:
@@ -120,7 +129,9 @@ def run(cfg: Config) -> list[Measure]:
             total = copy_template(db, tpl, copies, progress=None)
             vacuum_analyze(db)
             setup = time.perf_counter() - t
-            cfg.say(f"  #3 {total:,} events copied in {setup:.0f} s ({tpl.events} per template copy, {copies} copies)")
+            cfg.say(
+                f"  #3 {total:,} events copied in {setup:.0f} s ({tpl.events} per template copy, {copies} copies)"
+            )
             source = EventSource.from_app(rt.app)
             schema = db.schema
             prod, prod1, raw, stock = [], [], [], []
@@ -133,28 +144,61 @@ def run(cfg: Config) -> list[Measure]:
                     secs = time.perf_counter() - t
                     assert max(positions.values()) >= total - 1, positions
                     out.append(total / secs)
-                    cfg.say(f"  #3 run {i + 1}: rebuild with {workers} worker(s) {total / secs:,.0f} ev/s "
-                            f"({secs:.1f} s), raw read+decode {raw[-1]:,.0f} ev/s")
+                    cfg.say(
+                        f"  #3 run {i + 1}: rebuild with {workers} worker(s) {total / secs:,.0f} ev/s "
+                        f"({secs:.1f} s), raw read+decode {raw[-1]:,.0f} ev/s"
+                    )
             for i in range(cfg.runs):
                 done, secs = stock_runner_rate(db, rt, stock_events, timeout=cfg.size(600, 60))
                 with psycopg.connect(db.dsn, autocommit=True) as conn:
                     conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_stock" CASCADE')
                 stock.append(done / secs)
-                cfg.say(f"  #3 stock runner run {i + 1}: {done:,} events in {secs:.1f} s = {done / secs:,.0f} ev/s")
+                cfg.say(
+                    f"  #3 stock runner run {i + 1}: {done:,} events in {secs:.1f} s = {done / secs:,.0f} ev/s"
+                )
         finally:
             rt.close()
-    notes = f"{total:,} events ({tpl.info.get('policies')} policies x {tpl.info.get('years')} years simulated, " \
-            f"x{copies}); stock runner timed over the first {stock_events:,} events"
+    notes = (
+        f"{total:,} events ({tpl.info.get('policies')} policies x {tpl.info.get('years')} years simulated, "
+        f"x{copies}); stock runner timed over the first {stock_events:,} events"
+    )
     return [
-        row(3, "rebuild_vs_stock", f"rebuild all views from event zero, {WORKERS} worker processes (events/s)", prod, "ev/s",
-            baseline="library stock per-event ProjectionRunner, same views", baseline_runs=stock,
-            target=">= 10 x stock runner", met=lambda v, r: r is not None and r >= 10, notes=notes,
-            extra={"events": total}),
-        row(3, "rebuild_vs_raw", f"rebuild all views from event zero, {WORKERS} worker processes (events/s)", prod, "ev/s",
-            baseline="raw psycopg read + mapper decode of the same events", baseline_runs=raw,
-            target=">= 0.4 x raw read+decode", met=lambda v, r: r is not None and r >= 0.4, notes=notes,
-            extra={"events": total}),
-        row(3, "rebuild_one_worker_vs_raw", "rebuild all views from event zero, one process (events/s)", prod1,
-            "ev/s", baseline="raw psycopg read + mapper decode of the same events", baseline_runs=raw,
-            target="-", notes=notes, extra={"events": total}),
+        row(
+            3,
+            "rebuild_vs_stock",
+            f"rebuild all views from event zero, {WORKERS} worker processes (events/s)",
+            prod,
+            "ev/s",
+            baseline="library stock per-event ProjectionRunner, same views",
+            baseline_runs=stock,
+            target=">= 10 x stock runner",
+            met=lambda v, r: r is not None and r >= 10,
+            notes=notes,
+            extra={"events": total},
+        ),
+        row(
+            3,
+            "rebuild_vs_raw",
+            f"rebuild all views from event zero, {WORKERS} worker processes (events/s)",
+            prod,
+            "ev/s",
+            baseline="raw psycopg read + mapper decode of the same events",
+            baseline_runs=raw,
+            target=">= 0.4 x raw read+decode",
+            met=lambda v, r: r is not None and r >= 0.4,
+            notes=notes,
+            extra={"events": total},
+        ),
+        row(
+            3,
+            "rebuild_one_worker_vs_raw",
+            "rebuild all views from event zero, one process (events/s)",
+            prod1,
+            "ev/s",
+            baseline="raw psycopg read + mapper decode of the same events",
+            baseline_runs=raw,
+            target="-",
+            notes=notes,
+            extra={"events": total},
+        ),
     ]

@@ -96,8 +96,21 @@ def wrk(port: int, lua: str, duration: float, connections: int = 16) -> dict[str
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(lua)
     try:
-        proc = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{int(duration)}s", "--latency", "-s", f.name,
-                               f"http://127.0.0.1:{port}"], capture_output=True, text=True, timeout=duration + 60)
+        proc = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{int(duration)}s",
+                "--latency",
+                "-s",
+                f.name,
+                f"http://127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+        )
     finally:
         os.unlink(f.name)
     res = parse_wrk(proc.stdout)
@@ -106,8 +119,14 @@ def wrk(port: int, lua: str, duration: float, connections: int = 16) -> dict[str
 
 
 def _lua(ids_file: str, method: str, prefix: str, suffix: str, pick: str) -> str:
-    return LIST_LUA % {"ids": ids_file, "method": method, "key": KEYS["operator"], "prefix": prefix,
-                       "suffix": suffix, "pick": pick}
+    return LIST_LUA % {
+        "ids": ids_file,
+        "method": method,
+        "key": KEYS["operator"],
+        "prefix": prefix,
+        "suffix": suffix,
+        "pick": pick,
+    }
 
 
 def run(cfg: Config) -> list[Measure]:
@@ -135,28 +154,47 @@ def run(cfg: Config) -> list[Measure]:
             for i in range(claims_per_run * cfg.runs + 200):
                 pid, p = pids[i % len(pids)]
                 when = p.start + timedelta(days=30 + i % 60)
-                cid = app.report_incident(policy_id=pid, occurred_at=when, discovered_at=when, cause="theft",
-                                          records_affected=10, description="bench")
+                cid = app.report_incident(
+                    policy_id=pid,
+                    occurred_at=when,
+                    discovered_at=when,
+                    cause="theft",
+                    records_affected=10,
+                    description="bench",
+                )
                 app.assess_losses(cid, [{"category": "damages", "risk": "basic", "amount": 150_000}])
                 claims.append(str(cid))
             rng.shuffle(claims)
             rt.projections.catch_up()
             (tmp / "policies.txt").write_text("\n".join(str(p) for p, _ in pids) + "\n")
-            env = dict(os.environ, BENCH_DSN=db.dsn, BENCH_SCHEMA=db.schema,
-                       BENCH_KEYS=",".join(f"{r}:{k}" for r, k in KEYS.items()),
-                       PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]),
-                                                   os.environ.get("PYTHONPATH", "")]))
+            env = dict(
+                os.environ,
+                BENCH_DSN=db.dsn,
+                BENCH_SCHEMA=db.schema,
+                BENCH_KEYS=",".join(f"{r}:{k}" for r, k in KEYS.items()),
+                PYTHONPATH=os.pathsep.join(
+                    [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
+                ),
+            )
             servers = {}
             procs = []
             try:
                 for mode in ("product", "bare"):
                     port = _free_port()
-                    procs.append(subprocess.Popen([sys.executable, "-m", "bench.http_server", mode, str(port)],
-                                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+                    procs.append(
+                        subprocess.Popen(
+                            [sys.executable, "-m", "bench.http_server", mode, str(port)],
+                            env=env,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE,
+                        )
+                    )
                     servers[mode] = port
                 for mode, port in servers.items():
-                    _wait_up(port, "/bare/00000000-0000-0000-0000-000000000000" if mode == "bare"
-                             else "/api/v1/healthz")
+                    _wait_up(
+                        port,
+                        "/bare/00000000-0000-0000-0000-000000000000" if mode == "bare" else "/api/v1/healthz",
+                    )
                 pol = str(tmp / "policies.txt")
                 get_limits = _lua(pol, "GET", "/api/v1/policies/", "/limits", "random")
                 get_bare = _lua(pol, "GET", "/bare/", "", "random")
@@ -165,18 +203,32 @@ def run(cfg: Config) -> list[Measure]:
                 wrk(servers["product"], get_limits, 2)
                 warm = tmp / "claims-warm.txt"
                 warm.write_text("\n".join(claims[-200:]) + "\n")
-                wrk(servers["product"], _lua(str(warm), "POST", "/api/v1/claims/", "/payments", "seq"), 1,
-                    connections=4)
+                wrk(
+                    servers["product"],
+                    _lua(str(warm), "POST", "/api/v1/claims/", "/payments", "seq"),
+                    1,
+                    connections=4,
+                )
                 for r in range(cfg.runs):
                     results["bare"].append(wrk(servers["bare"], get_bare, duration))
                     results["limits"].append(wrk(servers["product"], get_limits, duration))
                     f = tmp / f"claims-{r}.txt"
-                    f.write_text("\n".join(claims[r * claims_per_run:(r + 1) * claims_per_run]) + "\n")
-                    results["payments"].append(wrk(servers["product"], _lua(str(f), "POST", "/api/v1/claims/",
-                                                                            "/payments", "seq"), duration))
-                    cfg.say("  #5 run {}: ".format(r + 1) + ", ".join(
-                        f"{k} {v[-1]['rps']:.0f} rps p50 {v[-1]['p50_ms']} p99 {v[-1]['p99_ms']} ms"
-                        f" non-2xx {v[-1]['non_2xx']}" for k, v in results.items()))
+                    f.write_text("\n".join(claims[r * claims_per_run : (r + 1) * claims_per_run]) + "\n")
+                    results["payments"].append(
+                        wrk(
+                            servers["product"],
+                            _lua(str(f), "POST", "/api/v1/claims/", "/payments", "seq"),
+                            duration,
+                        )
+                    )
+                    cfg.say(
+                        f"  #5 run {r + 1}: "
+                        + ", ".join(
+                            f"{k} {v[-1]['rps']:.0f} rps p50 {v[-1]['p50_ms']} p99 {v[-1]['p99_ms']} ms"
+                            f" non-2xx {v[-1]['non_2xx']}"
+                            for k, v in results.items()
+                        )
+                    )
             finally:
                 for p in procs:
                     p.terminate()
@@ -197,20 +249,50 @@ def run(cfg: Config) -> list[Measure]:
     pay_err = sum(x["non_2xx"] for x in results["payments"])
     pay_req = sum(x["requests"] for x in results["payments"])
     out = [
-        row(5, "limits_rps", "GET /policies/{id}/limits (rps)", series("limits", "ok_rps"), "req/s",
-            baseline="bare FastAPI endpoint, one primary-key SELECT", baseline_runs=series("bare", "ok_rps"),
-            target=f">= {TARGET_RATIO} x bare rps", met=lambda v, r: r is not None and r >= TARGET_RATIO,
-            notes=common),
-        row(5, "limits_p50_ms", "GET limits latency p50", series("limits", "p50_ms"), "ms",
-            baseline="bare endpoint p50", baseline_runs=series("bare", "p50_ms")),
-        row(5, "limits_p99_ms", "GET limits latency p99", series("limits", "p99_ms"), "ms",
-            baseline="bare endpoint p99", baseline_runs=series("bare", "p99_ms")),
-        row(5, "payments_rps", "POST /claims/{id}/payments (rps)", series("payments", "ok_rps"), "req/s",
-            baseline="bare FastAPI endpoint, one primary-key SELECT", baseline_runs=series("bare", "ok_rps"),
-            notes=f"{common}; each claim paid once; non-2xx {pay_err} of {pay_req}"),
+        row(
+            5,
+            "limits_rps",
+            "GET /policies/{id}/limits (rps)",
+            series("limits", "ok_rps"),
+            "req/s",
+            baseline="bare FastAPI endpoint, one primary-key SELECT",
+            baseline_runs=series("bare", "ok_rps"),
+            target=f">= {TARGET_RATIO} x bare rps",
+            met=lambda v, r: r is not None and r >= TARGET_RATIO,
+            notes=common,
+        ),
+        row(
+            5,
+            "limits_p50_ms",
+            "GET limits latency p50",
+            series("limits", "p50_ms"),
+            "ms",
+            baseline="bare endpoint p50",
+            baseline_runs=series("bare", "p50_ms"),
+        ),
+        row(
+            5,
+            "limits_p99_ms",
+            "GET limits latency p99",
+            series("limits", "p99_ms"),
+            "ms",
+            baseline="bare endpoint p99",
+            baseline_runs=series("bare", "p99_ms"),
+        ),
+        row(
+            5,
+            "payments_rps",
+            "POST /claims/{id}/payments (rps)",
+            series("payments", "ok_rps"),
+            "req/s",
+            baseline="bare FastAPI endpoint, one primary-key SELECT",
+            baseline_runs=series("bare", "ok_rps"),
+            notes=f"{common}; each claim paid once; non-2xx {pay_err} of {pay_req}",
+        ),
         row(5, "payments_p50_ms", "POST payments latency p50", series("payments", "p50_ms"), "ms"),
         row(5, "payments_p99_ms", "POST payments latency p99", series("payments", "p99_ms"), "ms"),
     ]
-    out[0].extra = {"wrk": {k: [{kk: vv for kk, vv in x.items() if kk != "raw"} for x in v]
-                            for k, v in results.items()}}
+    out[0].extra = {
+        "wrk": {k: [{kk: vv for kk, vv in x.items() if kk != "raw"} for x in v] for k, v in results.items()}
+    }
     return out

@@ -64,15 +64,25 @@ def grow(app: Any, pid: uuid.UUID, target: int, rng: random.Random) -> None:
             else:
                 cid = uuid.uuid4()
                 policy.register_claim(cid, p.number)
-                policy.record_claim_payment(p.number, cid, 1, {s: rng.randrange(0, 5) * 10_000 for s in SECTIONS})
+                policy.record_claim_payment(
+                    p.number, cid, 1, {s: rng.randrange(0, 5) * 10_000 for s in SECTIONS}
+                )
         flush()
         if room() >= 3:
             policy.issue_renewal_notice(p.number, date(2026, 12, 1))
             scheme = app.scheme_of(policy)
             decision = decide_renewal(
-                scheme, number=p.number + 1, previous_end=p.end, industry=policy.industry,
-                annual_sales=policy.annual_sales, plan=policy.plan, liability_limit=policy.liability_limit,
-                network_rider=policy.network_rider, participants=0, is_holiday=app.is_holiday)
+                scheme,
+                number=p.number + 1,
+                previous_end=p.end,
+                industry=policy.industry,
+                annual_sales=policy.annual_sales,
+                plan=policy.plan,
+                liability_limit=policy.liability_limit,
+                network_rider=policy.network_rider,
+                participants=0,
+                is_holiday=app.is_holiday,
+            )
             policy.renew(decision.facts())
         elif room() > 0:
             policy.declare_sales(20_000_000, date(2026, 6, 1))
@@ -98,7 +108,9 @@ def run(cfg: Config, sizes: tuple[int, ...] | None = None) -> list[Measure]:
             snaps = write_snapshots(snap_app, pid)
             history = app.history(pid)
             policies[n] = (pid, history[len(history) // 2].timestamp, snaps)
-            cfg.say(f"  #6 policy with {n} events ({len(app.get_policy(pid).periods)} periods, {snaps} snapshots)")
+            cfg.say(
+                f"  #6 policy with {n} events ({len(app.get_policy(pid).periods)} periods, {snaps} snapshots)"
+            )
         reads = {50: 30, 500: 15, 5000: 7} if not cfg.quick else {50: 5, 500: 3, 5000: 2}
         for n in sizes:
             pid, middle, snaps = policies[n]
@@ -118,7 +130,9 @@ def run(cfg: Config, sizes: tuple[int, ...] | None = None) -> list[Measure]:
                     xs.append((time.perf_counter() - t) * 1000)
                 return median(xs)  # type: ignore[return-value]
 
-            series: dict[str, list[float]] = {k_: [] for k_ in ("product", "fold", "snap", "snap_mid", "current", "raw")}
+            series: dict[str, list[float]] = {
+                k_: [] for k_ in ("product", "fold", "snap", "snap_mid", "current", "raw")
+            }
             for _ in range(cfg.runs):
                 series["raw"].append(lat(lambda: raw.execute(select, [pid], prepare=True).fetchall()))
                 series["product"].append(lat(lambda: app.get_policy(pid, as_of=now)))
@@ -129,21 +143,67 @@ def run(cfg: Config, sizes: tuple[int, ...] | None = None) -> list[Measure]:
             cfg.say(f"  #6 {n} events: " + ", ".join(f"{k_} {median(v):.2f} ms" for k_, v in series.items()))
             base = "raw psycopg select of the same rows"
             big = n == max(sizes) and n >= 5000
-            out.append(row(6, f"asof_{n}", f"as-of read, {n} events (product get_policy, snapshots every 100)",
-                           series["product"], "ms", baseline=base, baseline_runs=series["raw"],
-                           target=f"<= {TARGET_MS:.0f} ms with snapshots" if big else "-",
-                           met=(lambda v, r: v <= TARGET_MS) if big else None,
-                           notes="the product path: nearest snapshot at or before as_of, then the events after it"))
-            out.append(row(6, f"asof_fold_{n}", f"as-of read, {n} events, no snapshots, direct fold (variant)",
-                           series["fold"], "ms", baseline=base, baseline_runs=series["raw"]))
-            out.append(row(6, f"asof_snap_{n}", f"as-of read (now), {n} events, bench snapshot writer every 100 (variant)",
-                           series["snap"], "ms", baseline=base, baseline_runs=series["raw"],
-                           target=f"<= {TARGET_MS:.0f} ms" if big else "-",
-                           met=(lambda v, r: v <= TARGET_MS) if big else None, notes=f"{snaps} snapshots"))
-            out.append(row(6, f"asof_snap_mid_{n}", f"as-of read (middle of history), {n} events, bench snapshot writer (variant)",
-                           series["snap_mid"], "ms", baseline=base, baseline_runs=series["raw"]))
-            out.append(row(6, f"current_snap_{n}", f"current read via snapshots (repository.get), {n} events",
-                           series["current"], "ms", baseline=base, baseline_runs=series["raw"]))
+            out.append(
+                row(
+                    6,
+                    f"asof_{n}",
+                    f"as-of read, {n} events (product get_policy, snapshots every 100)",
+                    series["product"],
+                    "ms",
+                    baseline=base,
+                    baseline_runs=series["raw"],
+                    target=f"<= {TARGET_MS:.0f} ms with snapshots" if big else "-",
+                    met=(lambda v, r: v <= TARGET_MS) if big else None,
+                    notes="the product path: nearest snapshot at or before as_of, then the events after it",
+                )
+            )
+            out.append(
+                row(
+                    6,
+                    f"asof_fold_{n}",
+                    f"as-of read, {n} events, no snapshots, direct fold (variant)",
+                    series["fold"],
+                    "ms",
+                    baseline=base,
+                    baseline_runs=series["raw"],
+                )
+            )
+            out.append(
+                row(
+                    6,
+                    f"asof_snap_{n}",
+                    f"as-of read (now), {n} events, bench snapshot writer every 100 (variant)",
+                    series["snap"],
+                    "ms",
+                    baseline=base,
+                    baseline_runs=series["raw"],
+                    target=f"<= {TARGET_MS:.0f} ms" if big else "-",
+                    met=(lambda v, r: v <= TARGET_MS) if big else None,
+                    notes=f"{snaps} snapshots",
+                )
+            )
+            out.append(
+                row(
+                    6,
+                    f"asof_snap_mid_{n}",
+                    f"as-of read (middle of history), {n} events, bench snapshot writer (variant)",
+                    series["snap_mid"],
+                    "ms",
+                    baseline=base,
+                    baseline_runs=series["raw"],
+                )
+            )
+            out.append(
+                row(
+                    6,
+                    f"current_snap_{n}",
+                    f"current read via snapshots (repository.get), {n} events",
+                    series["current"],
+                    "ms",
+                    baseline=base,
+                    baseline_runs=series["raw"],
+                )
+            )
         raw.close()
         snap_app.close()
         rt.close()

@@ -43,11 +43,14 @@ from .datagen import copied_id, copy_in_database, simulated_template
 TARGET = 1.5
 
 
-def measure(cfg: Config, rt: Any, copies: int, policy_ids: list[Any], ops: int, tag: str) -> dict[str, list[float]]:
+def measure(
+    cfg: Config, rt: Any, copies: int, policy_ids: list[Any], ops: int, tag: str
+) -> dict[str, list[float]]:
     app = rt.app
     rng = random.Random(hash(tag) & 0xFFFF)
-    out: dict[str, list[float]] = {k: [] for k in ("append_p50", "append_p99", "append_existing_p50",
-                                                   "asof_p50", "asof_p99")}
+    out: dict[str, list[float]] = {
+        k: [] for k in ("append_p50", "append_p99", "append_existing_p50", "asof_p50", "asof_p99")
+    }
     for r in range(-1, cfg.runs):  # run -1 warms caches and connections
         appends, existing, reads = [], [], []
         for i in range(ops):
@@ -89,8 +92,13 @@ def run(cfg: Config, sizes: tuple[int, int] | None = None) -> list[Measure]:
             for size in (small, large):
                 want = max(1, size // tpl.events)
                 t = time.perf_counter()
-                copy_in_database(db, tpl, want - copies_done, first_copy=copies_done,
-                                 progress=lambda n: cfg.say(f"  #7 ... {n:,} rows copied"))
+                copy_in_database(
+                    db,
+                    tpl,
+                    want - copies_done,
+                    first_copy=copies_done,
+                    progress=lambda n: cfg.say(f"  #7 ... {n:,} rows copied"),
+                )
                 copies_done = want
                 vacuum_analyze(db)
                 stored = count_events(db)
@@ -98,24 +106,41 @@ def run(cfg: Config, sizes: tuple[int, int] | None = None) -> list[Measure]:
                 info[f"stored_{size}"] = stored
                 cfg.say(f"  #7 {stored:,} events stored (setup {info[f'setup_s_{size}']} s)")
                 results[size] = measure(cfg, rt, copies_done, policy_ids, ops, f"g{size}")
-                cfg.say(f"  #7 at {stored:,}: " + ", ".join(f"{k} {median(v):.2f} ms" for k, v in results[size].items()))
+                cfg.say(
+                    f"  #7 at {stored:,}: "
+                    + ", ".join(f"{k} {median(v):.2f} ms" for k, v in results[size].items())
+                )
             with db.connect() as conn:
                 info["table_bytes"] = conn.execute(
-                    "SELECT pg_total_relation_size('policy_admin_events')").fetchone()[0]
+                    "SELECT pg_total_relation_size('policy_admin_events')"
+                ).fetchone()[0]
         finally:
             rt.close()
     out = []
-    labels = {"append_p50": "append (apply) p50", "append_p99": "append (apply) p99",
-              "append_existing_p50": "append to a stored policy (declare_sales) p50",
-              "asof_p50": "as-of read of a stored policy p50", "asof_p99": "as-of read p99"}
+    labels = {
+        "append_p50": "append (apply) p50",
+        "append_p99": "append (apply) p99",
+        "append_existing_p50": "append to a stored policy (declare_sales) p50",
+        "asof_p50": "as-of read of a stored policy p50",
+        "asof_p99": "as-of read p99",
+    }
     s_n, l_n = info[f"stored_{small}"], info[f"stored_{large}"]
     for k, label in labels.items():
         gated = k in ("append_p50", "asof_p50", "append_existing_p50")
-        out.append(row(7, f"growth_{k}", f"{label} at {l_n:,} events", results[large][k], "ms",
-                       baseline=f"same at {s_n:,} events", baseline_runs=results[small][k],
-                       target=f"<= {TARGET} x" if gated else "-",
-                       met=(lambda v, r: r is not None and r <= TARGET) if gated else None,
-                       notes=f"{ops} ops per run; table {info.get('table_bytes', 0) / 2**30:.1f} GiB at the large size; "
-                             f"setup {info[f'setup_s_{small}']} s + {info[f'setup_s_{large}']} s",
-                       extra=info))
+        out.append(
+            row(
+                7,
+                f"growth_{k}",
+                f"{label} at {l_n:,} events",
+                results[large][k],
+                "ms",
+                baseline=f"same at {s_n:,} events",
+                baseline_runs=results[small][k],
+                target=f"<= {TARGET} x" if gated else "-",
+                met=(lambda v, r: r is not None and r <= TARGET) if gated else None,
+                notes=f"{ops} ops per run; table {info.get('table_bytes', 0) / 2**30:.1f} GiB at the large size; "
+                f"setup {info[f'setup_s_{small}']} s + {info[f'setup_s_{large}']} s",
+                extra=info,
+            )
+        )
     return out

@@ -34,7 +34,9 @@ def bench_dsn() -> str:
     dsn = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL") or DEFAULT_DSN
     host = str(conninfo_to_dict(dsn).get("host") or "")
     if host not in LOOPBACK and not host.startswith("/"):
-        raise SystemExit(f"bench: refusing to run against {host!r}: benchmarks only use a loopback PostgreSQL")
+        raise SystemExit(
+            f"bench: refusing to run against {host!r}: benchmarks only use a loopback PostgreSQL"
+        )
     return dsn
 
 
@@ -74,14 +76,20 @@ def fresh_schema(cfg: Config, name: str) -> Iterator[Database]:
 
 def drop_schemas(dsn: str, prefix: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        names = [r[0] for r in conn.execute(
-            "SELECT nspname FROM pg_namespace WHERE nspname = %s OR nspname LIKE %s",
-            [prefix, prefix.replace("_", r"\_") + r"\_%"]).fetchall()]
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname = %s OR nspname LIKE %s",
+                [prefix, prefix.replace("_", r"\_") + r"\_%"],
+            ).fetchall()
+        ]
         for n in names:
             conn.execute(f'DROP SCHEMA IF EXISTS "{n}" CASCADE')
 
 
-def make_runtime(db: Database, *, clock: Any = None, read_models: bool = True, initialise: bool = True) -> Any:
+def make_runtime(
+    db: Database, *, clock: Any = None, read_models: bool = True, initialise: bool = True
+) -> Any:
     from policy_core.bootstrap import bootstrap
     from policy_core.settings import Settings
 
@@ -125,8 +133,14 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - t, out
 
 
-def repeat(cfg: Config, fn: Callable[[int], float], *, runs: int | None = None, label: str = "",
-           give_up_after: float | None = None) -> list[float]:
+def repeat(
+    cfg: Config,
+    fn: Callable[[int], float],
+    *,
+    runs: int | None = None,
+    label: str = "",
+    give_up_after: float | None = None,
+) -> list[float]:
     """Call ``fn(run_index)`` (which returns one measurement) ``runs`` times.
 
     ``give_up_after``: when one run takes longer than this many seconds of wall time, the
@@ -175,15 +189,39 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
-def row(bench: int, key: str, measure: str, runs: list[float], unit: str, *,
-        baseline: str | None = None, baseline_runs: list[float] | None = None, target: str = "-",
-        met: Callable[[float | None, float | None], bool] | None = None, notes: str = "",
-        extra: dict[str, Any] | None = None) -> Measure:
+def row(
+    bench: int,
+    key: str,
+    measure: str,
+    runs: list[float],
+    unit: str,
+    *,
+    baseline: str | None = None,
+    baseline_runs: list[float] | None = None,
+    target: str = "-",
+    met: Callable[[float | None, float | None], bool] | None = None,
+    notes: str = "",
+    extra: dict[str, Any] | None = None,
+) -> Measure:
     value = median(runs)
     base = median(baseline_runs or [])
     r = ratio(value, base)
     ok = None
     if met is not None and value is not None:
         ok = bool(met(value, r))
-    return Measure(bench, key, measure, value, unit, list(runs), baseline, base, list(baseline_runs or []), r,
-                   target, ok, notes, extra or {})
+    return Measure(
+        bench,
+        key,
+        measure,
+        value,
+        unit,
+        list(runs),
+        baseline,
+        base,
+        list(baseline_runs or []),
+        r,
+        target,
+        ok,
+        notes,
+        extra or {},
+    )

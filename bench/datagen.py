@@ -79,8 +79,7 @@ def read_template(db: Database, member_marker: bytes | None = None) -> Template:
     for oid, version, topic, state in rows:
         state = bytes(state)
         found = tuple(sorted({m for m in HEX_RE.findall(state) if m in hexes}))
-        out.append(TplRow(oid, version, topic, state, found,
-                          bool(member_marker and member_marker in state)))
+        out.append(TplRow(oid, version, topic, state, found, bool(member_marker and member_marker in state)))
     return Template(out, sorted(ids, key=str), member_marker)
 
 
@@ -90,12 +89,20 @@ def _copy_rows(template: Template, copy_no: int) -> tuple[dict[UUID, UUID], dict
     return new, hexmap
 
 
-def copy_template(db: Database, template: Template, copies: int, *, first_copy: int = 0, chunk: int = 64,
-                  progress: Any = None) -> int:
+def copy_template(
+    db: Database,
+    template: Template,
+    copies: int,
+    *,
+    first_copy: int = 0,
+    chunk: int = 64,
+    progress: Any = None,
+) -> int:
     """COPY ``copies`` remapped copies of the template into the events table. Returns rows written."""
     written = 0
-    stmt = (f"COPY {qualified(db)} (originator_id, originator_version, topic, state) "
-            f"FROM STDIN (FORMAT BINARY)")
+    stmt = (
+        f"COPY {qualified(db)} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
+    )
     marker = template.member_marker
     with psycopg.connect(db.dsn) as conn:
         conn.execute("SET synchronous_commit = off")
@@ -121,13 +128,22 @@ def copy_template(db: Database, template: Template, copies: int, *, first_copy: 
     return written
 
 
-def copy_in_database(db: Database, template: Template, copies: int, *, first_copy: int = 0,
-                     per_statement: int = 1_000_000, progress: Any = None) -> int:
+def copy_in_database(
+    db: Database,
+    template: Template,
+    copies: int,
+    *,
+    first_copy: int = 0,
+    per_statement: int = 1_000_000,
+    progress: Any = None,
+) -> int:
     """Copies made by PostgreSQL itself (ids from md5 of copy number and template id; states as they are)."""
     tpl = f'"{db.schema}"."bench_template"'
     with psycopg.connect(db.dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {tpl} (ord int PRIMARY KEY, originator_id uuid, "
-                     "originator_version bigint, topic text, state bytea)")
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {tpl} (ord int PRIMARY KEY, originator_id uuid, "
+            "originator_version bigint, topic text, state bytea)"
+        )
         if conn.execute(f"SELECT count(*) FROM {tpl}").fetchone()[0] != len(template.rows):
             conn.execute(f"TRUNCATE {tpl}")
             with conn.cursor() as cur, cur.copy(f"COPY {tpl} FROM STDIN (FORMAT BINARY)") as cp:
@@ -143,7 +159,8 @@ def copy_in_database(db: Database, template: Template, copies: int, *, first_cop
                 f"INSERT INTO {qualified(db)} (originator_id, originator_version, topic, state) "
                 f"SELECT md5(g::text || ':' || t.originator_id::text)::uuid, t.originator_version, t.topic, t.state "
                 f"FROM generate_series(%s::int, %s::int) AS g CROSS JOIN {tpl} AS t ORDER BY g, t.ord",
-                [a, b])
+                [a, b],
+            )
             done += (b - a + 1) * len(template.rows)
             if progress is not None:
                 progress(done)
@@ -160,9 +177,23 @@ def copied_id(copy_no: int, template_id: UUID) -> UUID:
 # ---------------------------------------------------------------------------- templates
 
 
-BANK_OK = {"bank_code": "0001", "branch_code": "001", "account_type": "ordinary",
-           "account_number": "1234567", "holder_kana": "ﾔﾏﾀﾞ ｼｮｳﾃﾝ"}
-INDUSTRIES = ["retail", "restaurant", "printing", "construction", "wholesale", "manufacturing", "clinic", "other"]
+BANK_OK = {
+    "bank_code": "0001",
+    "branch_code": "001",
+    "account_type": "ordinary",
+    "account_number": "1234567",
+    "holder_kana": "ﾔﾏﾀﾞ ｼｮｳﾃﾝ",
+}
+INDUSTRIES = [
+    "retail",
+    "restaurant",
+    "printing",
+    "construction",
+    "wholesale",
+    "manufacturing",
+    "clinic",
+    "other",
+]
 PLANS = ["A", "A", "A", "B", "B", "C", "D", "E"]
 
 
@@ -184,17 +215,32 @@ def simulated_template(cfg: Config, *, policies: int, years: int, seed: int = 7)
         finally:
             rt.close()
         tpl = read_template(db, member_marker=b"-%d-" % seed)
-    tpl.info = {"kind": "simulate", "policies": policies, "years": years, "seed": seed,
-                "seconds": round(time.perf_counter() - t, 1), "summary": summary}
-    cfg.say(f"template: simulate({policies} policies, {years} years) -> {tpl.events} events, "
-            f"{len(tpl.aggregate_ids)} aggregates, {tpl.avg_state_bytes():.0f} B/state, "
-            f"{tpl.info['seconds']} s")
+    tpl.info = {
+        "kind": "simulate",
+        "policies": policies,
+        "years": years,
+        "seed": seed,
+        "seconds": round(time.perf_counter() - t, 1),
+        "summary": summary,
+    }
+    cfg.say(
+        f"template: simulate({policies} policies, {years} years) -> {tpl.events} events, "
+        f"{len(tpl.aggregate_ids)} aggregates, {tpl.avg_state_bytes():.0f} B/state, "
+        f"{tpl.info['seconds']} s"
+    )
     cfg.scratch[key] = tpl
     return tpl
 
 
-def policies_template(cfg: Config, *, policies: int, stage: str, application_date: date = date(2026, 1, 10),
-                      failing_share: float = 0.04, seed: int = 11) -> Template:
+def policies_template(
+    cfg: Config,
+    *,
+    policies: int,
+    stage: str,
+    application_date: date = date(2026, 1, 10),
+    failing_share: float = 0.04,
+    seed: int = 11,
+) -> Template:
     """``policies`` varied policies through the real application, up to ``stage``:
 
     * ``"due"``: Applied, Activated (the first premium is due: what a debit run collects);
@@ -216,15 +262,27 @@ def policies_template(cfg: Config, *, policies: int, stage: str, application_dat
             ids = []
             for i in range(policies):
                 failing = rng.random() < failing_share
-                account = dict(BANK_OK, account_number=f"9{rng.randrange(10**5):05d}1" if failing
-                               else f"{rng.randrange(1, 9)}{rng.randrange(10**6):06d}")
+                account = dict(
+                    BANK_OK,
+                    account_number=f"9{rng.randrange(10**5):05d}1"
+                    if failing
+                    else f"{rng.randrange(1, 9)}{rng.randrange(10**6):06d}",
+                )
                 plan = rng.choice(PLANS)
-                ids.append(app.apply(
-                    scheme=rng.choice(["jcci", "chuokai"]), member_number=f"M-TPL-{i:05d}",
-                    holder={"name": f"Bench member {i}"}, industry=rng.choice(INDUSTRIES),
-                    annual_sales=rng.choice([10, 30, 50, 100, 300, 1000]) * 1_000_000, plan=plan,
-                    liability_limit=1_000_000_000 if plan == "E" else None, network_rider=rng.random() < 0.3,
-                    bank_account=account, application_date=application_date))
+                ids.append(
+                    app.apply(
+                        scheme=rng.choice(["jcci", "chuokai"]),
+                        member_number=f"M-TPL-{i:05d}",
+                        holder={"name": f"Bench member {i}"},
+                        industry=rng.choice(INDUSTRIES),
+                        annual_sales=rng.choice([10, 30, 50, 100, 300, 1000]) * 1_000_000,
+                        plan=plan,
+                        liability_limit=1_000_000_000 if plan == "E" else None,
+                        network_rider=rng.random() < 0.3,
+                        bank_account=account,
+                        application_date=application_date,
+                    )
+                )
             for pid in ids:
                 app.activate(pid, 1)
             if stage == "notified":
@@ -235,7 +293,9 @@ def policies_template(cfg: Config, *, policies: int, stage: str, application_dat
                 for pid in ids:
                     p = app.get_policy(pid).current_period
                     clock.set(max(clock.now(), p.end - timedelta(days=30)))
-                    app.issue_renewal_notice(pid, 1, issued_on=(p.end - timedelta(days=30)).astimezone(TOKYO).date())
+                    app.issue_renewal_notice(
+                        pid, 1, issued_on=(p.end - timedelta(days=30)).astimezone(TOKYO).date()
+                    )
         finally:
             rt.close()
         tpl = read_template(db, member_marker=marker)
@@ -244,5 +304,14 @@ def policies_template(cfg: Config, *, policies: int, stage: str, application_dat
     return tpl
 
 
-__all__ = ["EVENTS", "Template", "TplRow", "copy_in_database", "copy_template", "copied_id",
-           "policies_template", "read_template", "simulated_template"]
+__all__ = [
+    "EVENTS",
+    "Template",
+    "TplRow",
+    "copy_in_database",
+    "copy_template",
+    "copied_id",
+    "policies_template",
+    "read_template",
+    "simulated_template",
+]

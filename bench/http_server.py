@@ -26,8 +26,14 @@ def build(mode: str) -> Any:
         from psycopg.rows import dict_row
         from psycopg_pool import ConnectionPool
 
-        pool = ConnectionPool(dsn, min_size=1, max_size=4, kwargs={"autocommit": True, "row_factory": dict_row},
-                              open=True, name="bare")
+        pool = ConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=4,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            open=True,
+            name="bare",
+        )
         app = FastAPI()
         query = f'SELECT * FROM "{schema}"."rm_policies" WHERE policy_id = %s'
 
@@ -45,8 +51,13 @@ def build(mode: str) -> Any:
     from policy_core.database import Database
     from policy_core.settings import Settings
 
-    settings = Settings(DATABASE_URL=dsn, POLICY_DB_SCHEMA=schema, POLICY_DATA_DIR=tempfile.mkdtemp(),
-                        POLICY_RUN_PROJECTIONS="false", POLICY_RUN_SCHEDULER="false")
+    settings = Settings(
+        DATABASE_URL=dsn,
+        POLICY_DB_SCHEMA=schema,
+        POLICY_DATA_DIR=tempfile.mkdtemp(),
+        POLICY_RUN_PROJECTIONS="false",
+        POLICY_RUN_SCHEDULER="false",
+    )
     runtime = bootstrap(settings, database=Database(dsn=dsn, schema=schema), initialise=False)
     app = create_app(settings, runtime=runtime, api_keys=parse_keys(os.environ["BENCH_KEYS"]))
     return app

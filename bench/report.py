@@ -35,8 +35,11 @@ TITLES = {
 
 
 def machine(dsn: str) -> dict[str, Any]:
-    facts: dict[str, Any] = {"nproc": os.cpu_count(), "python": platform.python_version(),
-                             "platform": platform.platform()}
+    facts: dict[str, Any] = {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -142,8 +145,10 @@ def table(data: dict[str, Any]) -> str:
         met = {True: "yes", False: "**no**", None: ""}[x.get("met")]
         base = f"{fmt(x.get('baseline_value'), x['unit'])} — {x['baseline']}" if x.get("baseline") else "—"
         ratio = f"{x['ratio']:.3g}" if x.get("ratio") is not None else "—"
-        lines.append(f"| {x['bench']} | {x['measure']} | {fmt(x.get('value'), x['unit'])} | {base} | {ratio} "
-                     f"| {x.get('target', '-')} | {met} |")
+        lines.append(
+            f"| {x['bench']} | {x['measure']} | {fmt(x.get('value'), x['unit'])} | {base} | {ratio} "
+            f"| {x.get('target', '-')} | {met} |"
+        )
     errors = {k: v.get("error") for k, v in data.get("benchmarks", {}).items() if v.get("error")}
     if errors:
         lines += ["", "Benchmarks that failed in the last run:", ""]
@@ -151,8 +156,10 @@ def table(data: dict[str, Any]) -> str:
     lines += ["", "Notes per row (sizes, runs, counts):", ""]
     for x in data.get("measures", []):
         if x.get("notes"):
-            lines.append(f"- #{x['bench']} {x['key']}: {x['notes']}; runs: "
-                         + ", ".join(fmt(v) for v in x.get("runs", [])))
+            lines.append(
+                f"- #{x['bench']} {x['key']}: {x['notes']}; runs: "
+                + ", ".join(fmt(v) for v in x.get("runs", []))
+            )
     return "\n".join(lines)
 
 

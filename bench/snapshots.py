@@ -97,7 +97,9 @@ def as_of_read(app: Any, policy_id: UUID, as_of: datetime) -> Policy:
         start = next(iter(app.snapshots.get(policy_id, gt=best - 1, lte=best)))
         later = [v for v in versions if v > best]
         until = later[0] if later else None  # that event was recorded after as_of: read no further
-    events = [e for e in app.events.get(policy_id, gt=start.originator_version, lte=until) if e.timestamp <= as_of]
+    events = [
+        e for e in app.events.get(policy_id, gt=start.originator_version, lte=until) if e.timestamp <= as_of
+    ]
     return fold([start, *events])
 
 
@@ -105,8 +107,9 @@ def snapshot_versions(app: Any, policy_id: UUID) -> list[int]:
     from psycopg.sql import SQL, Identifier
 
     recorder = app.snapshots.recorder
-    stmt = SQL("SELECT originator_version FROM {}.{} WHERE originator_id = %s ORDER BY originator_version").format(
-        Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+    stmt = SQL(
+        "SELECT originator_version FROM {}.{} WHERE originator_id = %s ORDER BY originator_version"
+    ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
     with recorder.datastore.get_connection() as conn, conn.cursor() as cur:
         cur.execute(stmt, [policy_id])
         return [r["originator_version"] for r in cur.fetchall()]

@@ -207,14 +207,19 @@ class PolicyAdministration(Application[UUID]):
 
     def _get(self, cls: type[T], aggregate_id: UUID) -> T:
         if not isinstance(aggregate_id, UUID):
-            raise NotFound(f"{cls.__name__.lower()} {aggregate_id!r} not found", code=f"{cls.__name__.lower()}_not_found")
+            raise NotFound(
+                f"{cls.__name__.lower()} {aggregate_id!r} not found", code=f"{cls.__name__.lower()}_not_found"
+            )
         try:
             agg = self.repository.get(aggregate_id, projector_func=fold)
         except AggregateNotFoundError:
-            raise NotFound(f"{cls.__name__.lower()} {aggregate_id} not found",
-                           code=f"{cls.__name__.lower()}_not_found") from None
+            raise NotFound(
+                f"{cls.__name__.lower()} {aggregate_id} not found", code=f"{cls.__name__.lower()}_not_found"
+            ) from None
         if not isinstance(agg, cls):
-            raise NotFound(f"{cls.__name__.lower()} {aggregate_id} not found", code=f"{cls.__name__.lower()}_not_found")
+            raise NotFound(
+                f"{cls.__name__.lower()} {aggregate_id} not found", code=f"{cls.__name__.lower()}_not_found"
+            )
         return agg
 
     def scheme_of(self, policy: Policy) -> Scheme:
@@ -235,9 +240,16 @@ class PolicyAdministration(Application[UUID]):
     ) -> PeriodDecision:
         s = get_scheme(scheme)
         return decide_first_period(
-            s, industry=industry, annual_sales=annual_sales, plan=plan, liability_limit=liability_limit,
-            network_rider=network_rider, application_date=application_date, enrollment=enrollment,
-            participants=self.participants(scheme), is_holiday=self.is_holiday,
+            s,
+            industry=industry,
+            annual_sales=annual_sales,
+            plan=plan,
+            liability_limit=liability_limit,
+            network_rider=network_rider,
+            application_date=application_date,
+            enrollment=enrollment,
+            participants=self.participants(scheme),
+            is_holiday=self.is_holiday,
         )
 
     # ------------------------------------------------------------------ policies
@@ -268,28 +280,47 @@ class PolicyAdministration(Application[UUID]):
         if not isinstance(bank_account, dict):
             raise InvalidInput("bank_account must be an object", code="invalid_bank_account")
         account = validate_bank_account(
-            bank_account.get("bank_code"), bank_account.get("branch_code"), bank_account.get("account_type"),
-            bank_account.get("account_number"), bank_account.get("holder_kana"),
+            bank_account.get("bank_code"),
+            bank_account.get("branch_code"),
+            bank_account.get("account_type"),
+            bank_account.get("account_number"),
+            bank_account.get("holder_kana"),
         )
         check_bank_and_branch(account.bank_code, account.branch_code)
         decision = self.quote(
-            scheme=scheme, industry=industry, annual_sales=annual_sales, plan=plan,
-            liability_limit=liability_limit, network_rider=network_rider, application_date=application_date,
+            scheme=scheme,
+            industry=industry,
+            annual_sales=annual_sales,
+            plan=plan,
+            liability_limit=liability_limit,
+            network_rider=network_rider,
+            application_date=application_date,
             enrollment=enrollment,
         )
         policy_id = Policy.id_for(scheme, member_number, decision.term.start)
         policy = Policy(
-            id=policy_id, scheme=scheme, member_number=member_number, holder=holder, industry=industry,
-            annual_sales=annual_sales, plan=plan, liability_limit=liability_limit if plan == "E" else None,
-            network_rider=network_rider, bank_account=account.to_dict(), application_date=application_date,
-            enrollment=decision.term.enrollment, period=decision.facts(),
+            id=policy_id,
+            scheme=scheme,
+            member_number=member_number,
+            holder=holder,
+            industry=industry,
+            annual_sales=annual_sales,
+            plan=plan,
+            liability_limit=liability_limit if plan == "E" else None,
+            network_rider=network_rider,
+            bank_account=account.to_dict(),
+            application_date=application_date,
+            enrollment=decision.term.enrollment,
+            period=decision.facts(),
         )
         try:
             self._save(policy, actor=actor, command="apply")
         except IntegrityError:  # the business-key id exists: the primary key decides, no pre-read
             raise Conflict(
                 f"member {member_number} already applied to {scheme} for cover from "
-                f"{decision.term.start.isoformat()}", code="already_applied", policy_id=str(policy_id),
+                f"{decision.term.start.isoformat()}",
+                code="already_applied",
+                policy_id=str(policy_id),
             ) from None
         log.info("policy applied", extra={"policy_id": str(policy_id), "scheme": scheme, "plan": plan})
         return policy_id
@@ -305,23 +336,44 @@ class PolicyAdministration(Application[UUID]):
         return self._retrying(command)
 
     def record_debit_success(
-        self, policy_id: UUID, period_number: int, *, attempt: int, amount: int, debit_date: date,
-        reference: str | None = None, actor: Actor | None = None,
+        self,
+        policy_id: UUID,
+        period_number: int,
+        *,
+        attempt: int,
+        amount: int,
+        debit_date: date,
+        reference: str | None = None,
+        actor: Actor | None = None,
     ) -> bool:
         require_date(debit_date, "debit_date")
-        outcome = DebitOutcome(policy_id, period_number, attempt, debit_date, True, amount=amount,
-                               reference=reference)
+        outcome = DebitOutcome(
+            policy_id, period_number, attempt, debit_date, True, amount=amount, reference=reference
+        )
         return self._record_one_debit(outcome, actor, "record_debit_success")
 
     def record_debit_failure(
-        self, policy_id: UUID, period_number: int, *, attempt: int, debit_date: date, result_code: str,
-        reason: str, actor: Actor | None = None,
+        self,
+        policy_id: UUID,
+        period_number: int,
+        *,
+        attempt: int,
+        debit_date: date,
+        result_code: str,
+        reason: str,
+        actor: Actor | None = None,
     ) -> bool:
         """A failed debit is retried on the next debit date; the last allowed failure lapses the policy."""
         require_date(debit_date, "debit_date")
-        outcome = DebitOutcome(policy_id, period_number, attempt, debit_date, False,
-                               result_code=_text(result_code, "result_code", max_len=10),
-                               reason=_text(reason, "reason"))
+        outcome = DebitOutcome(
+            policy_id,
+            period_number,
+            attempt,
+            debit_date,
+            False,
+            result_code=_text(result_code, "result_code", max_len=10),
+            reason=_text(reason, "reason"),
+        )
         return self._record_one_debit(outcome, actor, "record_debit_failure")
 
     def _record_one_debit(self, outcome: DebitOutcome, actor: Actor | None, command_name: str) -> bool:
@@ -347,8 +399,9 @@ class PolicyAdministration(Application[UUID]):
                 denied.append(claim)
         return denied
 
-    def lapse(self, policy_id: UUID, period_number: int, *, reason: str = "non_payment",
-              actor: Actor | None = None) -> bool:
+    def lapse(
+        self, policy_id: UUID, period_number: int, *, reason: str = "non_payment", actor: Actor | None = None
+    ) -> bool:
         def command() -> bool:
             policy = self._get(Policy, policy_id)
             if policy.lapsed_at is not None:
@@ -361,6 +414,7 @@ class PolicyAdministration(Application[UUID]):
 
     def renew(self, policy_id: UUID, into_period: int, *, actor: Actor | None = None) -> bool:
         """Re-rate with the tariff in force at the anniversary and the latest declared sales."""
+
         def command() -> bool:
             policy = self._get(Policy, policy_id)
             if not self._renew_decided(policy, into_period):
@@ -380,8 +434,9 @@ class PolicyAdministration(Application[UUID]):
 
         return self._retrying(command)
 
-    def issue_renewal_notice(self, policy_id: UUID, period_number: int, *, issued_on: date,
-                             actor: Actor | None = None) -> bool:
+    def issue_renewal_notice(
+        self, policy_id: UUID, period_number: int, *, issued_on: date, actor: Actor | None = None
+    ) -> bool:
         def command() -> bool:
             policy = self._get(Policy, policy_id)
             if not policy.issue_renewal_notice(period_number, issued_on):
@@ -391,8 +446,14 @@ class PolicyAdministration(Application[UUID]):
 
         return self._retrying(command)
 
-    def record_debit_results(self, results: Iterable[DebitOutcome], *, actor: Actor | None = None,
-                             batch_size: int = 500, loaded: dict[UUID, Policy] | None = None) -> dict[str, int]:
+    def record_debit_results(
+        self,
+        results: Iterable[DebitOutcome],
+        *,
+        actor: Actor | None = None,
+        batch_size: int = 500,
+        loaded: dict[UUID, Policy] | None = None,
+    ) -> dict[str, int]:
         """Record a debit run's results, many policies per atomic save (the store locks per write).
 
         ``loaded`` are policies the caller already read for this run (the debit run reads them
@@ -409,15 +470,18 @@ class PolicyAdministration(Application[UUID]):
                 return
             try:
                 aggregates, outcome = self._decide_debits(
-                    batch, {r.policy_id: p for r in batch if (p := loaded.pop(r.policy_id, None)) is not None})
+                    batch, {r.policy_id: p for r in batch if (p := loaded.pop(r.policy_id, None)) is not None}
+                )
                 self._save(*aggregates, actor=actor, command="record_debit_results")
             except IntegrityError:
                 outcome = {"debited": 0, "failed": 0, "lapsed": 0, "unchanged": 0}
                 for r in batch:
+
                     def one(r: DebitOutcome = r) -> dict[str, int]:
                         aggs, o = self._decide_debits([r])
                         self._save(*aggs, actor=actor, command="record_debit_results")
                         return o
+
                     for k, v in self._retrying(one).items():
                         outcome[k] += v
             for k, v in outcome.items():
@@ -431,8 +495,9 @@ class PolicyAdministration(Application[UUID]):
         flush()
         return counts
 
-    def _decide_debits(self, outcomes: list[DebitOutcome],
-                       loaded: dict[UUID, Policy] | None = None) -> tuple[list[Any], dict[str, int]]:
+    def _decide_debits(
+        self, outcomes: list[DebitOutcome], loaded: dict[UUID, Policy] | None = None
+    ) -> tuple[list[Any], dict[str, int]]:
         counts = {"debited": 0, "failed": 0, "lapsed": 0, "unchanged": 0}
         touched: dict[UUID, Any] = {}
         loaded = loaded or {}
@@ -446,19 +511,28 @@ class PolicyAdministration(Application[UUID]):
                 scheme = self.scheme_of(policy)
                 period = policy.period(o.period_number)
                 last = o.attempt >= scheme.lapse_after_failed_debits
-                next_date = None if last else debit_date_for_attempt(
-                    scheme.calendar, period.nominal_debit_date, o.attempt + 1, self.is_holiday)
-                changed = policy.record_debit_failure(o.period_number, o.attempt, o.debit_date, o.result_code,
-                                                      o.reason, next_date)
+                next_date = (
+                    None
+                    if last
+                    else debit_date_for_attempt(
+                        scheme.calendar, period.nominal_debit_date, o.attempt + 1, self.is_holiday
+                    )
+                )
+                changed = policy.record_debit_failure(
+                    o.period_number, o.attempt, o.debit_date, o.result_code, o.reason, next_date
+                )
                 counts["failed" if changed else "unchanged"] += 1
                 if changed and last and not policy.is_terminated:
-                    for claim in self._lapse(policy, o.period_number, f"non_payment: {o.attempt} failed debits"):
+                    for claim in self._lapse(
+                        policy, o.period_number, f"non_payment: {o.attempt} failed debits"
+                    ):
                         touched[claim.id] = claim
                     counts["lapsed"] += 1
         return [a for a in touched.values() if a.pending_events], counts
 
-    def give_non_renewal_notice(self, policy_id: UUID, *, received_on: date,
-                                actor: Actor | None = None) -> bool:
+    def give_non_renewal_notice(
+        self, policy_id: UUID, *, received_on: date, actor: Actor | None = None
+    ) -> bool:
         require_date(received_on, "received_on")
 
         def command() -> bool:
@@ -470,7 +544,9 @@ class PolicyAdministration(Application[UUID]):
 
         return self._retrying(command)
 
-    def cancel(self, policy_id: UUID, *, effective_date: date, reason: str, actor: Actor | None = None) -> None:
+    def cancel(
+        self, policy_id: UUID, *, effective_date: date, reason: str, actor: Actor | None = None
+    ) -> None:
         """Cancellation takes effect at 16:00 Asia/Tokyo on ``effective_date``."""
         require_date(effective_date, "effective_date")
         reason = _text(reason, "reason")
@@ -482,8 +558,9 @@ class PolicyAdministration(Application[UUID]):
 
         self._retrying(command)
 
-    def declare_sales(self, policy_id: UUID, *, annual_sales: int, declared_on: date,
-                      actor: Actor | None = None) -> None:
+    def declare_sales(
+        self, policy_id: UUID, *, annual_sales: int, declared_on: date, actor: Actor | None = None
+    ) -> None:
         require_date(declared_on, "declared_on")
 
         def command() -> None:
@@ -521,11 +598,22 @@ class PolicyAdministration(Application[UUID]):
         if discovered_at > self.clock():
             raise InvalidInput("discovered_at is in the future", code="invalid_incident_dates")
         if cause not in CAUSES:
-            raise InvalidInput(f"unknown cause {cause!r}: expected one of {', '.join(CAUSES)}", code="unknown_cause")
-        if isinstance(records_affected, bool) or not isinstance(records_affected, int) or records_affected < 0:
-            raise InvalidInput("records_affected must be a non-negative integer", code="invalid_records_affected")
+            raise InvalidInput(
+                f"unknown cause {cause!r}: expected one of {', '.join(CAUSES)}", code="unknown_cause"
+            )
+        if (
+            isinstance(records_affected, bool)
+            or not isinstance(records_affected, int)
+            or records_affected < 0
+        ):
+            raise InvalidInput(
+                "records_affected must be a non-negative integer", code="invalid_records_affected"
+            )
         description = _text(description, "description", max_len=5000, required=False)
-        for flag, name in ((own_staff_information, "own_staff_information"), (outside_japan, "outside_japan")):
+        for flag, name in (
+            (own_staff_information, "own_staff_information"),
+            (outside_japan, "outside_japan"),
+        ):
             if not isinstance(flag, bool):
                 raise InvalidInput(f"{name} must be true or false", code="invalid_flag")
 
@@ -535,7 +623,8 @@ class PolicyAdministration(Application[UUID]):
             if period is None and not record_if_outside_cover:
                 raise InvalidInput(
                     f"incident discovered at {discovered_at.isoformat()} is outside every period of cover of "
-                    f"policy {policy_id}", code="discovered_outside_cover",
+                    f"policy {policy_id}",
+                    code="discovered_outside_cover",
                 )
             denial = coverage_denial(
                 cause=cause,
@@ -546,9 +635,15 @@ class PolicyAdministration(Application[UUID]):
                 outside_japan=outside_japan,
             )
             claim = Claim(
-                policy_id=policy.id, period_number=period.number if period else None, occurred_at=occurred_at,
-                discovered_at=discovered_at, cause=cause, records_affected=records_affected,
-                description=description, own_staff_information=own_staff_information, outside_japan=outside_japan,
+                policy_id=policy.id,
+                period_number=period.number if period else None,
+                occurred_at=occurred_at,
+                discovered_at=discovered_at,
+                cause=cause,
+                records_affected=records_affected,
+                description=description,
+                own_staff_information=own_staff_information,
+                outside_japan=outside_japan,
             )
             if denial is not None:
                 claim.deny(denial.reason, denial.message)
@@ -561,12 +656,15 @@ class PolicyAdministration(Application[UUID]):
 
         return self._retrying(command)
 
-    def assess_losses(self, claim_id: UUID, items: Iterable[dict[str, Any]], *, actor: Actor | None = None) -> None:
+    def assess_losses(
+        self, claim_id: UUID, items: Iterable[dict[str, Any]], *, actor: Actor | None = None
+    ) -> None:
         if isinstance(items, (str, bytes, dict)) or not isinstance(items, Iterable):
             raise InvalidInput("items must be a list of loss items", code="no_loss_items")
         losses = [
             validate_loss_item(i.get("category"), i.get("risk"), i.get("amount"), i.get("recipients"))
-            if isinstance(i, dict) else _bad_item()
+            if isinstance(i, dict)
+            else _bad_item()
             for i in items
         ]
 
@@ -588,7 +686,10 @@ class PolicyAdministration(Application[UUID]):
                 raise Conflict("claim has no period of cover", code="policy_not_in_force")
             period = policy.period(claim.period_number)
             settlement: Settlement = settle(
-                self.terms_of(period), claim.loss_items(), paid_on_claim=claim.paid, period_paid=period.paid,
+                self.terms_of(period),
+                claim.loss_items(),
+                paid_on_claim=claim.paid,
+                period_paid=period.paid,
             )
             # The policy guards the invariant (collected premium, caps) before anything is recorded.
             payment_number = len(claim.payments) + 1
@@ -604,15 +705,19 @@ class PolicyAdministration(Application[UUID]):
     @staticmethod
     def terms_of(period: Any) -> SettlementTerms:
         return SettlementTerms(
-            limits=dict(period.limits), deductible=period.deductible,
+            limits=dict(period.limits),
+            deductible=period.deductible,
             expense_basic_coinsurance_percent=period.expense_basic_coinsurance_percent,
-            condolence_cap_per_person=period.condolence_cap_per_person, network_rider=period.network_rider,
+            condolence_cap_per_person=period.condolence_cap_per_person,
+            network_rider=period.network_rider,
         )
 
     def deny_claim(self, claim_id: UUID, *, reason: str, message: str, actor: Actor | None = None) -> bool:
         if reason not in DENIAL_REASONS:
-            raise InvalidInput(f"unknown denial reason {reason!r}: expected one of {', '.join(DENIAL_REASONS)}",
-                               code="unknown_denial_reason")
+            raise InvalidInput(
+                f"unknown denial reason {reason!r}: expected one of {', '.join(DENIAL_REASONS)}",
+                code="unknown_denial_reason",
+            )
         message = _text(message, "message", max_len=2000)
 
         def command() -> bool:
@@ -636,8 +741,14 @@ class PolicyAdministration(Application[UUID]):
 
         return self._retrying(command)
 
-    def renew_many(self, items: Iterable[tuple[UUID, int]], *, activate: bool = True, actor: Actor | None = None,
-                   batch_size: int = 500) -> dict[str, Any]:
+    def renew_many(
+        self,
+        items: Iterable[tuple[UUID, int]],
+        *,
+        activate: bool = True,
+        actor: Actor | None = None,
+        batch_size: int = 500,
+    ) -> dict[str, Any]:
         """Renew many policies into period ``n`` (and activate it), many per atomic save.
 
         The same decisions as ``renew`` then ``activate`` for each policy; what the anniversary
@@ -649,7 +760,7 @@ class PolicyAdministration(Application[UUID]):
         out: dict[str, Any] = {"renewed": 0, "activated": 0, "unchanged": 0, "errors": []}
         items = list(items)
         for start in range(0, len(items), batch_size):
-            chunk = items[start:start + batch_size]
+            chunk = items[start : start + batch_size]
             policies = self.get_policies([pid for pid, _ in chunk])
             counts = {"renewed": 0, "activated": 0, "unchanged": 0}
             changed: list[Policy] = []
@@ -661,8 +772,13 @@ class PolicyAdministration(Application[UUID]):
                     errors.append(_job_error("anniversary", pid, exc))
                     continue
                 # The callables run at once, inside the helper: the loop variables are current.
-                _renew_then_activate(pid, lambda: self._renew_decided(policy, n),
-                                     (lambda: policy.activate(n)) if activate else None, counts, errors)
+                _renew_then_activate(
+                    pid,
+                    lambda: self._renew_decided(policy, n),
+                    (lambda: policy.activate(n)) if activate else None,
+                    counts,
+                    errors,
+                )
                 if policy.pending_events:
                     changed.append(policy)
             try:
@@ -672,9 +788,13 @@ class PolicyAdministration(Application[UUID]):
                 counts = {"renewed": 0, "activated": 0, "unchanged": 0}
                 errors = []
                 for pid, n in chunk:
-                    _renew_then_activate(pid, lambda: self.renew(pid, n, actor=actor),
-                                         (lambda: self.activate(pid, n, actor=actor)) if activate else None,
-                                         counts, errors)
+                    _renew_then_activate(
+                        pid,
+                        lambda: self.renew(pid, n, actor=actor),
+                        (lambda: self.activate(pid, n, actor=actor)) if activate else None,
+                        counts,
+                        errors,
+                    )
             for k, v in counts.items():
                 out[k] += v
             out["errors"].extend(errors)
@@ -684,10 +804,16 @@ class PolicyAdministration(Application[UUID]):
         if not policy.check_renewable(into_period):
             return False
         decision = decide_renewal(
-            self.scheme_of(policy), number=into_period, previous_end=policy.current_period.end,
-            industry=policy.industry, annual_sales=policy.annual_sales, plan=policy.plan,
-            liability_limit=policy.liability_limit, network_rider=policy.network_rider,
-            participants=self.participants(policy.scheme), is_holiday=self.is_holiday,
+            self.scheme_of(policy),
+            number=into_period,
+            previous_end=policy.current_period.end,
+            industry=policy.industry,
+            annual_sales=policy.annual_sales,
+            plan=policy.plan,
+            liability_limit=policy.liability_limit,
+            network_rider=policy.network_rider,
+            participants=self.participants(policy.scheme),
+            is_holiday=self.is_holiday,
         )
         policy.renew(decision.facts())
         return True
@@ -711,9 +837,12 @@ class PolicyAdministration(Application[UUID]):
                 except NotFound:
                     pass
             return found
-        statement = sql.SQL("SELECT originator_id, originator_version, topic, state FROM {}.{}"
-                            " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version").format(
-            sql.Identifier(recorder.datastore.schema or "public"), sql.Identifier(recorder.events_table_name))
+        statement = sql.SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {}.{}"
+            " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(
+            sql.Identifier(recorder.datastore.schema or "public"), sql.Identifier(recorder.events_table_name)
+        )
         with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
             cur.execute(statement, [ids])
             rows = cur.fetchall()
@@ -743,8 +872,10 @@ class PolicyAdministration(Application[UUID]):
             return fold(fold(None, [start]), (e for e in later if e.timestamp <= as_of))
         events = [e for e in self.history(aggregate_id, cls=cls) if e.timestamp <= as_of]
         if not events:
-            raise NotFound(f"{cls.__name__.lower()} {aggregate_id} did not exist at {as_of.isoformat()}",
-                           code=f"{cls.__name__.lower()}_not_found")
+            raise NotFound(
+                f"{cls.__name__.lower()} {aggregate_id} did not exist at {as_of.isoformat()}",
+                code=f"{cls.__name__.lower()}_not_found",
+            )
         return fold(None, events)
 
     def _snapshot_before(self, aggregate_id: UUID, as_of: datetime) -> Any:
@@ -789,8 +920,13 @@ def _job_error(job: str, policy_id: UUID, exc: DomainError) -> dict[str, str]:
     return {"job": job, "policy_id": str(policy_id), "code": exc.code, "detail": exc.message}
 
 
-def _renew_then_activate(policy_id: UUID, renew: Callable[[], bool], activate: Callable[[], bool] | None,
-                         counts: dict[str, int], errors: list[dict[str, str]]) -> None:
+def _renew_then_activate(
+    policy_id: UUID,
+    renew: Callable[[], bool],
+    activate: Callable[[], bool] | None,
+    counts: dict[str, int],
+    errors: list[dict[str, str]],
+) -> None:
     """One policy's anniversary, counted: renew, then (if renewing was not refused) activate."""
     try:
         counts["renewed" if renew() else "unchanged"] += 1

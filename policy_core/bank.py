@@ -10,8 +10,9 @@ messages, ``repr`` or ``masked()``.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from policy_core.errors import InvalidInput
 
@@ -25,8 +26,7 @@ ZENGIN_ACCOUNT_TYPE_CODES: dict[str, str] = {"ordinary": "1", "current": "2"}
 HOLDER_MAX_LENGTH = 30
 
 ZENGIN_ALLOWED = (
-    "half-width katakana (ｦ-ﾝ without small kana, ｰ, ﾞ, ﾟ), digits 0-9, "
-    "upper-case A-Z, space and ( ) . - /"
+    "half-width katakana (ｦ-ﾝ without small kana, ｰ, ﾞ, ﾟ), digits 0-9, upper-case A-Z, space and ( ) . - /"
 )
 """What a holder name may contain after normalisation, for messages."""
 
@@ -106,9 +106,7 @@ def _digits(field: str, value: object, length: int, *, secret: bool = False) -> 
     """Exactly ``length`` ASCII digits; full-width digits are accepted, nothing is padded."""
     if not isinstance(value, str):
         raise _fail(field, f"must be a string of {length} digits")
-    text = "".join(
-        chr(ord(ch) - 0xFEE0) if "\uff10" <= ch <= "\uff19" else ch for ch in value.strip()
-    )
+    text = "".join(chr(ord(ch) - 0xFEE0) if "\uff10" <= ch <= "\uff19" else ch for ch in value.strip())
     if not all("0" <= ch <= "9" for ch in text):
         if secret:
             raise _fail(field, f"must be exactly {length} digits; it contains non-digit characters")

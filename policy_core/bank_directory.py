@@ -23,11 +23,17 @@ def _banks() -> Any:
 def check_bank_and_branch(bank_code: str, branch_code: str) -> None:
     bank = _banks().get(bank_code)
     if bank is None:
-        raise InvalidInput(f"bank_code {bank_code} is not a Japanese bank code", code="invalid_bank_account",
-                           field="bank_code")
+        raise InvalidInput(
+            f"bank_code {bank_code} is not a Japanese bank code",
+            code="invalid_bank_account",
+            field="bank_code",
+        )
     if branch_code not in bank.branches:
-        raise InvalidInput(f"branch_code {branch_code} is not a branch of bank {bank_code}",
-                           code="invalid_bank_account", field="branch_code")
+        raise InvalidInput(
+            f"branch_code {branch_code} is not a branch of bank {bank_code}",
+            code="invalid_bank_account",
+            field="branch_code",
+        )
 
 
 def branch_codes(bank_code: str) -> list[str]:

@@ -194,7 +194,9 @@ def first_term(
     month_start = application_date.replace(day=1)
     if rule.kind == REGULAR:
         start = anniversary_after(rules, boundary(application_date, rules))
-        nominal_debit = add_months(start.date().replace(day=1), rule.debit_lead_months).replace(day=rule.debit_day)
+        nominal_debit = add_months(start.date().replace(day=1), rule.debit_lead_months).replace(
+            day=rule.debit_day
+        )
     else:
         start_day = add_months(month_start, rule.start_lead_months).replace(day=rule.start_day)
         start = boundary(start_day, rules)

@@ -18,16 +18,27 @@ log = logging.getLogger("policy_core.cli")
 
 def _event_row(e: Any) -> dict[str, Any]:
     data = {k: v for k, v in vars(e).items() if k not in ("originator_id", "originator_version", "timestamp")}
-    return {"version": e.originator_version, "type": type(e).__name__, "recorded_at": e.timestamp.isoformat(),
-            "data": data}
+    return {
+        "version": e.originator_version,
+        "type": type(e).__name__,
+        "recorded_at": e.timestamp.isoformat(),
+        "data": data,
+    }
 
 
 def cmd_db_init(settings: Settings, args: argparse.Namespace) -> int:
     from .bootstrap import bootstrap
 
     rt = bootstrap(settings, initialise=True)
-    print(json.dumps({"initialised": True, "embedded": rt.database.embedded is not None,
-                      "schema": rt.database.schema or "public"}))
+    print(
+        json.dumps(
+            {
+                "initialised": True,
+                "embedded": rt.database.embedded is not None,
+                "schema": rt.database.schema or "public",
+            }
+        )
+    )
     rt.close()
     return 0
 
@@ -48,8 +59,17 @@ def cmd_schemes(settings: Settings, args: argparse.Namespace) -> int:
     from .scheme import all_schemes
 
     for s in all_schemes():
-        print(json.dumps({"key": s.key, "name": s.name, "plans": {k: v.model_dump() for k, v in s.plans.items()},
-                          "tariffs": [t.version for t in s.tariffs]}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "key": s.key,
+                    "name": s.name,
+                    "plans": {k: v.model_dump() for k, v in s.plans.items()},
+                    "tariffs": [t.version for t in s.tariffs],
+                },
+                ensure_ascii=False,
+            )
+        )
     return 0
 
 
@@ -149,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     hist.add_argument("aggregate_id")
     hist.set_defaults(func=cmd_history)
     sub.add_parser("schemes", help="list the scheme presets").set_defaults(func=cmd_schemes)
-    due = sub.add_parser("run-due", help="run every scheduled job due up to a moment (as POST /operations/run-due)")
+    due = sub.add_parser(
+        "run-due", help="run every scheduled job due up to a moment (as POST /operations/run-due)"
+    )
     due.add_argument("--as-of", required=True, help="ISO 8601 with offset, not in the future")
     due.set_defaults(func=cmd_run_due)
     sched = sub.add_parser("scheduler", help="the scheduler process")
@@ -159,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     srun.set_defaults(func=cmd_scheduler_run)
     zg = sub.add_parser("zengin", help="Zengin direct-debit files")
     zgsub = zg.add_subparsers(dest="zengin_command", required=True)
-    ingest = zgsub.add_parser("ingest", help="record the bank's result file (PremiumDebited / PremiumDebitFailed)")
+    ingest = zgsub.add_parser(
+        "ingest", help="record the bank's result file (PremiumDebited / PremiumDebitFailed)"
+    )
     ingest.add_argument("file")
     ingest.set_defaults(func=cmd_zengin_ingest)
     sim = sub.add_parser("simulate", help="run schemes through years of activity on an accelerated clock")

@@ -87,8 +87,10 @@ def _decide(
         participants=participants,
         discount_tiers=scheme.discount_tiers,
     )
-    premium = rating.annual_premium if term.months == 12 else prorate(
-        rating.annual_premium, term.months, tariff.rounding_unit
+    premium = (
+        rating.annual_premium
+        if term.months == 12
+        else prorate(rating.annual_premium, term.months, tariff.rounding_unit)
     )
     return PeriodDecision(
         number=number,
@@ -125,8 +127,15 @@ def decide_first_period(
     require_date(application_date, "application_date")
     term = first_term(scheme.calendar, application_date, is_holiday, enrollment)
     return _decide(
-        scheme, 1, term, industry=industry, annual_sales=annual_sales, plan=plan,
-        liability_limit=liability_limit, network_rider=network_rider, participants=participants,
+        scheme,
+        1,
+        term,
+        industry=industry,
+        annual_sales=annual_sales,
+        plan=plan,
+        liability_limit=liability_limit,
+        network_rider=network_rider,
+        participants=participants,
     )
 
 
@@ -146,6 +155,13 @@ def decide_renewal(
     """The next yearly period, re-rated with the tariff in force at its start."""
     term = renewal_term(scheme.calendar, previous_end, is_holiday)
     return _decide(
-        scheme, number, term, industry=industry, annual_sales=annual_sales, plan=plan,
-        liability_limit=liability_limit, network_rider=network_rider, participants=participants,
+        scheme,
+        number,
+        term,
+        industry=industry,
+        annual_sales=annual_sales,
+        plan=plan,
+        liability_limit=liability_limit,
+        network_rider=network_rider,
+        participants=participants,
     )

@@ -9,9 +9,10 @@ disagree by a yen.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from policy_core.errors import InvalidInput
 
@@ -94,9 +95,7 @@ class RatingBreakdown:
                 values[f.name] = value
                 continue
             if f.name not in data:
-                raise InvalidInput(
-                    f"rating breakdown is missing field {f.name!r}", code="invalid_rating"
-                )
+                raise InvalidInput(f"rating breakdown is missing field {f.name!r}", code="invalid_rating")
             value = data[f.name]
             expected = {"industry": str, "plan": str}.get(f.name)
             if f.name in ("minimum_applied", "network_rider"):
@@ -145,9 +144,7 @@ class Rating:
             raise InvalidInput("rating breakdown must be an object", code="invalid_rating")
         parsed = RatingBreakdown.from_dict(breakdown)
         if parsed.annual_premium != annual_premium:
-            raise InvalidInput(
-                "rating annual_premium disagrees with its breakdown", code="invalid_rating"
-            )
+            raise InvalidInput("rating annual_premium disagrees with its breakdown", code="invalid_rating")
         return cls(annual_premium=annual_premium, tariff_version=version, breakdown=parsed)
 
 
@@ -192,9 +189,7 @@ def rate(
         or plan not in tariff.plan_factor_permille
         or plan not in tariff.plan_minimum_premium
     ):
-        raise InvalidInput(
-            f"unknown plan {plan!r}; plans are {', '.join(PLANS)}", code="unknown_plan"
-        )
+        raise InvalidInput(f"unknown plan {plan!r}; plans are {', '.join(PLANS)}", code="unknown_plan")
     if not _is_int(annual_sales) or annual_sales < 0:
         raise InvalidInput(
             f"annual_sales must be a non-negative integer number of yen, got {annual_sales!r}",
@@ -220,17 +215,13 @@ def rate(
             code="invalid_participants",
         )
     for tier in discount_tiers:
-        if not (_is_int(tier.percent) and 0 <= tier.percent <= 100) or not _is_int(
-            tier.min_participants
-        ):
+        if not (_is_int(tier.percent) and 0 <= tier.percent <= 100) or not _is_int(tier.min_participants):
             raise InvalidInput(
                 f"discount tier {tier!r} needs an integer min_participants and a percent in 0..100",
                 code="invalid_discount_tier",
             )
     if tariff.rounding_unit <= 0:
-        raise InvalidInput(
-            f"tariff {tariff.version} has a non-positive rounding_unit", code="invalid_tariff"
-        )
+        raise InvalidInput(f"tariff {tariff.version} has a non-positive rounding_unit", code="invalid_tariff")
 
     rate_per_million = tariff.rate_per_million_sales[industry]
     sales_premium = annual_sales * rate_per_million // 1_000_000
@@ -314,9 +305,7 @@ def tariff_by_version(tariffs: Sequence[Tariff], version: str) -> Tariff:
             code="unknown_tariff_version",
         )
     if len(matches) > 1:
-        raise InvalidInput(
-            f"tariff version {version!r} is defined more than once", code="ambiguous_tariff"
-        )
+        raise InvalidInput(f"tariff version {version!r} is defined more than once", code="ambiguous_tariff")
     return matches[0]
 
 

@@ -79,7 +79,9 @@ class Scheme(BaseModel):
         if len(set(versions)) != len(versions):
             raise ValueError(f"tariff versions must be unique: {versions}")
         for t in self.tariffs:
-            missing = set(PLAN_KEYS) - set(t.plan_factor_permille) | set(PLAN_KEYS) - set(t.plan_minimum_premium)
+            missing = set(PLAN_KEYS) - set(t.plan_factor_permille) | set(PLAN_KEYS) - set(
+                t.plan_minimum_premium
+            )
             if missing:
                 raise ValueError(f"tariff {t.version} lacks plans {sorted(missing)}")
         industries = [set(t.rate_per_million_sales) for t in self.tariffs]
@@ -101,20 +103,26 @@ class Scheme(BaseModel):
                 f"unknown plan {plan!r}: expected one of {', '.join(PLAN_KEYS)}", code="unknown_plan"
             )
         if plan == "E":
-            if liability_limit is None or isinstance(liability_limit, bool) or not isinstance(liability_limit, int):
+            if (
+                liability_limit is None
+                or isinstance(liability_limit, bool)
+                or not isinstance(liability_limit, int)
+            ):
                 raise InvalidInput(
-                    "plan E needs an integer liability_limit above "
-                    f"{self.plan_e_liability_floor:,} yen", code="invalid_liability_limit"
+                    f"plan E needs an integer liability_limit above {self.plan_e_liability_floor:,} yen",
+                    code="invalid_liability_limit",
                 )
             if liability_limit <= self.plan_e_liability_floor:
                 raise InvalidInput(
                     f"plan E liability_limit must be above {self.plan_e_liability_floor:,} yen,"
-                    f" got {liability_limit:,}", code="invalid_liability_limit"
+                    f" got {liability_limit:,}",
+                    code="invalid_liability_limit",
                 )
         elif liability_limit is not None and liability_limit != self.plans[plan].liability:
             raise InvalidInput(
                 f"plan {plan} has a fixed liability limit of {self.plans[plan].liability:,} yen;"
-                " liability_limit is only chosen for plan E", code="invalid_liability_limit"
+                " liability_limit is only chosen for plan E",
+                code="invalid_liability_limit",
             )
 
     def limits_for(self, plan: str, liability_limit: int | None = None) -> dict[str, int]:
@@ -130,7 +138,9 @@ class Scheme(BaseModel):
             "expense_recourse": p.expense,
         }
 
-    def settlement_terms(self, plan: str, liability_limit: int | None, network_rider: bool) -> SettlementTerms:
+    def settlement_terms(
+        self, plan: str, liability_limit: int | None, network_rider: bool
+    ) -> SettlementTerms:
         return SettlementTerms(
             limits=self.limits_for(plan, liability_limit),
             deductible=self.deductible,
@@ -158,7 +168,9 @@ def parse_scheme(text: str) -> Scheme:
 @cache
 def load_scheme(key: str) -> Scheme:
     if key not in SCHEME_KEYS:
-        raise NotFound(f"unknown scheme {key!r}: expected one of {', '.join(SCHEME_KEYS)}", code="unknown_scheme")
+        raise NotFound(
+            f"unknown scheme {key!r}: expected one of {', '.join(SCHEME_KEYS)}", code="unknown_scheme"
+        )
     text = resources.files("policy_core.schemes").joinpath(f"{key}.toml").read_text(encoding="utf-8")
     scheme = parse_scheme(text)
     if scheme.key != key:
@@ -169,7 +181,9 @@ def load_scheme(key: str) -> Scheme:
 def get_scheme(key: str) -> Scheme:
     """Like load_scheme, but an unknown key is the caller's bad input (422)."""
     if not isinstance(key, str) or key not in SCHEME_KEYS:
-        raise InvalidInput(f"unknown scheme {key!r}: expected one of {', '.join(SCHEME_KEYS)}", code="unknown_scheme")
+        raise InvalidInput(
+            f"unknown scheme {key!r}: expected one of {', '.join(SCHEME_KEYS)}", code="unknown_scheme"
+        )
     return load_scheme(key)
 
 

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     run_scheduler: bool = Field(default=True, validation_alias="POLICY_RUN_SCHEDULER")
     # How premiums are collected: "simulated" (the default bank: accounts starting with 9 fail)
     # or "zengin" (request files written under POLICY_DATA_DIR/zengin/outbox, results ingested).
-    collection_gateway: str = Field(default="simulated", pattern="^(simulated|zengin)$",
-                                    validation_alias="POLICY_COLLECTION_GATEWAY")
-    scheduler_interval_seconds: float = Field(default=30.0, gt=0, validation_alias="POLICY_SCHEDULER_INTERVAL")
+    collection_gateway: str = Field(
+        default="simulated", pattern="^(simulated|zengin)$", validation_alias="POLICY_COLLECTION_GATEWAY"
+    )
+    scheduler_interval_seconds: float = Field(
+        default=30.0, gt=0, validation_alias="POLICY_SCHEDULER_INTERVAL"
+    )

@@ -222,9 +222,7 @@ class LossItem:
         return section_of(self.category, self.risk)
 
 
-def validate_loss_item(
-    category: str, risk: str, amount: int, recipients: int | None = None
-) -> LossItem:
+def validate_loss_item(category: str, risk: str, amount: int, recipients: int | None = None) -> LossItem:
     """Build a LossItem from untrusted input, raising InvalidInput with a stable code.
 
     Codes: unknown_loss_category, unknown_risk, invalid_amount, invalid_recipients.
@@ -425,8 +423,7 @@ def _settle_section(
     after_deductible = eligible - deductible
     if eligible > 0:
         steps.append(
-            f"deductible (once per accident in this section): -{_yen(deductible)} "
-            f"-> {_yen(after_deductible)}"
+            f"deductible (once per accident in this section): -{_yen(deductible)} -> {_yen(after_deductible)}"
         )
     else:
         steps.append("no loss in this section: no deductible")
@@ -453,9 +450,7 @@ def _settle_section(
         f"{_yen(previously_paid)}: {_yen(accident_remaining)} left for this accident"
     )
     if due < uncapped_due:
-        steps.append(
-            f"per-accident limit binds: due now {_yen(due)} instead of {_yen(uncapped_due)}"
-        )
+        steps.append(f"per-accident limit binds: due now {_yen(due)} instead of {_yen(uncapped_due)}")
     else:
         steps.append(f"due now: {_yen(due)}")
 
@@ -468,9 +463,7 @@ def _settle_section(
 
     if paid < due:
         limited_by: str | None = LIMITED_BY_PERIOD
-        steps.append(
-            f"period aggregate limit binds: paid {_yen(paid)} instead of {_yen(due)}"
-        )
+        steps.append(f"period aggregate limit binds: paid {_yen(paid)} instead of {_yen(due)}")
     elif due < uncapped_due:
         limited_by = LIMITED_BY_PER_ACCIDENT
     else:
@@ -541,9 +534,7 @@ def settle(
         by_section[item.section].append(item)
 
     sections = {
-        section: _settle_section(
-            terms, section, by_section[section], on_claim[section], in_period[section]
-        )
+        section: _settle_section(terms, section, by_section[section], on_claim[section], in_period[section])
         for section in SECTIONS
     }
     return Settlement(sections=sections, total=sum(s.paid for s in sections.values()))

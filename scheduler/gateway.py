@@ -13,9 +13,10 @@ Nothing here logs, and nothing puts a full account number into a message or a
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from policy_core.bank import BankAccount
 

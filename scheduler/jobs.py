@@ -97,29 +97,40 @@ class Jobs:
         return self.read.query(sql.SQL(query).format(*(self._t(t) for t in tables)), params)
 
     def _activations(self, until: datetime) -> list[dict[str, Any]]:
-        return self._rows("SELECT policy_id, current_period, period_start FROM {} "
-                          "WHERE status = 'applied' AND period_start <= %s ORDER BY period_start, policy_id",
-                          [until], "rm_policies")
+        return self._rows(
+            "SELECT policy_id, current_period, period_start FROM {} "
+            "WHERE status = 'applied' AND period_start <= %s ORDER BY period_start, policy_id",
+            [until],
+            "rm_policies",
+        )
 
     def _anniversaries(self, until: datetime) -> list[dict[str, Any]]:
-        return self._rows("SELECT policy_id, current_period, period_end, non_renewal_notice_on FROM {} "
-                          "WHERE status = 'active' AND period_end <= %s ORDER BY period_end, policy_id",
-                          [until], "rm_policies")
+        return self._rows(
+            "SELECT policy_id, current_period, period_end, non_renewal_notice_on FROM {} "
+            "WHERE status = 'active' AND period_end <= %s ORDER BY period_end, policy_id",
+            [until],
+            "rm_policies",
+        )
 
     def _notices(self, until: datetime) -> list[dict[str, Any]]:
         rows = self._rows(
             "SELECT policy_id, scheme, current_period, period_end FROM {} WHERE status = 'active' "
             "AND non_renewal_notice_on IS NULL AND renewal_notice_on IS NULL "
             "AND period_end <= %s ORDER BY period_end, policy_id",
-            [until + timedelta(days=max(self.notice_days.values(), default=0))], "rm_policies")
+            [until + timedelta(days=max(self.notice_days.values(), default=0))],
+            "rm_policies",
+        )
         return [r for r in rows if r["period_end"] - timedelta(days=self.notice_days[r["scheme"]]) <= until]
 
     def _debits(self, until: datetime) -> list[dict[str, Any]]:
         day = until.astimezone(TOKYO).date()
         if until < debit_run_at(day):
             day -= timedelta(days=1)
-        return [r for r in self.read.debits_due(day)
-                if r["policy_status"] in ("applied", "active") and r["outstanding"] > 0]
+        return [
+            r
+            for r in self.read.debits_due(day)
+            if r["policy_status"] in ("applied", "active") and r["outstanding"] > 0
+        ]
 
     def next_due(self, as_of: datetime) -> datetime | None:
         """The earliest moment at or before ``as_of`` at which something is due."""
@@ -129,7 +140,9 @@ class Jobs:
         if rows := self._anniversaries(as_of):
             candidates.append(rows[0]["period_end"])
         if rows := self._notices(as_of):
-            candidates.append(min(r["period_end"] - timedelta(days=self.notice_days[r["scheme"]]) for r in rows))
+            candidates.append(
+                min(r["period_end"] - timedelta(days=self.notice_days[r["scheme"]]) for r in rows)
+            )
         if rows := self._debits(as_of):
             candidates.append(debit_run_at(rows[0]["next_debit_date"]))
         return min(candidates) if candidates else None
@@ -139,8 +152,10 @@ class Jobs:
         if not isinstance(as_of, datetime) or as_of.tzinfo is None or as_of.utcoffset() is None:
             raise InvalidInput("as_of must be a date and time with offset", code="naive_datetime")
         if as_of > self.now():
-            raise InvalidInput(f"as_of {as_of.isoformat()} is in the future; jobs only run for time that has come",
-                               code="as_of_in_future")
+            raise InvalidInput(
+                f"as_of {as_of.isoformat()} is in the future; jobs only run for time that has come",
+                code="as_of_in_future",
+            )
         report = RunReport(as_of=as_of)
         seen: set[tuple[Any, ...]] = set()
         for _ in range(MAX_STEPS):
@@ -177,10 +192,17 @@ class Jobs:
             self._command(report, key, lambda: self.app.activate(pid, n, actor=act), "activated")
         issued_on = instant.astimezone(TOKYO).date()
         for key, pid, n, _ in _unseen("notice", self._notices(instant), seen):
-            self._command(report, key, lambda: self.app.issue_renewal_notice(pid, n, issued_on=issued_on, actor=act),
-                          "renewal_notices")
-        debits = [r for r in self._debits(instant)
-                  if ("debit", r["policy_id"], r["period_number"], r["next_attempt"]) not in seen]
+            self._command(
+                report,
+                key,
+                lambda: self.app.issue_renewal_notice(pid, n, issued_on=issued_on, actor=act),
+                "renewal_notices",
+            )
+        debits = [
+            r
+            for r in self._debits(instant)
+            if ("debit", r["policy_id"], r["period_number"], r["next_attempt"]) not in seen
+        ]
         for r in debits:
             seen.add(("debit", r["policy_id"], r["period_number"], r["next_attempt"]))
         if debits:
@@ -191,7 +213,9 @@ class Jobs:
         try:
             changed = fn()
         except DomainError as exc:
-            _refused(report, {"job": key[0], "policy_id": str(key[1]), "code": exc.code, "detail": exc.message})
+            _refused(
+                report, {"job": key[0], "policy_id": str(key[1]), "code": exc.code, "detail": exc.message}
+            )
             return False
         if changed:
             setattr(report, counter, getattr(report, counter) + 1)
@@ -201,25 +225,37 @@ class Jobs:
 
     def _collect(self, rows: list[dict[str, Any]], report: RunReport) -> None:
         for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start:start + self.batch_size]
+            chunk = rows[start : start + self.batch_size]
             requests = []
             policies = self.app.get_policies([r["policy_id"] for r in chunk])  # one query per chunk
             for r in chunk:
                 policy = policies.get(r["policy_id"]) or self.app.get_policy(r["policy_id"])
                 policies[r["policy_id"]] = policy
-                requests.append(DebitRequest(
-                    policy_id=str(r["policy_id"]), period_number=r["period_number"], attempt=r["next_attempt"],
-                    amount=r["outstanding"], debit_date=r["next_debit_date"],
-                    account=BankAccount.from_recorded(policy.bank_account),
-                    customer_number=customer_number_for(r["policy_id"], r["period_number"], r["next_attempt"]),
-                ))
+                requests.append(
+                    DebitRequest(
+                        policy_id=str(r["policy_id"]),
+                        period_number=r["period_number"],
+                        attempt=r["next_attempt"],
+                        amount=r["outstanding"],
+                        debit_date=r["next_debit_date"],
+                        account=BankAccount.from_recorded(policy.bank_account),
+                        customer_number=customer_number_for(
+                            r["policy_id"], r["period_number"], r["next_attempt"]
+                        ),
+                    )
+                )
             results = self.gateway.collect(requests)
             outcomes = [
                 DebitOutcome(
-                    policy_id=UUID(res.request.policy_id), period_number=res.request.period_number,
-                    attempt=res.request.attempt, debit_date=res.request.debit_date, success=res.success,
-                    amount=res.request.amount if res.success else 0, result_code=res.result_code,
-                    reason=res.reason, reference=res.request.customer_number,
+                    policy_id=UUID(res.request.policy_id),
+                    period_number=res.request.period_number,
+                    attempt=res.request.attempt,
+                    debit_date=res.request.debit_date,
+                    success=res.success,
+                    amount=res.request.amount if res.success else 0,
+                    result_code=res.result_code,
+                    reason=res.reason,
+                    reference=res.request.customer_number,
                 )
                 for res in results
             ]
@@ -233,7 +269,9 @@ class Jobs:
 def _refused(report: RunReport, error: dict[str, str]) -> None:
     """A command the aggregate refused: reported, and logged without its detail (it may quote data)."""
     report.errors.append(error)
-    log.warning("job refused", extra={"job": error["job"], "policy_id": error["policy_id"], "code": error["code"]})
+    log.warning(
+        "job refused", extra={"job": error["job"], "policy_id": error["policy_id"], "code": error["code"]}
+    )
 
 
 def _unseen(kind: str, rows: list[dict[str, Any]], seen: set[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:

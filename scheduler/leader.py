@@ -44,8 +44,9 @@ class Leadership:
     def try_acquire(self) -> bool:
         if self.is_leader:
             return True
-        conn = psycopg.connect(self.database.dsn, autocommit=True, connect_timeout=5,
-                               application_name="policy-admin-scheduler")
+        conn = psycopg.connect(
+            self.database.dsn, autocommit=True, connect_timeout=5, application_name="policy-admin-scheduler"
+        )
         got = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()[0]
         if got:
             self._conn = conn

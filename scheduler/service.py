@@ -24,7 +24,9 @@ log = logging.getLogger("scheduler.service")
 
 
 class SchedulerService:
-    def __init__(self, jobs: Jobs, leadership: Leadership, clock: Clock, *, interval_seconds: float = 30.0) -> None:
+    def __init__(
+        self, jobs: Jobs, leadership: Leadership, clock: Clock, *, interval_seconds: float = 30.0
+    ) -> None:
         self.jobs = jobs
         self.leadership = leadership
         self.clock = clock
@@ -48,8 +50,13 @@ class SchedulerService:
 
     def start(self) -> None:
         self._scheduler.add_job(
-            self.tick, "interval", seconds=self.interval_seconds, id="run-due",
-            misfire_grace_time=None, coalesce=True, max_instances=1,
+            self.tick,
+            "interval",
+            seconds=self.interval_seconds,
+            id="run-due",
+            misfire_grace_time=None,
+            coalesce=True,
+            max_instances=1,
             next_run_time=datetime.now(UTC),  # APScheduler ticks in real time; run_due uses self.clock
             replace_existing=True,
         )
@@ -62,5 +69,8 @@ class SchedulerService:
         self.leadership.release()
 
     def status(self) -> dict[str, Any]:
-        return {"leader": self.leadership.is_leader, "ticks": self.ticks,
-                "last_run": self.last_report.to_dict() if self.last_report else None}
+        return {
+            "leader": self.leadership.is_leader,
+            "ticks": self.ticks,
+            "last_run": self.last_report.to_dict() if self.last_report else None,
+        }

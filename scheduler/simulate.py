@@ -28,14 +28,35 @@ log = logging.getLogger("scheduler.simulate")
 
 DEFAULT_START = date(2024, 12, 1)
 INDUSTRY_WEIGHTS = {
-    "retail": 20, "restaurant": 12, "printing": 8, "construction": 10, "lodging": 6, "real_estate_leasing": 8,
-    "clinic": 6, "rental_store": 4, "car_repair": 6, "wholesale": 6, "manufacturing": 8,
-    "information_services": 4, "professional_services": 6, "education": 3, "finance_insurance": 2, "other": 3,
+    "retail": 20,
+    "restaurant": 12,
+    "printing": 8,
+    "construction": 10,
+    "lodging": 6,
+    "real_estate_leasing": 8,
+    "clinic": 6,
+    "rental_store": 4,
+    "car_repair": 6,
+    "wholesale": 6,
+    "manufacturing": 8,
+    "information_services": 4,
+    "professional_services": 6,
+    "education": 3,
+    "finance_insurance": 2,
+    "other": 3,
 }
 PLAN_WEIGHTS = {"A": 45, "B": 35, "C": 12, "D": 6, "E": 2}
 CAUSE_WEIGHTS = {
-    "lost_media": 18, "theft": 14, "unauthorized_access": 14, "malware": 10, "insider": 8, "outsourcee": 8,
-    "misdelivery": 16, "improper_disposal": 6, "website": 3, "email": 3,
+    "lost_media": 18,
+    "theft": 14,
+    "unauthorized_access": 14,
+    "malware": 10,
+    "insider": 8,
+    "outsourcee": 8,
+    "misdelivery": 16,
+    "improper_disposal": 6,
+    "website": 3,
+    "email": 3,
 }
 FAIL_CODES = "1234891"
 _BANKS = ["0001", "0005", "0009", "0010", "0017", "0033", "0036", "0116", "0117"]  # real banks with branches
@@ -47,13 +68,24 @@ def _pick(rng: random.Random, weights: dict[str, int]) -> str:
 
 
 def _account(rng: random.Random, failing: bool) -> dict[str, str]:
-    number = f"9{rng.randrange(10**5):05d}{rng.choice(FAIL_CODES)}" if failing else f"{rng.randrange(1, 9)}{rng.randrange(10**6):06d}"
-    name = "".join(rng.choice(KANA) for _ in range(rng.randint(3, 6))) + " " + "".join(
-        rng.choice(KANA) for _ in range(rng.randint(2, 5)))
+    number = (
+        f"9{rng.randrange(10**5):05d}{rng.choice(FAIL_CODES)}"
+        if failing
+        else f"{rng.randrange(1, 9)}{rng.randrange(10**6):06d}"
+    )
+    name = (
+        "".join(rng.choice(KANA) for _ in range(rng.randint(3, 6)))
+        + " "
+        + "".join(rng.choice(KANA) for _ in range(rng.randint(2, 5)))
+    )
     bank = rng.choice(_BANKS)
-    return {"bank_code": bank, "branch_code": rng.choice(branch_codes(bank)),
-            "account_type": rng.choice(["ordinary", "ordinary", "current"]), "account_number": number,
-            "holder_kana": name}
+    return {
+        "bank_code": bank,
+        "branch_code": rng.choice(branch_codes(bank)),
+        "account_type": rng.choice(["ordinary", "ordinary", "current"]),
+        "account_number": number,
+        "holder_kana": name,
+    }
 
 
 def _sales(rng: random.Random) -> int:
@@ -61,23 +93,33 @@ def _sales(rng: random.Random) -> int:
 
 
 def _losses(rng: random.Random, cause: str, records: int) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = [{"category": "incident_response", "risk": "basic",
-                                    "amount": rng.randrange(100, 3000) * 1000}]
+    items: list[dict[str, Any]] = [
+        {"category": "incident_response", "risk": "basic", "amount": rng.randrange(100, 3000) * 1000}
+    ]
     if rng.random() < 0.5:
         recipients = max(1, min(records, rng.randrange(10, 5000)))
-        items.append({"category": "condolence", "risk": "basic", "amount": recipients * rng.choice([300, 500, 1000]),
-                      "recipients": recipients})
+        items.append(
+            {
+                "category": "condolence",
+                "risk": "basic",
+                "amount": recipients * rng.choice([300, 500, 1000]),
+                "recipients": recipients,
+            }
+        )
     if rng.random() < 0.4:
         items.append({"category": "advertising", "risk": "basic", "amount": rng.randrange(5, 500) * 10_000})
     if rng.random() < 0.3:
         items.append({"category": "damages", "risk": "basic", "amount": rng.randrange(1, 2000) * 10_000})
     if cause == "outsourcee" and rng.random() < 0.5:
-        items.append({"category": "advertising", "risk": "recourse", "amount": rng.randrange(5, 300) * 10_000})
+        items.append(
+            {"category": "advertising", "risk": "recourse", "amount": rng.randrange(5, 300) * 10_000}
+        )
     return items
 
 
-def simulate(runtime: Any, *, policies: int, years: int, seed: int, start: date = DEFAULT_START,
-             progress: bool = False) -> dict[str, Any]:
+def simulate(
+    runtime: Any, *, policies: int, years: int, seed: int, start: date = DEFAULT_START, progress: bool = False
+) -> dict[str, Any]:
     if policies < 0 or years < 1:
         raise ValueError("policies >= 0 and years >= 1")
     rng = random.Random(seed)
@@ -90,9 +132,20 @@ def simulate(runtime: Any, *, policies: int, years: int, seed: int, start: date 
     plan_dates: list[date] = sorted(
         add_months(start, rng.randrange(0, 12)).replace(day=rng.randint(1, 28)) for _ in range(policies)
     )
-    summary = {"applied": 0, "refused": 0, "claims": 0, "claims_denied": 0, "payments": 0, "paid": 0,
-               "non_renewals": 0, "declarations": 0, "runs": 0, "seed": seed, "start": start.isoformat(),
-               "years": years}
+    summary = {
+        "applied": 0,
+        "refused": 0,
+        "claims": 0,
+        "claims_denied": 0,
+        "payments": 0,
+        "paid": 0,
+        "non_renewals": 0,
+        "declarations": 0,
+        "runs": 0,
+        "seed": seed,
+        "start": start.isoformat(),
+        "years": years,
+    }
     policy_ids: list[UUID] = []
     bar = None
     if progress:
@@ -112,11 +165,15 @@ def simulate(runtime: Any, *, policies: int, years: int, seed: int, start: date 
             clock.set(max(clock.now(), datetime.combine(d, time(10), tzinfo=TOKYO)))
             try:
                 pid = app.apply(
-                    scheme=scheme.key, member_number=f"{scheme.key.upper()}-{seed}-{member:06d}",
-                    holder={"name": f"Member business {member}"}, industry=_pick(rng, INDUSTRY_WEIGHTS),
-                    annual_sales=_sales(rng), plan=plan,
+                    scheme=scheme.key,
+                    member_number=f"{scheme.key.upper()}-{seed}-{member:06d}",
+                    holder={"name": f"Member business {member}"},
+                    industry=_pick(rng, INDUSTRY_WEIGHTS),
+                    annual_sales=_sales(rng),
+                    plan=plan,
                     liability_limit=rng.choice([500_000_000, 1_000_000_000]) if plan == "E" else None,
-                    network_rider=rng.random() < 0.3, bank_account=_account(rng, rng.random() < 0.04),
+                    network_rider=rng.random() < 0.3,
+                    bank_account=_account(rng, rng.random() < 0.04),
                     application_date=d,
                 )
             except DomainError:
@@ -161,10 +218,16 @@ def _claim(app: Any, rng: random.Random, pid: UUID, month_start: date, summary: 
         return 0
     cause = _pick(rng, CAUSE_WEIGHTS)
     records = rng.randrange(1, 20_000)
-    cid = app.report_incident(policy_id=pid, occurred_at=discovered - timedelta(days=rng.randrange(0, 60)),
-                              discovered_at=discovered, cause=cause, records_affected=records,
-                              description=f"simulated {cause} incident", record_if_outside_cover=True,
-                              own_staff_information=rng.random() < 0.02)
+    cid = app.report_incident(
+        policy_id=pid,
+        occurred_at=discovered - timedelta(days=rng.randrange(0, 60)),
+        discovered_at=discovered,
+        cause=cause,
+        records_affected=records,
+        description=f"simulated {cause} incident",
+        record_if_outside_cover=True,
+        own_staff_information=rng.random() < 0.02,
+    )
     claim = app.get_claim(cid)
     if claim.status == "denied":
         summary["claims_denied"] += 1
@@ -178,8 +241,16 @@ def _claim(app: Any, rng: random.Random, pid: UUID, month_start: date, summary: 
         summary["payments"] += 1
         summary["paid"] += payment["total"]
         if rng.random() < 0.5:
-            app.assess_losses(cid, [{"category": "legal_consultation", "risk": "basic",
-                                     "amount": rng.randrange(10, 300) * 1000}])
+            app.assess_losses(
+                cid,
+                [
+                    {
+                        "category": "legal_consultation",
+                        "risk": "basic",
+                        "amount": rng.randrange(10, 300) * 1000,
+                    }
+                ],
+            )
     return 1
 
 

@@ -21,11 +21,21 @@ def build_gateway(runtime: Any) -> CollectionGateway:
 def build_jobs(runtime: Any, gateway: CollectionGateway | None = None) -> Jobs:
     # sync, not catch_up: a projection runner (this process's, or its own process) applies the
     # run's events while the scheduler goes on; the scheduler only catches up when none does.
-    return Jobs(runtime.app, runtime.read_models, runtime.projections.sync, gateway or build_gateway(runtime),
-                now=runtime.clock.now)
+    return Jobs(
+        runtime.app,
+        runtime.read_models,
+        runtime.projections.sync,
+        gateway or build_gateway(runtime),
+        now=runtime.clock.now,
+    )
 
 
-def build_service(runtime: Any, gateway: CollectionGateway | None = None, *,
-                  interval_seconds: float = 30.0) -> SchedulerService:
-    return SchedulerService(build_jobs(runtime, gateway), Leadership(runtime.database), runtime.clock,
-                            interval_seconds=interval_seconds)
+def build_service(
+    runtime: Any, gateway: CollectionGateway | None = None, *, interval_seconds: float = 30.0
+) -> SchedulerService:
+    return SchedulerService(
+        build_jobs(runtime, gateway),
+        Leadership(runtime.database),
+        runtime.clock,
+        interval_seconds=interval_seconds,
+    )

@@ -30,9 +30,9 @@ here contains it, and nothing here logs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Mapping, Sequence
 
 from policy_core.bank import ZENGIN_ACCOUNT_TYPE_CODES, ZENGIN_ALLOWED
 from scheduler.gateway import (
@@ -409,8 +409,7 @@ def _split_records(data: bytes) -> list[bytes]:
     else:
         if len(data) % RECORD_LENGTH:
             raise ZenginFormatError(
-                f"the file is {len(data)} bytes, not a multiple of {RECORD_LENGTH}; "
-                "a record is missing bytes"
+                f"the file is {len(data)} bytes, not a multiple of {RECORD_LENGTH}; a record is missing bytes"
             )
         records = [data[i : i + RECORD_LENGTH] for i in range(0, len(data), RECORD_LENGTH)]
     for number, record in enumerate(records, start=1):

@@ -71,9 +71,13 @@ class ZenginGateway:
     def collect(self, requests: Sequence[DebitRequest]) -> list[DebitResult]:
         by_date: dict[Any, list[DebitRequest]] = defaultdict(list)
         with self.database.connect() as conn:
-            known = {r[0] for r in conn.execute(
-                f"SELECT customer_number FROM {TABLE} WHERE customer_number = ANY(%s)",
-                ([r.customer_number for r in requests],)).fetchall()}
+            known = {
+                r[0]
+                for r in conn.execute(
+                    f"SELECT customer_number FROM {TABLE} WHERE customer_number = ANY(%s)",
+                    ([r.customer_number for r in requests],),
+                ).fetchall()
+            }
         for r in requests:
             if r.customer_number not in known:
                 by_date[r.debit_date].append(r)
@@ -81,9 +85,15 @@ class ZenginGateway:
         for debit_date, batch in sorted(by_date.items()):
             c = self.collector
             data = write_request_file(
-                batch, collector_code=c.collector_code, collector_name_kana=c.collector_name_kana,
-                collection_date=debit_date, bank_code=c.bank_code, bank_name_kana=c.bank_name_kana,
-                branch_code=c.branch_code, branch_name_kana=c.branch_name_kana, account_type=c.account_type,
+                batch,
+                collector_code=c.collector_code,
+                collector_name_kana=c.collector_name_kana,
+                collection_date=debit_date,
+                bank_code=c.bank_code,
+                bank_name_kana=c.bank_name_kana,
+                branch_code=c.branch_code,
+                branch_name_kana=c.branch_name_kana,
+                account_type=c.account_type,
                 account_number=c.account_number,
             )
             name = f"request-{debit_date:%Y%m%d}-{batch[0].customer_number}.txt"
@@ -95,23 +105,44 @@ class ZenginGateway:
                     cur.executemany(
                         f"INSERT INTO {TABLE} (customer_number, policy_id, period_number, attempt, amount, "
                         "debit_date, request_file) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                        [(r.customer_number, UUID(r.policy_id), r.period_number, r.attempt, r.amount, r.debit_date,
-                          name) for r in batch],
+                        [
+                            (
+                                r.customer_number,
+                                UUID(r.policy_id),
+                                r.period_number,
+                                r.attempt,
+                                r.amount,
+                                r.debit_date,
+                                name,
+                            )
+                            for r in batch
+                        ],
                     )
                 tmp.rename(path)
                 conn.commit()
-            log.info("zengin request file written", extra={"file": name, "records": len(batch),
-                                                          "debit_date": debit_date.isoformat()})
+            log.info(
+                "zengin request file written",
+                extra={"file": name, "records": len(batch), "debit_date": debit_date.isoformat()},
+            )
         return []  # results come back in the bank's result file
 
-    def ingest_result_file(self, data: bytes, app: PolicyAdministration, *, actor: Actor | None = None,
-                           ) -> dict[str, int]:
+    def ingest_result_file(
+        self,
+        data: bytes,
+        app: PolicyAdministration,
+        *,
+        actor: Actor | None = None,
+    ) -> dict[str, int]:
         records = parse_result_file(data)
         with self.database.connect() as conn:
-            rows = {r[0]: r for r in conn.execute(
-                f"SELECT customer_number, policy_id, period_number, attempt, amount, debit_date, result_code "
-                f"FROM {TABLE} WHERE customer_number = ANY(%s)",
-                ([rec.customer_number for rec in records],)).fetchall()}
+            rows = {
+                r[0]: r
+                for r in conn.execute(
+                    f"SELECT customer_number, policy_id, period_number, attempt, amount, debit_date, result_code "
+                    f"FROM {TABLE} WHERE customer_number = ANY(%s)",
+                    ([rec.customer_number for rec in records],),
+                ).fetchall()
+            }
         unknown = [rec.customer_number for rec in records if rec.customer_number not in rows]
         if unknown:
             raise ValueError(f"{len(unknown)} result records match no submitted request (e.g. {unknown[0]})")
@@ -119,18 +150,29 @@ class ZenginGateway:
         for rec in records:
             _, policy_id, period, attempt, amount, debit_date, _ = rows[rec.customer_number]
             if rec.amount != amount:
-                raise ValueError(f"result for {rec.customer_number} has amount {rec.amount}, requested {amount}")
-            outcomes.append(DebitOutcome(
-                policy_id=policy_id, period_number=period, attempt=attempt, debit_date=debit_date,
-                success=rec.result_code == "0", amount=amount if rec.result_code == "0" else 0,
-                result_code=rec.result_code, reason=RESULT_CODES.get(rec.result_code, "other"),
-                reference=rec.customer_number,
-            ))
+                raise ValueError(
+                    f"result for {rec.customer_number} has amount {rec.amount}, requested {amount}"
+                )
+            outcomes.append(
+                DebitOutcome(
+                    policy_id=policy_id,
+                    period_number=period,
+                    attempt=attempt,
+                    debit_date=debit_date,
+                    success=rec.result_code == "0",
+                    amount=amount if rec.result_code == "0" else 0,
+                    result_code=rec.result_code,
+                    reason=RESULT_CODES.get(rec.result_code, "other"),
+                    reference=rec.customer_number,
+                )
+            )
         counts = app.record_debit_results(outcomes, actor=actor)
         with self.database.connect() as conn:
             with conn.cursor() as cur:
-                cur.executemany(f"UPDATE {TABLE} SET result_code = %s, settled_at = now() WHERE customer_number = %s",
-                                [(rec.result_code, rec.customer_number) for rec in records])
+                cur.executemany(
+                    f"UPDATE {TABLE} SET result_code = %s, settled_at = now() WHERE customer_number = %s",
+                    [(rec.result_code, rec.customer_number) for rec in records],
+                )
             conn.commit()
         log.info("zengin result file ingested", extra={"records": len(records), **counts})
         return counts

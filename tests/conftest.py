@@ -19,8 +19,13 @@ import pytest
 
 from policy_core.database import Database
 
-BANK = {"bank_code": "0001", "branch_code": "001", "account_type": "ordinary",
-        "account_number": "1234567", "holder_kana": "ﾔﾏﾀﾞ ﾀﾛｳ"}
+BANK = {
+    "bank_code": "0001",
+    "branch_code": "001",
+    "account_type": "ordinary",
+    "account_number": "1234567",
+    "holder_kana": "ﾔﾏﾀﾞ ﾀﾛｳ",
+}
 FIXED_NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
 
@@ -41,8 +46,10 @@ def pg_dsn() -> Iterator[str]:
         tmp = Path(tempfile.mkdtemp(prefix="policy-admin-pg-"))
         server = pgserver.get_server(tmp / "pgdata", cleanup_mode="delete")
     except Exception as exc:
-        pytest.fail(f"no TEST_DATABASE_URL and the embedded PostgreSQL (pgserver) failed to start: {exc}",
-                    pytrace=False)
+        pytest.fail(
+            f"no TEST_DATABASE_URL and the embedded PostgreSQL (pgserver) failed to start: {exc}",
+            pytrace=False,
+        )
     yield server.get_uri()
     server.cleanup()
 

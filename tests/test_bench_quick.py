@@ -14,8 +14,21 @@ from bench.__main__ import main
 
 pytestmark = pytest.mark.postgres
 
-MEASURE_KEYS = {"bench", "key", "measure", "value", "unit", "runs", "baseline", "baseline_value",
-                "baseline_runs", "ratio", "target", "met", "notes"}
+MEASURE_KEYS = {
+    "bench",
+    "key",
+    "measure",
+    "value",
+    "unit",
+    "runs",
+    "baseline",
+    "baseline_value",
+    "baseline_runs",
+    "ratio",
+    "target",
+    "met",
+    "notes",
+}
 
 
 def test_quick_mode_produces_results_for_apply_and_as_of(pg_dsn, tmp_path, monkeypatch):

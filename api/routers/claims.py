@@ -41,8 +41,10 @@ def assess_losses(claim_id: UUID, body: LossAssessment, app: AppDep, key: Operat
 def pay_claim(claim_id: UUID, app: AppDep, key: Operator) -> dict[str, Any]:
     payment = app.pay_claim(claim_id, actor=key.actor())
     s = payment["settlement"]
-    return {"payment": {"number": payment["payment_number"], "total": s["total"], "sections": s["sections"]},
-            "claim": claim_view(app.get_claim(claim_id))}
+    return {
+        "payment": {"number": payment["payment_number"], "total": s["total"], "sections": s["sections"]},
+        "claim": claim_view(app.get_claim(claim_id)),
+    }
 
 
 @router.post("/claims/{claim_id}/denial")

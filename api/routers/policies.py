@@ -12,7 +12,13 @@ from policy_core.calendar import TOKYO
 
 from ..deps import AppDep, Operator, Reader, RuntimeDep
 from ..presenters import event_view, policy_view
-from ..schemas import CancellationRequest, NonRenewalRequest, PolicyApplication, QuoteRequest, SalesDeclaration
+from ..schemas import (
+    CancellationRequest,
+    NonRenewalRequest,
+    PolicyApplication,
+    QuoteRequest,
+    SalesDeclaration,
+)
 
 router = APIRouter(tags=["policies"])
 
@@ -81,10 +87,16 @@ class PolicyLimits(BaseModel):
     position: int | None = Field(default=None, description="the limits view's position (read_model only)")
 
 
-@router.get("/policies/{policy_id}/limits", response_model=None,
-            responses={200: {"model": PolicyLimits, "description": "Limits, paid and remaining per section"}})
+@router.get(
+    "/policies/{policy_id}/limits",
+    response_model=None,
+    responses={200: {"model": PolicyLimits, "description": "Limits, paid and remaining per section"}},
+)
 def policy_limits(
-    policy_id: UUID, rt: RuntimeDep, key: Reader, period: int | None = Query(default=None, ge=1, le=10_000),
+    policy_id: UUID,
+    rt: RuntimeDep,
+    key: Reader,
+    period: int | None = Query(default=None, ge=1, le=10_000),
     as_of: datetime | None = None,
 ) -> Response | dict[str, Any]:
     """From the limits read model; ``as_of`` (or a policy the model has not seen yet) replays the aggregate."""
@@ -100,10 +112,17 @@ def policy_limits(
         "period": p.number,
         "start": p.start,
         "end": p.end,
-        "sections": {s: {"limit": p.limits[s], "paid": p.paid.get(s, 0), "remaining": p.limits[s] - p.paid.get(s, 0)}
-                     for s in p.limits},
-        "claims": {cid: {s: {"accident_limit": p.limits[s], "used": used, "remaining": p.limits[s] - used}
-                         for s, used in sections.items()} for cid, sections in p.claim_paid.items()},
+        "sections": {
+            s: {"limit": p.limits[s], "paid": p.paid.get(s, 0), "remaining": p.limits[s] - p.paid.get(s, 0)}
+            for s in p.limits
+        },
+        "claims": {
+            cid: {
+                s: {"accident_limit": p.limits[s], "used": used, "remaining": p.limits[s] - used}
+                for s, used in sections.items()
+            }
+            for cid, sections in p.claim_paid.items()
+        },
         "source": "events",
     }
 
@@ -115,7 +134,9 @@ def cancel_policy(policy_id: UUID, body: CancellationRequest, app: AppDep, key: 
 
 
 @router.post("/policies/{policy_id}/non-renewal")
-def non_renewal(policy_id: UUID, app: AppDep, key: Operator, body: NonRenewalRequest | None = None) -> dict[str, Any]:
+def non_renewal(
+    policy_id: UUID, app: AppDep, key: Operator, body: NonRenewalRequest | None = None
+) -> dict[str, Any]:
     received_on = (body.received_on if body else None) or app.clock().astimezone(TOKYO).date()
     app.give_non_renewal_notice(policy_id, received_on=received_on, actor=key.actor())
     return policy_view(app.get_policy(policy_id))
@@ -123,5 +144,7 @@ def non_renewal(policy_id: UUID, app: AppDep, key: Operator, body: NonRenewalReq
 
 @router.post("/policies/{policy_id}/sales-declarations")
 def declare_sales(policy_id: UUID, body: SalesDeclaration, app: AppDep, key: Operator) -> dict[str, Any]:
-    app.declare_sales(policy_id, annual_sales=body.annual_sales, declared_on=body.declared_on, actor=key.actor())
+    app.declare_sales(
+        policy_id, annual_sales=body.annual_sales, declared_on=body.declared_on, actor=key.actor()
+    )
     return policy_view(app.get_policy(policy_id))

@@ -27,28 +27,51 @@ def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @router.get("/policies", tags=["policies"])
 def list_policies(
-    rt: RuntimeDep, key: Lister, scheme: ShortText = None, status: Status | None = None, plan: ShortText = None,
-    industry: ShortText = None, member_number: ShortText = None, holder_name: ShortText = None,
-    in_arrears: bool | None = None, next_debit_on_or_before: date | None = None,
-    limit: Limit = 50, offset: Offset = 0,
+    rt: RuntimeDep,
+    key: Lister,
+    scheme: ShortText = None,
+    status: Status | None = None,
+    plan: ShortText = None,
+    industry: ShortText = None,
+    member_number: ShortText = None,
+    holder_name: ShortText = None,
+    in_arrears: bool | None = None,
+    next_debit_on_or_before: date | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
-    filters = {"scheme": scheme, "status": status, "plan": plan, "industry": industry,
-               "member_number": member_number, "in_arrears": in_arrears,
-               "next_debit_on_or_before": next_debit_on_or_before}
+    filters = {
+        "scheme": scheme,
+        "status": status,
+        "plan": plan,
+        "industry": industry,
+        "member_number": member_number,
+        "in_arrears": in_arrears,
+        "next_debit_on_or_before": next_debit_on_or_before,
+    }
     if key.role != "dashboard":
         filters["holder_name"] = holder_name  # the dashboard sees no names
     items = _rows(rt.read_models.list_policies(filters, limit=limit, offset=offset))
     if key.role == "dashboard":
         for item in items:
             item.pop("holder_name", None)
-    return {"items": items, "total": rt.read_models.count_policies(filters), "limit": limit, "offset": offset,
-            "position": rt.read_models.position("policies")}
+    return {
+        "items": items,
+        "total": rt.read_models.count_policies(filters),
+        "limit": limit,
+        "offset": offset,
+        "position": rt.read_models.position("policies"),
+    }
 
 
 @router.get("/claims", tags=["claims"])
 def list_claims(
-    rt: RuntimeDep, key: Lister, policy_id: UUID | None = None, status: ClaimStatus | None = None,
-    limit: Limit = 50, offset: Offset = 0,
+    rt: RuntimeDep,
+    key: Lister,
+    policy_id: UUID | None = None,
+    status: ClaimStatus | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     items = _rows(rt.read_models.list_claims(policy_id=policy_id, status=status, limit=limit, offset=offset))
     return {"items": items, "limit": limit, "offset": offset, "position": rt.read_models.position("claims")}
@@ -56,7 +79,9 @@ def list_claims(
 
 @router.get("/reports/portfolio", tags=["reports"])
 def portfolio(
-    rt: RuntimeDep, key: Lister, scheme: Annotated[str, Query(max_length=50)],
+    rt: RuntimeDep,
+    key: Lister,
+    scheme: Annotated[str, Query(max_length=50)],
     year: Annotated[int, Query(ge=2000, le=2200)],
 ) -> dict[str, Any]:
     get_scheme(scheme)
@@ -70,8 +95,10 @@ def portfolio(
 def collections(rt: RuntimeDep, key: Lister, scheme: ShortText = None) -> dict[str, Any]:
     if scheme is not None:
         get_scheme(scheme)
-    return {"arrears": _rows(rt.read_models.arrears(scheme=scheme)),
-            "lapses": _rows(rt.read_models.lapses(scheme=scheme))}
+    return {
+        "arrears": _rows(rt.read_models.arrears(scheme=scheme)),
+        "lapses": _rows(rt.read_models.lapses(scheme=scheme)),
+    }
 
 
 @router.post("/operations/run-due", tags=["operations"])

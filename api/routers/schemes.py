@@ -30,9 +30,15 @@ def scheme_view(s: Scheme) -> dict[str, Any]:
             "boundary_hour": cal.boundary_hour,
             "timezone": "Asia/Tokyo",
             "enrollments": [
-                {"kind": r.kind, "window_start": vars(r.window_start), "window_end": vars(r.window_end),
-                 "start_lead_months": r.start_lead_months, "start_day": r.start_day,
-                 "debit_lead_months": r.debit_lead_months, "debit_day": r.debit_day}
+                {
+                    "kind": r.kind,
+                    "window_start": vars(r.window_start),
+                    "window_end": vars(r.window_end),
+                    "start_lead_months": r.start_lead_months,
+                    "start_day": r.start_day,
+                    "debit_lead_months": r.debit_lead_months,
+                    "debit_day": r.debit_day,
+                }
                 for r in cal.enrollments
             ],
             "renewal_debit": {"month_offset": cal.renewal_debit_month_offset, "day": cal.renewal_debit_day},

@@ -125,10 +125,12 @@ class Claim(Aggregate):
         self._check_open()
         if not items:
             raise InvalidInput("at least one loss item is needed", code="no_loss_items")
-        self._losses_assessed(items=[
-            {"category": i.category, "risk": i.risk, "amount": i.amount, "recipients": i.recipients}
-            for i in items
-        ])
+        self._losses_assessed(
+            items=[
+                {"category": i.category, "risk": i.risk, "amount": i.amount, "recipients": i.recipients}
+                for i in items
+            ]
+        )
 
     @event(LossesAssessed)
     def _losses_assessed(self, items: list[dict[str, Any]]) -> None:
@@ -140,15 +142,22 @@ class Claim(Aggregate):
         if self.period_number != period_number:
             raise Conflict("payment is for another period than the claim's", code="unexpected_period")
         if settlement.total <= 0:
-            raise Conflict("nothing newly payable on this claim", code="nothing_payable",
-                           settlement=settlement.to_dict())
+            raise Conflict(
+                "nothing newly payable on this claim", code="nothing_payable", settlement=settlement.to_dict()
+            )
         record = settlement.to_dict()
-        self._claim_paid(payment_number=len(self.payments) + 1, period_number=period_number,
-                         total=settlement.total, settlement=record)
+        self._claim_paid(
+            payment_number=len(self.payments) + 1,
+            period_number=period_number,
+            total=settlement.total,
+            settlement=record,
+        )
         return self.payments[-1]
 
     @event(ClaimPaid)
-    def _claim_paid(self, payment_number: int, period_number: int, total: int, settlement: dict[str, Any]) -> None:
+    def _claim_paid(
+        self, payment_number: int, period_number: int, total: int, settlement: dict[str, Any]
+    ) -> None:
         self.payments.append({"payment_number": payment_number, "total": total, "settlement": settlement})
         for section, s in settlement["sections"].items():
             self.paid[section] = self.paid.get(section, 0) + s["paid"]

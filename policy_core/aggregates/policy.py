@@ -101,9 +101,23 @@ class Period:
 
 
 _PERIOD_FACT_KEYS = (
-    "number", "enrollment", "start", "end", "months", "nominal_debit_date", "debit_date",
-    "annual_premium", "premium", "tariff_version", "rating", "limits", "deductible",
-    "expense_basic_coinsurance_percent", "condolence_cap_per_person", "network_rider", "basis",
+    "number",
+    "enrollment",
+    "start",
+    "end",
+    "months",
+    "nominal_debit_date",
+    "debit_date",
+    "annual_premium",
+    "premium",
+    "tariff_version",
+    "rating",
+    "limits",
+    "deductible",
+    "expense_basic_coinsurance_percent",
+    "condolence_cap_per_person",
+    "network_rider",
+    "basis",
 )
 
 
@@ -293,7 +307,9 @@ class Policy(Aggregate):
         if p.activated_at is not None:
             return False
         if self.is_terminated:
-            raise Conflict(f"policy is {self.status}; period {period_number} cannot start", code="policy_terminated")
+            raise Conflict(
+                f"policy is {self.status}; period {period_number} cannot start", code="policy_terminated"
+            )
         self._activated(period_number=period_number, effective_at=p.start)
         return True
 
@@ -301,37 +317,56 @@ class Policy(Aggregate):
     def _activated(self, period_number: int, effective_at: datetime) -> None:
         self.periods[period_number - 1].activated_at = effective_at
 
-    def record_debit(self, period_number: int, attempt: int, amount: int, debit_date: date,
-                     reference: str | None) -> bool:
+    def record_debit(
+        self, period_number: int, attempt: int, amount: int, debit_date: date, reference: str | None
+    ) -> bool:
         p = self.period(period_number)
         if p.is_collected:
             return False  # a repeated or late success for a collected period changes nothing
         self._check_attempt(p, attempt)
         if p.lapsed_at is not None:
-            raise Conflict(f"period {period_number} lapsed; its premium is no longer collected",
-                           code="policy_terminated")
+            raise Conflict(
+                f"period {period_number} lapsed; its premium is no longer collected", code="policy_terminated"
+            )
         if amount != p.premium - p.collected:
-            raise InvalidInput(f"debited amount {amount:,} differs from the {p.premium - p.collected:,} yen due",
-                               code="invalid_amount")
-        self._premium_debited(period_number=period_number, attempt=attempt, amount=amount,
-                              debit_date=debit_date, reference=reference)
+            raise InvalidInput(
+                f"debited amount {amount:,} differs from the {p.premium - p.collected:,} yen due",
+                code="invalid_amount",
+            )
+        self._premium_debited(
+            period_number=period_number,
+            attempt=attempt,
+            amount=amount,
+            debit_date=debit_date,
+            reference=reference,
+        )
         return True
 
     def _check_attempt(self, p: Period, attempt: int) -> None:
         expected = len(p.debits) + 1
         if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt != expected:
-            raise Conflict(f"period {p.number} expects debit attempt {expected}, not {attempt!r}",
-                           code="unexpected_debit_attempt")
+            raise Conflict(
+                f"period {p.number} expects debit attempt {expected}, not {attempt!r}",
+                code="unexpected_debit_attempt",
+            )
 
     @event(PremiumDebited)
-    def _premium_debited(self, period_number: int, attempt: int, amount: int, debit_date: date,
-                         reference: str | None) -> None:
+    def _premium_debited(
+        self, period_number: int, attempt: int, amount: int, debit_date: date, reference: str | None
+    ) -> None:
         p = self.periods[period_number - 1]
         p.collected += amount
         p.debits.append(DebitAttempt(attempt, debit_date, "debited", amount=amount, reference=reference))
 
-    def record_debit_failure(self, period_number: int, attempt: int, debit_date: date, result_code: str,
-                             reason: str, next_debit_date: date | None) -> bool:
+    def record_debit_failure(
+        self,
+        period_number: int,
+        attempt: int,
+        debit_date: date,
+        result_code: str,
+        reason: str,
+        next_debit_date: date | None,
+    ) -> bool:
         p = self.period(period_number)
         if any(d.attempt == attempt and d.outcome == "failed" for d in p.debits):
             return False  # the same result file ingested twice
@@ -340,16 +375,35 @@ class Policy(Aggregate):
         self._check_attempt(p, attempt)
         if p.lapsed_at is not None:
             return False
-        self._premium_debit_failed(period_number=period_number, attempt=attempt, debit_date=debit_date,
-                                   result_code=result_code, reason=reason, next_debit_date=next_debit_date)
+        self._premium_debit_failed(
+            period_number=period_number,
+            attempt=attempt,
+            debit_date=debit_date,
+            result_code=result_code,
+            reason=reason,
+            next_debit_date=next_debit_date,
+        )
         return True
 
     @event(PremiumDebitFailed)
-    def _premium_debit_failed(self, period_number: int, attempt: int, debit_date: date, result_code: str,
-                              reason: str, next_debit_date: date | None) -> None:
+    def _premium_debit_failed(
+        self,
+        period_number: int,
+        attempt: int,
+        debit_date: date,
+        result_code: str,
+        reason: str,
+        next_debit_date: date | None,
+    ) -> None:
         self.periods[period_number - 1].debits.append(
-            DebitAttempt(attempt, debit_date, "failed", result_code=result_code, reason=reason,
-                         next_debit_date=next_debit_date)
+            DebitAttempt(
+                attempt,
+                debit_date,
+                "failed",
+                result_code=result_code,
+                reason=reason,
+                next_debit_date=next_debit_date,
+            )
         )
 
     def lapse(self, period_number: int, reason: str) -> bool:
@@ -360,8 +414,10 @@ class Policy(Aggregate):
         if self.status in (CANCELLED, EXPIRED):
             raise Conflict(f"policy is {self.status}", code="policy_terminated")
         if p.is_collected:
-            raise Conflict(f"period {period_number} is collected; it cannot lapse for non-payment",
-                           code="already_collected")
+            raise Conflict(
+                f"period {period_number} is collected; it cannot lapse for non-payment",
+                code="already_collected",
+            )
         self._lapsed(period_number=period_number, effective_at=p.start, reason=reason)
         return True
 
@@ -376,8 +432,10 @@ class Policy(Aggregate):
         if into_period <= len(self.periods):
             return False
         if into_period != len(self.periods) + 1:
-            raise Conflict(f"policy has {len(self.periods)} periods; cannot renew into {into_period}",
-                           code="unexpected_period")
+            raise Conflict(
+                f"policy has {len(self.periods)} periods; cannot renew into {into_period}",
+                code="unexpected_period",
+            )
         if self.is_terminated:
             raise Conflict(f"policy is {self.status}; it does not renew", code="policy_terminated")
         if self.non_renewal_notice_on is not None:
@@ -434,8 +492,10 @@ class Policy(Aggregate):
         if self.status in (LAPSED, CANCELLED):
             raise Conflict(f"policy is {self.status}", code="policy_terminated")
         if self.non_renewal_notice_on is None:
-            raise Conflict("without a non-renewal notice the policy renews; it does not expire",
-                           code="no_non_renewal_notice")
+            raise Conflict(
+                "without a non-renewal notice the policy renews; it does not expire",
+                code="no_non_renewal_notice",
+            )
         self._expired(period_number=period_number, effective_at=p.end)
         return True
 
@@ -460,16 +520,29 @@ class Policy(Aggregate):
                     code="invalid_effective_date",
                 )
         if p.number != last.number:
-            raise InvalidInput("cancellation must take effect in the current period", code="invalid_effective_date")
+            raise InvalidInput(
+                "cancellation must take effect in the current period", code="invalid_effective_date"
+            )
         # Whole months not yet begun are returned pro rata from what was collected (project reading).
         months_left = _whole_months_left(effective_at, p.end)
         unearned = min(p.collected, p.premium * months_left // p.months) if p.months else 0
-        self._cancelled(period_number=p.number, effective_at=effective_at, reason=reason,
-                        unearned_months=months_left, return_premium=unearned)
+        self._cancelled(
+            period_number=p.number,
+            effective_at=effective_at,
+            reason=reason,
+            unearned_months=months_left,
+            return_premium=unearned,
+        )
 
     @event(Cancelled)
-    def _cancelled(self, period_number: int, effective_at: datetime, reason: str, unearned_months: int,
-                   return_premium: int) -> None:
+    def _cancelled(
+        self,
+        period_number: int,
+        effective_at: datetime,
+        reason: str,
+        unearned_months: int,
+        return_premium: int,
+    ) -> None:
         self.cancelled_at = effective_at
         self.cancellation_reason = reason
 
@@ -491,8 +564,9 @@ class Policy(Aggregate):
     def _claim_registered(self, claim_id: UUID, period_number: int) -> None:
         self.periods[period_number - 1].claims.append(claim_id.hex)
 
-    def record_claim_payment(self, period_number: int, claim_id: UUID, payment_number: int,
-                             sections: dict[str, int]) -> None:
+    def record_claim_payment(
+        self, period_number: int, claim_id: UUID, payment_number: int, sections: dict[str, int]
+    ) -> None:
         """The cap invariant: a period never pays more than a section's limit."""
         p = self.period(period_number)
         if p.lapsed_at is not None or (self.cancelled_at is not None and p.start >= self.cancelled_at):
@@ -500,7 +574,8 @@ class Policy(Aggregate):
         if not p.is_collected:
             raise Conflict(
                 f"the premium for period {period_number} is not collected "
-                f"({p.collected:,} of {p.premium:,} yen)", code="premium_not_collected",
+                f"({p.collected:,} of {p.premium:,} yen)",
+                code="premium_not_collected",
             )
         for section, amount in sections.items():
             if section not in p.limits:
@@ -509,19 +584,26 @@ class Policy(Aggregate):
             if p.paid[section] + amount > p.limits[section]:
                 raise Conflict(
                     f"{section}: paying {amount:,} would exceed the period limit "
-                    f"({p.paid[section]:,} of {p.limits[section]:,} paid)", code="limit_exceeded",
+                    f"({p.paid[section]:,} of {p.limits[section]:,} paid)",
+                    code="limit_exceeded",
                 )
             used = p.claim_paid.get(claim_id.hex, {}).get(section, 0)
             if used + amount > p.limits[section]:
-                raise Conflict(f"{section}: paying {amount:,} would exceed the per-accident limit",
-                               code="limit_exceeded")
-        self._claim_payment_recorded(period_number=period_number, claim_id=claim_id,
-                                     payment_number=payment_number, sections=dict(sections),
-                                     total=sum(sections.values()))
+                raise Conflict(
+                    f"{section}: paying {amount:,} would exceed the per-accident limit", code="limit_exceeded"
+                )
+        self._claim_payment_recorded(
+            period_number=period_number,
+            claim_id=claim_id,
+            payment_number=payment_number,
+            sections=dict(sections),
+            total=sum(sections.values()),
+        )
 
     @event(ClaimPaymentRecorded)
-    def _claim_payment_recorded(self, period_number: int, claim_id: UUID, payment_number: int,
-                                sections: dict[str, int], total: int) -> None:
+    def _claim_payment_recorded(
+        self, period_number: int, claim_id: UUID, payment_number: int, sections: dict[str, int], total: int
+    ) -> None:
         p = self.periods[period_number - 1]
         used = p.claim_paid.setdefault(claim_id.hex, {})
         for section, amount in sections.items():
@@ -531,8 +613,9 @@ class Policy(Aggregate):
 
 def _check_yen(value: Any, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(f"{name} must be a non-negative integer number of yen, got {value!r}",
-                           code="invalid_amount")
+        raise InvalidInput(
+            f"{name} must be a non-negative integer number of yen, got {value!r}", code="invalid_amount"
+        )
 
 
 def _whole_months_left(moment: datetime, end: datetime) -> int:

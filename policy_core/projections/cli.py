@@ -47,8 +47,13 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
 
     rt = _runtime(settings)
     try:
-        runner = ProjectionRunner(rt.database, rt.app, views=select_views(args.views or None),
-                                  batch_size=args.batch_size, poll_interval=args.poll_interval)
+        runner = ProjectionRunner(
+            rt.database,
+            rt.app,
+            views=select_views(args.views or None),
+            batch_size=args.batch_size,
+            poll_interval=args.poll_interval,
+        )
         if args.once:
             read = runner.catch_up()
             print(json.dumps({"caught_up": True, "events_read": read}))
@@ -79,8 +84,15 @@ def cmd_rebuild(settings: Any, args: argparse.Namespace) -> int:
         source = EventSource.from_app(rt.app)
         bar, on_batch = _progress(f"rebuild {args.view or 'all views'}", source.head())
         with bar:
-            positions = rebuild(rt.database.dsn, source, live_schema(rt.database.schema), views,
-                                batch_size=args.batch_size, on_batch=on_batch, workers=max(1, args.workers))
+            positions = rebuild(
+                rt.database.dsn,
+                source,
+                live_schema(rt.database.schema),
+                views,
+                batch_size=args.batch_size,
+                on_batch=on_batch,
+                workers=max(1, args.workers),
+            )
         print(json.dumps({"rebuilt": positions}))
         return 0
     finally:
@@ -98,8 +110,15 @@ def cmd_verify(settings: Any, args: argparse.Namespace) -> int:
         source = EventSource.from_app(rt.app)
         bar, on_batch = _progress(f"verify {args.view or 'all views'}", source.head())
         with bar:
-            report = verify(rt.database.dsn, source, live_schema(rt.database.schema), views,
-                            batch_size=args.batch_size, on_batch=on_batch, samples=args.samples)
+            report = verify(
+                rt.database.dsn,
+                source,
+                live_schema(rt.database.schema),
+                views,
+                batch_size=args.batch_size,
+                on_batch=on_batch,
+                samples=args.samples,
+            )
         print(json.dumps(report.to_dict(), default=str, ensure_ascii=False, indent=2))
         return 0 if report.ok else 1
     finally:
@@ -128,8 +147,14 @@ def _guarded(command: Any) -> Any:
         except Exception as exc:  # noqa: BLE001 - reported, never re-raised with its message
             from .engine import trace
 
-            log.error("projections command failed", extra={
-                "command": args.projections_command, "error": type(exc).__qualname__, "trace": trace(exc)})
+            log.error(
+                "projections command failed",
+                extra={
+                    "command": args.projections_command,
+                    "error": type(exc).__qualname__,
+                    "trace": trace(exc),
+                },
+            )
             return 2
 
     return run
@@ -144,8 +169,13 @@ def register(sub: Any) -> None:
     psub = p.add_subparsers(dest="projections_command", required=True)
 
     run = psub.add_parser("run", help="follow the event log live (LISTEN/NOTIFY, polling fallback)")
-    run.add_argument("--view", dest="views", action="append", choices=VIEW_NAMES,
-                     help="only this view (repeatable; default: all)")
+    run.add_argument(
+        "--view",
+        dest="views",
+        action="append",
+        choices=VIEW_NAMES,
+        help="only this view (repeatable; default: all)",
+    )
     run.add_argument("--batch-size", type=int, default=2000)
     run.add_argument("--poll-interval", type=float, default=1.0)
     run.add_argument("--once", action="store_true", help="catch up to the head and exit")
@@ -154,13 +184,18 @@ def register(sub: Any) -> None:
     rb = psub.add_parser("rebuild", help="replay a view (default: all) from event zero and swap it in")
     rb.add_argument("view", nargs="?", choices=VIEW_NAMES)
     rb.add_argument("--batch-size", type=int, default=REBUILD_BATCH)
-    rb.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                    help="worker processes for the bulk of the replay, views split between them "
-                         "(default: the cores, at most 2)")
+    rb.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="worker processes for the bulk of the replay, views split between them "
+        "(default: the cores, at most 2)",
+    )
     rb.set_defaults(func=_guarded(cmd_rebuild))
 
-    vf = psub.add_parser("verify",
-                         help="replay into a scratch schema and report rows differing from the live view")
+    vf = psub.add_parser(
+        "verify", help="replay into a scratch schema and report rows differing from the live view"
+    )
     vf.add_argument("view", nargs="?", choices=VIEW_NAMES)
     vf.add_argument("--batch-size", type=int, default=REBUILD_BATCH)
     vf.add_argument("--samples", type=int, default=20, help="differing rows shown per table")

@@ -83,17 +83,23 @@ class EventSource:
         return self.recorder.channel_name
 
     def _statement(self, bounded: bool) -> sql.Composed:
-        return sql.SQL("SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{}"
-                       " WHERE notification_id > %s{} ORDER BY notification_id LIMIT %s").format(
-            sql.Identifier(self.schema), sql.Identifier(self.events_table),
-            sql.SQL(" AND notification_id <= %s") if bounded else sql.SQL(""))
+        return sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{}"
+            " WHERE notification_id > %s{} ORDER BY notification_id LIMIT %s"
+        ).format(
+            sql.Identifier(self.schema),
+            sql.Identifier(self.events_table),
+            sql.SQL(" AND notification_id <= %s") if bounded else sql.SQL(""),
+        )
 
     def read(self, after: int, limit: int, stop: int | None = None) -> Sequence[Any]:
         """What the recorder's ``select_notifications`` returns, read as tuples (a fifth faster in a rebuild)."""
         params = [after, stop, limit] if stop is not None else [after, limit]
         rows = self._fetch(self._statement(stop is not None), params)
-        return [Notification(id=i, originator_id=o, originator_version=v, topic=t, state=bytes(s))
-                for i, o, v, t, s in rows]
+        return [
+            Notification(id=i, originator_id=o, originator_version=v, topic=t, state=bytes(s))
+            for i, o, v, t, s in rows
+        ]
 
     def _fetch(self, statement: sql.Composed, params: list[Any]) -> list[tuple[Any, ...]]:
         with self.recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
@@ -109,8 +115,9 @@ class EventSource:
     def detached(self, dsn: str) -> DetachedSource:
         """The same log read over a connection of its own (for a worker process: the recorder's
         pool must not cross a fork)."""
-        return DetachedSource(recorder=None, mapper=self.mapper, dsn=dsn, names=(self.schema, self.events_table,
-                                                                                 self.channel))
+        return DetachedSource(
+            recorder=None, mapper=self.mapper, dsn=dsn, names=(self.schema, self.events_table, self.channel)
+        )
 
 
 @dataclass
@@ -143,8 +150,12 @@ class DetachedSource(EventSource):
             return cur.fetchall()
 
     def head(self) -> int:
-        rows = self._fetch(sql.SQL("SELECT max(notification_id) FROM {}.{}").format(
-            sql.Identifier(self.schema), sql.Identifier(self.events_table)), [])
+        rows = self._fetch(
+            sql.SQL("SELECT max(notification_id) FROM {}.{}").format(
+                sql.Identifier(self.schema), sql.Identifier(self.events_table)
+            ),
+            [],
+        )
         return (rows[0][0] if rows else None) or 0
 
     @cached_property
@@ -234,7 +245,9 @@ class Projector:
         max_resident_rows: int = 2_000_000,
     ) -> None:
         if resident and isolate:
-            raise ValueError("a resident projector is for rebuilds and catch-ups, not isolated live following")
+            raise ValueError(
+                "a resident projector is for rebuilds and catch-ups, not isolated live following"
+            )
         self.source = source
         self.views = list(views)
         self.conn = conn
@@ -265,8 +278,9 @@ class Projector:
             if row is None:
                 raise LookupError(f"view {v.name} has no tracking row in schema {self.schema}")
             if row.schema_version != v.schema_version():
-                raise VersionChanged(f"view {v.name} is at version {row.schema_version}, "
-                                     f"this code builds {v.schema_version()}")
+                raise VersionChanged(
+                    f"view {v.name} is at version {row.schema_version}, this code builds {v.schema_version()}"
+                )
             self.positions[v.name] = row.position
             self.committed[v.name] = row.position
             self._units.pop(v.name, None)
@@ -301,8 +315,12 @@ class Projector:
         decoded = [(n.id, n.topic, self.source.decode(n)) for n in notifications if n.topic in topics]
         return _Batch(start, len(notifications), notifications[-1].id, decoded, topics)
 
-    def step(self, limit: int = DEFAULT_BATCH, stop: int | None = None, ahead: Future[_Batch] | None = None,
-             ) -> StepResult:
+    def step(
+        self,
+        limit: int = DEFAULT_BATCH,
+        stop: int | None = None,
+        ahead: Future[_Batch] | None = None,
+    ) -> StepResult:
         """Read one batch after the lowest eligible position and apply it. ``read == 0``: caught up.
 
         ``ahead`` is a batch being fetched in the background; used when it starts where this step does.
@@ -338,13 +356,16 @@ class Projector:
                     self.reload([v.name])
                 except VersionChanged:
                     self.stopped.add(v.name)
-                    log.error("view tables changed version while running; restart to rebuild",
-                              extra={"view": v.name})
+                    log.error(
+                        "view tables changed version while running; restart to rebuild",
+                        extra={"view": v.name},
+                    )
                 continue
             except VersionChanged:
                 self.stopped.add(v.name)
-                log.error("view tables changed version while running; restart to rebuild",
-                          extra={"view": v.name})
+                log.error(
+                    "view tables changed version while running; restart to rebuild", extra={"view": v.name}
+                )
                 if not self.isolate:
                     raise
                 continue
@@ -367,11 +388,13 @@ class Projector:
         moved = []
         with self.conn.transaction(), self.conn.cursor() as cur:
             for v in views:
-                cur.execute(sql.SQL(
-                    "UPDATE {} SET position = %s, updated_at = now(), last_error = NULL, failed_at = NULL"
-                    " WHERE view_name = %s AND position = %s AND schema_version = %s").format(
-                        tracking.qualified(self.schema)),
-                    [last, v.name, self.positions[v.name], v.schema_version()])
+                cur.execute(
+                    sql.SQL(
+                        "UPDATE {} SET position = %s, updated_at = now(), last_error = NULL, failed_at = NULL"
+                        " WHERE view_name = %s AND position = %s AND schema_version = %s"
+                    ).format(tracking.qualified(self.schema)),
+                    [last, v.name, self.positions[v.name], v.schema_version()],
+                )
                 if cur.rowcount != 1:
                     moved.append(v.name)
         for v in views:
@@ -383,8 +406,10 @@ class Projector:
                 self.reload(moved)
             except VersionChanged:
                 self.stopped.update(moved)
-                log.error("view tables changed version while running; restart to rebuild",
-                          extra={"views": ",".join(moved)})
+                log.error(
+                    "view tables changed version while running; restart to rebuild",
+                    extra={"views": ",".join(moved)},
+                )
 
     def _apply(self, view: View, events: list[tuple[str, Any]], position: int, last: int) -> None:
         if self.resident:
@@ -400,9 +425,16 @@ class Projector:
         self.positions[view.name] = last
         self.failures.pop(view.name, None)
         if events:
-            log.debug("batch applied", extra={"view": view.name, "position": last, "events": len(events),
-                                              "rows_written": written,
-                                              "ms": round((time.perf_counter() - started) * 1000, 1)})
+            log.debug(
+                "batch applied",
+                extra={
+                    "view": view.name,
+                    "position": last,
+                    "events": len(events),
+                    "rows_written": written,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
 
     def _lock(self, cur: psycopg.Cursor[Any], view: View, position: int) -> None:
         """Lock the view's tracking row; it must still be at ``position`` and this code's version."""
@@ -431,8 +463,9 @@ class Projector:
             # before the first checkpoint, which commits rows and position together).
             if self._cursor is None or self._cursor.closed:
                 self._cursor = self.conn.cursor()  # outlives batches and checkpoints: reads on a miss
-            rows = self._units[view.name] = Rows(self._cursor, self.schema, view.tables,
-                                                 complete=self.committed[view.name] == 0)
+            rows = self._units[view.name] = Rows(
+                self._cursor, self.schema, view.tables, complete=self.committed[view.name] == 0
+            )
         try:
             self._run(view, events, rows)
         except BaseException:
@@ -479,16 +512,25 @@ class Projector:
                     rows.evict()
                 else:
                     rows.mark_clean()
-            log.debug("checkpoint", extra={"view": name, "position": self.positions[name], "rows_written": written,
-                                           "ms": round((time.perf_counter() - started) * 1000, 1)})
+            log.debug(
+                "checkpoint",
+                extra={
+                    "view": name,
+                    "position": self.positions[name],
+                    "rows_written": written,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
         return -1 if moved else written
 
     def _resident_rows(self) -> int:
         return sum(len(u) for u in self._units.values())
 
     def _checkpoint_due(self) -> bool:
-        return (sum(self._pending.values()) >= self.checkpoint_events
-                or self._resident_rows() > self.max_resident_rows)
+        return (
+            sum(self._pending.values()) >= self.checkpoint_events
+            or self._resident_rows() > self.max_resident_rows
+        )
 
     def _failed(self, view: View, exc: Exception, position: int) -> None:
         f = self.failures.setdefault(view.name, _Failure())
@@ -498,17 +540,28 @@ class Projector:
         f.retry_at = time.monotonic() + delay
         f.error = type(exc).__name__
         # The exception's type and the position only: a message may quote event data.
-        log.error("view batch failed; rolled back, will retry", extra={
-            "view": view.name, "position": position, "error": f.error, "attempt": f.count,
-            "retry_in_s": round(delay, 2)})
+        log.error(
+            "view batch failed; rolled back, will retry",
+            extra={
+                "view": view.name,
+                "position": position,
+                "error": f.error,
+                "attempt": f.count,
+                "retry_in_s": round(delay, 2),
+            },
+        )
         log.debug("view batch failure detail", extra={"view": view.name, "trace": trace(exc)})
         try:
             tracking.record_error(self.conn, self.schema, view.name, f.error)
         except psycopg.Error:
             log.warning("could not record the view's error", extra={"view": view.name})
 
-    def catch_up(self, limit: int = DEFAULT_BATCH, stop: int | None = None,
-                 on_batch: Callable[[StepResult], None] | None = None) -> int:
+    def catch_up(
+        self,
+        limit: int = DEFAULT_BATCH,
+        stop: int | None = None,
+        on_batch: Callable[[StepResult], None] | None = None,
+    ) -> int:
         """Apply batches until no eligible view has anything left (up to ``stop``). Returns events read.
 
         The next batch is read and decoded in a background thread while this one is applied

@@ -94,8 +94,10 @@ def view_lag(
                 behind = 0
             elif distance <= EXACT_UP_TO:
                 if position not in count_cache:
-                    cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE notification_id > %s").format(events),
-                                [position])
+                    cur.execute(
+                        sql.SQL("SELECT count(*) FROM {} WHERE notification_id > %s").format(events),
+                        [position],
+                    )
                     count_cache[position] = cur.fetchone()[0]  # type: ignore[index]
                 behind = count_cache[position]
             else:
@@ -103,8 +105,13 @@ def view_lag(
             seconds: float | None = 0.0
             if behind:
                 if position not in oldest_cache:
-                    cur.execute(sql.SQL("SELECT topic, state FROM {} WHERE notification_id > %s "
-                                        "ORDER BY notification_id LIMIT 1").format(events), [position])
+                    cur.execute(
+                        sql.SQL(
+                            "SELECT topic, state FROM {} WHERE notification_id > %s "
+                            "ORDER BY notification_id LIMIT 1"
+                        ).format(events),
+                        [position],
+                    )
                     first = cur.fetchone()
                     oldest_cache[position] = _timestamp(first[0], bytes(first[1]), mapper) if first else None
                 ts = oldest_cache[position]

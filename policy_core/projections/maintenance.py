@@ -126,24 +126,31 @@ def rebuild(
             with conn.transaction(), conn.cursor() as cur:
                 tracking.ensure(cur, schema)
                 for v in sorted(views, key=lambda v: v.name):
-                    cur.execute(sql.SQL(
-                        "INSERT INTO {} (view_name, position, schema_version) VALUES (%s, 0, %s)"
-                        " ON CONFLICT (view_name) DO NOTHING").format(tracking.qualified(schema)),
-                        [v.name, v.schema_version()])
+                    cur.execute(
+                        sql.SQL(
+                            "INSERT INTO {} (view_name, position, schema_version) VALUES (%s, 0, %s)"
+                            " ON CONFLICT (view_name) DO NOTHING"
+                        ).format(tracking.qualified(schema)),
+                        [v.name, v.schema_version()],
+                    )
                     tracking.lock(cur, schema, v.name)
                 projector.catch_up(batch_size, on_batch=on_batch)  # the tail, under the lock
                 staged = tracking.read_all(cur, staging)
                 for v in views:
                     for t in v.tables:
                         cur.execute(t.drop(schema))
-                        cur.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
-                            t.qualified(staging), sql.Identifier(schema)))
+                        cur.execute(
+                            sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+                                t.qualified(staging), sql.Identifier(schema)
+                            )
+                        )
                     tracking.install(cur, schema, staged[v.name])
             positions = {v.name: staged[v.name].position for v in views}
             with conn.cursor() as cur:
                 drop_schema(cur, staging)
-            log.info("rebuild finished",
-                     extra={"views": ",".join(names), "position": max(positions.values())})
+            log.info(
+                "rebuild finished", extra={"views": ",".join(names), "position": max(positions.values())}
+            )
             return positions
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(schema)])
@@ -160,8 +167,9 @@ def _groups(views: list[View], workers: int) -> list[list[View]]:
     return [g for g in groups if g]
 
 
-def _replay_worker(dsn: str, source: EventSource, schema: str, views: list[View], batch_size: int,
-                   progress: Any, slot: int) -> None:
+def _replay_worker(
+    dsn: str, source: EventSource, schema: str, views: list[View], batch_size: int, progress: Any, slot: int
+) -> None:
     """In a forked process: replay one group of views into the staging schema."""
     detached = source.detached(dsn)
     try:
@@ -176,8 +184,14 @@ def _replay_worker(dsn: str, source: EventSource, schema: str, views: list[View]
         detached.close()
 
 
-def _replay_in_workers(dsn: str, source: EventSource, schema: str, groups: list[list[View]], batch_size: int,
-                       on_batch: Progress | None) -> None:
+def _replay_in_workers(
+    dsn: str,
+    source: EventSource,
+    schema: str,
+    groups: list[list[View]],
+    batch_size: int,
+    on_batch: Progress | None,
+) -> None:
     """Run one worker process per group; report the slowest worker's position as progress.
 
     Forked, so the workers inherit the views and the mapper as they are (no pickling, custom
@@ -185,10 +199,18 @@ def _replay_in_workers(dsn: str, source: EventSource, schema: str, groups: list[
     rebuild raises; what the workers committed stays in the staging schema to resume from."""
     ctx = multiprocessing.get_context("fork")
     progress = ctx.Array("q", len(groups), lock=False)
-    procs = [ctx.Process(target=_replay_worker, name=f"rebuild-{i}",
-                         args=(dsn, source, schema, group, batch_size, progress, i), daemon=True)
-             for i, group in enumerate(groups)]
-    log.info("rebuild workers started", extra={"groups": "; ".join(",".join(v.name for v in g) for g in groups)})
+    procs = [
+        ctx.Process(
+            target=_replay_worker,
+            name=f"rebuild-{i}",
+            args=(dsn, source, schema, group, batch_size, progress, i),
+            daemon=True,
+        )
+        for i, group in enumerate(groups)
+    ]
+    log.info(
+        "rebuild workers started", extra={"groups": "; ".join(",".join(v.name for v in g) for g in groups)}
+    )
     for p in procs:
         p.start()
     reported = 0
@@ -214,8 +236,10 @@ def _replay_in_workers(dsn: str, source: EventSource, schema: str, groups: list[
 
 
 def _has_tables(cur: psycopg.Cursor[Any], schema: str, view: View) -> bool:
-    cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s AND tablename = ANY(%s)",
-                [schema, [t.name for t in view.tables]])
+    cur.execute(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = %s AND tablename = ANY(%s)",
+        [schema, [t.name for t in view.tables]],
+    )
     row = cur.fetchone()
     return bool(row and row[0] == len(view.tables))
 
@@ -284,9 +308,13 @@ def verify(
                 reports[v.name] = ViewReport(v.name, "missing", detail="the view was never built here")
             elif row.schema_version != v.schema_version():
                 reports[v.name] = ViewReport(
-                    v.name, "version_mismatch", position=row.position, schema_version=row.schema_version,
+                    v.name,
+                    "version_mismatch",
+                    position=row.position,
+                    schema_version=row.schema_version,
                     detail=f"live view is version {row.schema_version}, "
-                           f"this code builds {v.schema_version()}; rebuild it")
+                    f"this code builds {v.schema_version()}; rebuild it",
+                )
             else:
                 checked.append(v)
         if checked:
@@ -305,21 +333,29 @@ def verify(
                         for v in checked:
                             row = frozen.get(v.name)
                             if row is None or row.schema_version != v.schema_version():
-                                reports[v.name] = ViewReport(v.name, "version_mismatch",
-                                                             detail="the live view changed during verify")
+                                reports[v.name] = ViewReport(
+                                    v.name, "version_mismatch", detail="the live view changed during verify"
+                                )
                                 continue
                             if row.position < projector.positions[v.name]:
                                 reports[v.name] = ViewReport(
-                                    v.name, "version_mismatch", position=row.position,
-                                    detail="the live view was rebuilt during verify")
+                                    v.name,
+                                    "version_mismatch",
+                                    position=row.position,
+                                    detail="the live view was rebuilt during verify",
+                                )
                                 continue
                             single = Projector(source, [v], conn, scratch, resident=True)
                             single.catch_up(batch_size, stop=row.position, on_batch=on_batch)
                             tables = [_compare(cur, schema, scratch, t, samples) for t in v.tables]
                             differs = any(t.differing for t in tables)
-                            reports[v.name] = ViewReport(v.name, "differs" if differs else "ok",
-                                                         position=row.position,
-                                                         schema_version=row.schema_version, tables=tables)
+                            reports[v.name] = ViewReport(
+                                v.name,
+                                "differs" if differs else "ok",
+                                position=row.position,
+                                schema_version=row.schema_version,
+                                tables=tables,
+                            )
                 finally:
                     conn.isolation_level = None
             finally:
@@ -327,8 +363,15 @@ def verify(
                     drop_schema(cur, scratch)
     report = VerifyReport([reports[v.name] for v in views])
     for v in report.views:
-        log.info("verify result", extra={"view": v.view, "status": v.status, "position": v.position,
-                                         "differing_rows": sum(t.differing for t in v.tables)})
+        log.info(
+            "verify result",
+            extra={
+                "view": v.view,
+                "status": v.status,
+                "position": v.position,
+                "differing_rows": sum(t.differing for t in v.tables),
+            },
+        )
     return report
 
 
@@ -337,9 +380,11 @@ def _compare(cur: psycopg.Cursor[Any], live: str, scratch: str, table: Any, samp
     body = sql.SQL(
         "FROM {} AS l FULL OUTER JOIN {} AS r ON {} WHERE to_jsonb(l) IS DISTINCT FROM to_jsonb(r)"
     ).format(table.qualified(live), table.qualified(scratch), join)
-    cur.execute(sql.SQL(
-        "SELECT (SELECT count(*) FROM {}), (SELECT count(*) FROM {}), (SELECT count(*) {})"
-    ).format(table.qualified(live), table.qualified(scratch), body))
+    cur.execute(
+        sql.SQL("SELECT (SELECT count(*) FROM {}), (SELECT count(*) FROM {}), (SELECT count(*) {})").format(
+            table.qualified(live), table.qualified(scratch), body
+        )
+    )
     live_rows, rebuilt_rows, differing = cur.fetchone()  # type: ignore[misc]
     out = TableDiff(table.name, live_rows, rebuilt_rows, differing)
     if differing:
@@ -362,8 +407,11 @@ def _describe(table: Any, live: dict[str, Any] | None, rebuilt: dict[str, Any] |
     def show(row: dict[str, Any], c: str) -> Any:
         return "<redacted>" if c in table.personal else row.get(c)
 
-    return {"key": key, "kind": "changed",
-            "columns": {c: {"live": show(live, c), "rebuilt": show(rebuilt, c)} for c in cols}}
+    return {
+        "key": key,
+        "kind": "changed",
+        "columns": {c: {"live": show(live, c), "rebuilt": show(rebuilt, c)} for c in cols},
+    }
 
 
 __all__ = [

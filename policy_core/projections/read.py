@@ -34,20 +34,37 @@ MAX_PAGE = 500
 
 
 class ReadModels:
-    def __init__(self, database: Database, *, mapper: Any | None = None, max_connections: int = 4,
-                 events_schema: str | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        mapper: Any | None = None,
+        max_connections: int = 4,
+        events_schema: str | None = None,
+    ) -> None:
         self.database = database
         self.schema = live_schema(database.schema)
         self.events_schema = events_schema or self.schema
         self.mapper = mapper
-        self.pool = ConnectionPool(database.dsn, min_size=1, max_size=max_connections,
-                                   kwargs={"autocommit": True, "row_factory": dict_row}, open=True,
-                                   name="read-models")
+        self.pool = ConnectionPool(
+            database.dsn,
+            min_size=1,
+            max_size=max_connections,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            open=True,
+            name="read-models",
+        )
         # The limits statement, composed once: for the latest period (True) and for a given one.
-        self._limits_sql = {latest: sql.SQL(self._LIMITS_SQL).format(
-            docs=self.table("rm_limits_docs"), tracking=self.table("rm_tracking"),
-            period=sql.SQL("" if latest else " AND d.period_number = %s")).as_string()
-            for latest in (True, False)}
+        self._limits_sql = {
+            latest: sql.SQL(self._LIMITS_SQL)
+            .format(
+                docs=self.table("rm_limits_docs"),
+                tracking=self.table("rm_tracking"),
+                period=sql.SQL("" if latest else " AND d.period_number = %s"),
+            )
+            .as_string()
+            for latest in (True, False)
+        }
         self._limits_warned = False
 
     def close(self) -> None:
@@ -77,8 +94,9 @@ class ReadModels:
         return rows[0] if rows else None
 
     def position(self, view: str) -> int:
-        row = self._one(sql.SQL("SELECT position FROM {} WHERE view_name = %s").format(
-            self._t("rm_tracking")), [view])
+        row = self._one(
+            sql.SQL("SELECT position FROM {} WHERE view_name = %s").format(self._t("rm_tracking")), [view]
+        )
         return row["position"] if row else 0
 
     @staticmethod
@@ -175,31 +193,39 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
         where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("")
         return where, params
 
-    def list_policies(self, filters: Mapping[str, Any] | None = None, limit: int = 50,
-                      offset: int = 0) -> list[dict[str, Any]]:
+    def list_policies(
+        self, filters: Mapping[str, Any] | None = None, limit: int = 50, offset: int = 0
+    ) -> list[dict[str, Any]]:
         limit, offset = self._page(limit, offset)
         where, params = self._policy_where(filters)
-        return self._all(sql.SQL(
-            "SELECT * FROM {}{} ORDER BY created_at, policy_id LIMIT %s OFFSET %s"
-        ).format(self._t("rm_policies"), where), [*params, limit, offset])
+        return self._all(
+            sql.SQL("SELECT * FROM {}{} ORDER BY created_at, policy_id LIMIT %s OFFSET %s").format(
+                self._t("rm_policies"), where
+            ),
+            [*params, limit, offset],
+        )
 
     def count_policies(self, filters: Mapping[str, Any] | None = None) -> int:
         where, params = self._policy_where(filters)
-        row = self._one(sql.SQL("SELECT count(*) AS n FROM {}{}").format(self._t("rm_policies"), where),
-                        params)
+        row = self._one(
+            sql.SQL("SELECT count(*) AS n FROM {}{}").format(self._t("rm_policies"), where), params
+        )
         return row["n"] if row else 0
 
     def get_policy_row(self, policy_id: UUID) -> dict[str, Any] | None:
-        return self._one(sql.SQL("SELECT * FROM {} WHERE policy_id = %s").format(self._t("rm_policies")),
-                         [policy_id])
+        return self._one(
+            sql.SQL("SELECT * FROM {} WHERE policy_id = %s").format(self._t("rm_policies")), [policy_id]
+        )
 
     # ------------------------------------------------------------------ claims
     def get_claim_row(self, claim_id: UUID) -> dict[str, Any] | None:
-        return self._one(sql.SQL("SELECT * FROM {} WHERE claim_id = %s").format(self._t("rm_claims")),
-                         [claim_id])
+        return self._one(
+            sql.SQL("SELECT * FROM {} WHERE claim_id = %s").format(self._t("rm_claims")), [claim_id]
+        )
 
-    def list_claims(self, *, policy_id: UUID | None = None, status: str | None = None, limit: int = 50,
-                    offset: int = 0) -> list[dict[str, Any]]:
+    def list_claims(
+        self, *, policy_id: UUID | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[dict[str, Any]]:
         limit, offset = self._page(limit, offset)
         clauses, params = [], []
         if policy_id is not None:
@@ -209,13 +235,17 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
             clauses.append(sql.SQL("status = %s"))
             params.append(status)
         where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("")
-        return self._all(sql.SQL(
-            "SELECT * FROM {}{} ORDER BY reported_at, claim_id LIMIT %s OFFSET %s"
-        ).format(self._t("rm_claims"), where), [*params, limit, offset])
+        return self._all(
+            sql.SQL("SELECT * FROM {}{} ORDER BY reported_at, claim_id LIMIT %s OFFSET %s").format(
+                self._t("rm_claims"), where
+            ),
+            [*params, limit, offset],
+        )
 
     # ------------------------------------------------------------------ collections
-    def debits_due(self, on_or_before: date, *, scheme: str | None = None,
-                   limit: int | None = None) -> list[dict[str, Any]]:
+    def debits_due(
+        self, on_or_before: date, *, scheme: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """Periods with premium due whose next debit date is on or before the day: the scheduler's list.
 
         Each row carries ``next_attempt`` (the attempt number to record) and ``policy_status``.
@@ -231,10 +261,13 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
         if limit is not None:
             tail = sql.SQL(" LIMIT %s")
             params.append(limit)
-        return self._all(sql.SQL(
-            "SELECT * FROM {} WHERE state = 'due' AND next_debit_date <= %s{} "
-            "ORDER BY next_debit_date, policy_id, period_number{}").format(
-                self._t("rm_collections_debits"), extra, tail), params)
+        return self._all(
+            sql.SQL(
+                "SELECT * FROM {} WHERE state = 'due' AND next_debit_date <= %s{} "
+                "ORDER BY next_debit_date, policy_id, period_number{}"
+            ).format(self._t("rm_collections_debits"), extra, tail),
+            params,
+        )
 
     def failed_debits(self, *, since: date | None = None, scheme: str | None = None) -> list[dict[str, Any]]:
         clauses, params = [sql.SQL("outcome = 'failed'")], []
@@ -244,8 +277,12 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
         if scheme is not None:
             clauses.append(sql.SQL("scheme = %s"))
             params.append(scheme)
-        return self._all(sql.SQL("SELECT * FROM {} WHERE {} ORDER BY debit_date, policy_id, attempt").format(
-            self._t("rm_collections_attempts"), sql.SQL(" AND ").join(clauses)), params)
+        return self._all(
+            sql.SQL("SELECT * FROM {} WHERE {} ORDER BY debit_date, policy_id, attempt").format(
+                self._t("rm_collections_attempts"), sql.SQL(" AND ").join(clauses)
+            ),
+            params,
+        )
 
     def arrears(self, *, scheme: str | None = None) -> list[dict[str, Any]]:
         params: list[Any] = []
@@ -253,9 +290,12 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
         if scheme is not None:
             extra = sql.SQL(" AND scheme = %s")
             params.append(scheme)
-        return self._all(sql.SQL(
-            "SELECT * FROM {} WHERE state = 'due' AND failed_attempts > 0{} ORDER BY policy_id, period_number"
-        ).format(self._t("rm_collections_debits"), extra), params)
+        return self._all(
+            sql.SQL(
+                "SELECT * FROM {} WHERE state = 'due' AND failed_attempts > 0{} ORDER BY policy_id, period_number"
+            ).format(self._t("rm_collections_debits"), extra),
+            params,
+        )
 
     def lapses(self, *, scheme: str | None = None) -> list[dict[str, Any]]:
         params: list[Any] = []
@@ -263,34 +303,53 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
         if scheme is not None:
             extra = sql.SQL(" WHERE scheme = %s")
             params.append(scheme)
-        return self._all(sql.SQL("SELECT * FROM {}{} ORDER BY recorded_at, policy_id").format(
-            self._t("rm_collections_lapses"), extra), params)
+        return self._all(
+            sql.SQL("SELECT * FROM {}{} ORDER BY recorded_at, policy_id").format(
+                self._t("rm_collections_lapses"), extra
+            ),
+            params,
+        )
 
     # ------------------------------------------------------------------ portfolio
     def portfolio(self, scheme: str, year: int) -> dict[str, Any] | None:
-        totals = self._one(sql.SQL("SELECT * FROM {} WHERE scheme = %s AND scheme_year = %s").format(
-            self._t("rm_portfolio")), [scheme, year])
+        totals = self._one(
+            sql.SQL("SELECT * FROM {} WHERE scheme = %s AND scheme_year = %s").format(
+                self._t("rm_portfolio")
+            ),
+            [scheme, year],
+        )
         if totals is None:
             return None
-        mix = self._all(sql.SQL(
-            "SELECT plan, industry, periods_written, policies_in_force, written_premium, collected_premium "
-            "FROM {} WHERE scheme = %s AND scheme_year = %s ORDER BY plan, industry").format(
-                self._t("rm_portfolio_mix")), [scheme, year])
-        coinsurers = self._all(sql.SQL(
-            "SELECT * FROM {} WHERE scheme = %s AND scheme_year = %s"
-            " ORDER BY share_bp DESC NULLS LAST, written_premium DESC, coinsurer"
-        ).format(self._t("rm_portfolio_coinsurers")), [scheme, year])
+        mix = self._all(
+            sql.SQL(
+                "SELECT plan, industry, periods_written, policies_in_force, written_premium, collected_premium "
+                "FROM {} WHERE scheme = %s AND scheme_year = %s ORDER BY plan, industry"
+            ).format(self._t("rm_portfolio_mix")),
+            [scheme, year],
+        )
+        coinsurers = self._all(
+            sql.SQL(
+                "SELECT * FROM {} WHERE scheme = %s AND scheme_year = %s"
+                " ORDER BY share_bp DESC NULLS LAST, written_premium DESC, coinsurer"
+            ).format(self._t("rm_portfolio_coinsurers")),
+            [scheme, year],
+        )
         out = dict(totals)
         out["loss_ratio"] = loss_ratio(totals["paid_total"], totals["collected_premium"])
         out["mix"] = mix
-        out["coinsurers"] = [dict(c) | {"loss_ratio": loss_ratio(c["paid_total"], c["collected_premium"])}
-                             for c in coinsurers]
+        out["coinsurers"] = [
+            dict(c) | {"loss_ratio": loss_ratio(c["paid_total"], c["collected_premium"])} for c in coinsurers
+        ]
         out["position"] = self.position("portfolio")
         return out
 
     def participants(self, scheme: str) -> int:
-        row = self._one(sql.SQL("SELECT policies_active FROM {} WHERE scheme = %s").format(
-            self._t("rm_portfolio_schemes")), [scheme])
+        row = self._one(
+            sql.SQL("SELECT policies_active FROM {} WHERE scheme = %s").format(
+                self._t("rm_portfolio_schemes")
+            ),
+            [scheme],
+        )
         return int(row["policies_active"]) if row else 0
 
     # ------------------------------------------------------------------ health
@@ -298,9 +357,14 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
         with self.pool.connection() as conn:
             conn.row_factory = tuple_row  # type: ignore[assignment]
             try:
-                return view_lag(conn, self.schema, views={v.name: v.schema_version() for v in all_views()},
-                                events_schema=self.events_schema, events_table=EVENTS_TABLE,
-                                mapper=self.mapper)
+                return view_lag(
+                    conn,
+                    self.schema,
+                    views={v.name: v.schema_version() for v in all_views()},
+                    events_schema=self.events_schema,
+                    events_table=EVENTS_TABLE,
+                    mapper=self.mapper,
+                )
             finally:
                 conn.row_factory = dict_row  # type: ignore[assignment]
 
@@ -308,8 +372,11 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
         """Readiness: every view built at this code's version, none failing, none too far behind."""
         lag = self.lag()
         ok = all(
-            v["built"] and v["schema_version"] == v["expected_version"] and not v["last_error"]
-            and v["seconds_behind"] is not None and v["seconds_behind"] <= max_seconds_behind
+            v["built"]
+            and v["schema_version"] == v["expected_version"]
+            and not v["last_error"]
+            and v["seconds_behind"] is not None
+            and v["seconds_behind"] <= max_seconds_behind
             for v in lag.values()
         )
         return ok, lag
@@ -339,7 +406,8 @@ class ParticipantsCounter:
 
     def __call__(self, scheme: str) -> int:
         query = sql.SQL("SELECT policies_active FROM {}.{} WHERE scheme = %s").format(
-            sql.Identifier(self.schema), sql.Identifier("rm_portfolio_schemes"))
+            sql.Identifier(self.schema), sql.Identifier("rm_portfolio_schemes")
+        )
         with self._lock:
             cached = self._cache.get(scheme)
             if cached is not None and cached[1] > time.monotonic():
@@ -354,8 +422,10 @@ class ParticipantsCounter:
                     return count
                 except psycopg.errors.UndefinedTable:
                     if not self._warned:
-                        log.warning("portfolio view not built yet: participants counted as 0",
-                                    extra={"scheme": scheme})
+                        log.warning(
+                            "portfolio view not built yet: participants counted as 0",
+                            extra={"scheme": scheme},
+                        )
                         self._warned = True
                     return 0
                 except psycopg.OperationalError:

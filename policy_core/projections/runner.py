@@ -83,10 +83,18 @@ class ProjectionRunner:
         """Create missing views; rebuild (blue/green) those whose schema version changed."""
         stale = prepare(conn, self.schema, self.views)
         if stale:
-            log.warning("view schema version changed; rebuilding",
-                        extra={"views": ",".join(v.name for v in stale)})
-            rebuild(self.database.dsn, self.source, self.schema, stale, batch_size=self.rebuild_batch_size,
-                    on_batch=self.on_rebuild_batch, only_if_stale=True)
+            log.warning(
+                "view schema version changed; rebuilding", extra={"views": ",".join(v.name for v in stale)}
+            )
+            rebuild(
+                self.database.dsn,
+                self.source,
+                self.schema,
+                stale,
+                batch_size=self.rebuild_batch_size,
+                on_batch=self.on_rebuild_batch,
+                only_if_stale=True,
+            )
 
     def catch_up(self) -> int:
         """Prepare, then apply everything up to the head once. Returns notifications read.
@@ -112,8 +120,9 @@ class ProjectionRunner:
         names = {v.name: v.schema_version() for v in self.views}
         last_low, moved_at = -1, time.monotonic()
         with psycopg.connect(self.database.dsn, autocommit=True) as conn:
-            followers = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-                                     [self.tag]).fetchone()
+            followers = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [self.tag]
+            ).fetchone()
             while followers and followers[0]:
                 try:
                     with conn.cursor() as cur:
@@ -164,9 +173,15 @@ class ProjectionRunner:
                 self.last_error = type(exc).__name__
                 if time.monotonic() - started > 60:
                     delay = self.backoff[0]
-                log.error("projection runner failed; restarting from the tracking positions",
-                          extra={"error": self.last_error, "restarts": self.restarts, "retry_in_s": delay,
-                                 "trace": trace(exc)})
+                log.error(
+                    "projection runner failed; restarting from the tracking positions",
+                    extra={
+                        "error": self.last_error,
+                        "restarts": self.restarts,
+                        "retry_in_s": delay,
+                        "trace": trace(exc),
+                    },
+                )
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.backoff[1])
 
@@ -178,22 +193,38 @@ class ProjectionRunner:
 
     def _session(self) -> None:
         dsn = self.database.dsn
-        with psycopg.connect(dsn, autocommit=True, application_name=self.tag) as conn, \
-                psycopg.connect(dsn, autocommit=True, application_name=self.tag) as listen:
+        with (
+            psycopg.connect(dsn, autocommit=True, application_name=self.tag) as conn,
+            psycopg.connect(dsn, autocommit=True, application_name=self.tag) as listen,
+        ):
             listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.source.channel)))
             self.backend_pids = (conn.info.backend_pid, listen.info.backend_pid)
             self.prepare(conn)
-            projector = Projector(self.source, self.views, conn, self.schema, isolate=True,
-                                  backoff=self.view_backoff, fault=self.fault)
+            projector = Projector(
+                self.source,
+                self.views,
+                conn,
+                self.schema,
+                isolate=True,
+                backoff=self.view_backoff,
+                fault=self.fault,
+            )
             self.projector = projector
             head = self.source.head()
             ahead = sorted(n for n, p in projector.positions.items() if p > head)
             if ahead:
-                log.error("views are ahead of the event log (was the event store replaced?); rebuild them",
-                          extra={"views": ",".join(ahead), "head": head})
-            log.info("following the event log", extra={
-                "schema": self.schema, "position": projector.min_position(),
-                "views": ",".join(v.name for v in self.views)})
+                log.error(
+                    "views are ahead of the event log (was the event store replaced?); rebuild them",
+                    extra={"views": ",".join(ahead), "head": head},
+                )
+            log.info(
+                "following the event log",
+                extra={
+                    "schema": self.schema,
+                    "position": projector.min_position(),
+                    "views": ",".join(v.name for v in self.views),
+                },
+            )
             while not self._stop.is_set():
                 result = projector.step(self.batch_size)
                 if result.read >= self.batch_size:
@@ -235,5 +266,10 @@ class ProjectionRunner:
         if self.projector is not None:
             failing = {n: {"error": f.error, "attempts": f.count} for n, f in self.projector.failures.items()}
         stopped = sorted(self.projector.stopped) if self.projector else []
-        return {"running": self.running, "restarts": self.restarts, "last_error": self.last_error,
-                "failing_views": failing, "stopped_views": stopped}
+        return {
+            "running": self.running,
+            "restarts": self.restarts,
+            "last_error": self.last_error,
+            "failing_views": failing,
+            "stopped_views": stopped,
+        }

@@ -153,8 +153,9 @@ _ABSENT = _Missing()
 class Rows:
     """The unit of work of one view for one batch, inside the caller's transaction."""
 
-    def __init__(self, cur: psycopg.Cursor[Any], schema: str, tables: Iterable[Table], *,
-                 complete: bool = False) -> None:
+    def __init__(
+        self, cur: psycopg.Cursor[Any], schema: str, tables: Iterable[Table], *, complete: bool = False
+    ) -> None:
         self._cur = cur
         self._schema = schema
         self._tables = {t.name: t for t in tables}
@@ -172,8 +173,9 @@ class Rows:
     def mark_clean(self) -> None:
         """After a committed flush: what is cached is what the tables hold."""
         for t in self._tables.values():
-            self._loaded[t.name] = {key: tuple(row.values())
-                                    for key, row in self._cache[t.name].items() if row is not _ABSENT}
+            self._loaded[t.name] = {
+                key: tuple(row.values()) for key, row in self._cache[t.name].items() if row is not _ABSENT
+            }
 
     def evict(self) -> None:
         """Forget every row (after a committed flush): later reads go to the database again."""
@@ -276,8 +278,9 @@ class Rows:
             # existing columns (a new key would change the width): values() is the column order.
             values = tuple(row.values())
             if len(values) != width:
-                raise KeyError(f"{t.name}: a handler added columns "
-                               f"{sorted(set(row) - t.column_set)} to row {key!r}")
+                raise KeyError(
+                    f"{t.name}: a handler added columns {sorted(set(row) - t.column_set)} to row {key!r}"
+                )
             if key_of(values) != key:
                 raise ValueError(f"{t.name}: a handler changed the key of row {key!r}")
             before = loaded.get(key)
@@ -328,8 +331,9 @@ class Rows:
         shape = ",".join(f"{c.name}:{c.type}" for c in t.columns)
         name = sql.Identifier(f"_rmu_{t.name}_{zlib.crc32(shape.encode()):08x}"[:63])
         # Issued every time: a creation rolled back with a failed batch must not be remembered.
-        self._cur.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {})").format(
-            name, t.qualified(self._schema)))
+        self._cur.execute(
+            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {})").format(name, t.qualified(self._schema))
+        )
         return name
 
     def __iter__(self) -> Iterator[str]:

@@ -5,10 +5,20 @@ from datetime import date
 from tests.e2e.conftest import auth
 
 APPLICATION = {
-    "scheme": "chuokai", "member_number": "M-100", "holder": {"name": "山田印刷株式会社"},
-    "industry": "printing", "annual_sales": 200_000_000, "plan": "B", "network_rider": False,
-    "bank_account": {"bank_code": "0001", "branch_code": "001", "account_type": "ordinary",
-                     "account_number": "1234567", "holder_kana": "ﾔﾏﾀﾞ ｲﾝｻﾂ(ｶ"},
+    "scheme": "chuokai",
+    "member_number": "M-100",
+    "holder": {"name": "山田印刷株式会社"},
+    "industry": "printing",
+    "annual_sales": 200_000_000,
+    "plan": "B",
+    "network_rider": False,
+    "bank_account": {
+        "bank_code": "0001",
+        "branch_code": "001",
+        "account_type": "ordinary",
+        "account_number": "1234567",
+        "holder_kana": "ﾔﾏﾀﾞ ｲﾝｻﾂ(ｶ",
+    },
     "application_date": "2026-01-10",
 }
 
@@ -19,9 +29,18 @@ def test_healthz_needs_no_key(client):
 
 
 def test_quote_reproduces_a_seed_example(client):
-    r = client.post("/api/v1/quotes", headers=auth("operator"), json={
-        "scheme": "chuokai", "industry": "clinic", "annual_sales": 300_000_000, "plan": "B",
-        "network_rider": False, "application_date": "2026-01-10"})
+    r = client.post(
+        "/api/v1/quotes",
+        headers=auth("operator"),
+        json={
+            "scheme": "chuokai",
+            "industry": "clinic",
+            "annual_sales": 300_000_000,
+            "plan": "B",
+            "network_rider": False,
+            "application_date": "2026-01-10",
+        },
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["annual_premium"] == 150_000 and body["premium"] == 150_000
@@ -56,7 +75,9 @@ def test_bad_input_is_422_problem_and_records_nothing(client, runtime):
 
 def test_auth_matrix_basics(client):
     assert client.get("/api/v1/schemes").status_code == 401
-    assert client.get("/api/v1/schemes", headers={"Authorization": "Bearer nope-nope-nope"}).status_code == 401
+    assert (
+        client.get("/api/v1/schemes", headers={"Authorization": "Bearer nope-nope-nope"}).status_code == 401
+    )
     assert client.get("/api/v1/schemes", headers=auth("dashboard")).status_code == 200
     assert client.post("/api/v1/policies", headers=auth("auditor"), json=APPLICATION).status_code == 403
 
@@ -76,22 +97,41 @@ def test_seed_worked_example_over_http(client, runtime):
     pid = client.post("/api/v1/policies", headers=auth("operator"), json=APPLICATION).json()["id"]
     app = runtime.app
     from uuid import UUID
+
     p = app.get_policy(UUID(pid))
     app.activate(p.id, 1)
-    r = client.post("/api/v1/claims", headers=auth("operator"), json={
-        "policy_id": pid, "occurred_at": "2026-05-01T10:00:00+09:00", "discovered_at": "2026-05-02T10:00:00+09:00",
-        "cause": "insider", "records_affected": 3000, "description": "customer list sold"})
+    r = client.post(
+        "/api/v1/claims",
+        headers=auth("operator"),
+        json={
+            "policy_id": pid,
+            "occurred_at": "2026-05-01T10:00:00+09:00",
+            "discovered_at": "2026-05-02T10:00:00+09:00",
+            "cause": "insider",
+            "records_affected": 3000,
+            "description": "customer list sold",
+        },
+    )
     assert r.status_code == 201, r.text
     cid = r.json()["id"]
-    r = client.post(f"/api/v1/claims/{cid}/losses", headers=auth("operator"), json={"items": [
-        {"category": "damages", "risk": "basic", "amount": 37_000_000},
-        {"category": "defence_costs", "risk": "basic", "amount": 2_000_000},
-        {"category": "condolence", "risk": "basic", "amount": 1_000_000, "recipients": 2000},
-        {"category": "advertising", "risk": "basic", "amount": 5_000_000}]})
+    r = client.post(
+        f"/api/v1/claims/{cid}/losses",
+        headers=auth("operator"),
+        json={
+            "items": [
+                {"category": "damages", "risk": "basic", "amount": 37_000_000},
+                {"category": "defence_costs", "risk": "basic", "amount": 2_000_000},
+                {"category": "condolence", "risk": "basic", "amount": 1_000_000, "recipients": 2000},
+                {"category": "advertising", "risk": "basic", "amount": 5_000_000},
+            ]
+        },
+    )
     assert r.status_code == 200, r.text
     r = client.post(f"/api/v1/claims/{cid}/payments", headers=auth("operator"))
     assert r.status_code == 409 and r.json()["type"].endswith(":premium_not_collected")
-    app.record_debit_success(p.id, 1, attempt=1, amount=p.current_period.premium, debit_date=date(2026, 4, 27))
+    app.record_debit_success(
+        p.id, 1, attempt=1, amount=p.current_period.premium, debit_date=date(2026, 4, 27)
+    )
     r = client.post(f"/api/v1/claims/{cid}/payments", headers=auth("operator"))
     assert r.status_code == 201, r.text
     pay = r.json()["payment"]
@@ -99,4 +139,8 @@ def test_seed_worked_example_over_http(client, runtime):
     assert pay["sections"]["expense_basic"]["limited_by"] == "per_accident_limit"
     assert pay["sections"]["liability_basic"]["limited_by"] is None
     lim = client.get(f"/api/v1/policies/{pid}/limits", headers=auth("operator")).json()
-    assert lim["sections"]["liability_basic"] == {"limit": 50_000_000, "paid": 38_900_000, "remaining": 11_100_000}
+    assert lim["sections"]["liability_basic"] == {
+        "limit": 50_000_000,
+        "paid": 38_900_000,
+        "remaining": 11_100_000,
+    }

@@ -36,15 +36,26 @@ def test_seed_worked_example_end_to_end_with_run_due_and_report(client, settle):
     state = client.get(f"/api/v1/policies/{pid}", headers=AU).json()
     assert state["status"] == "active"
     assert state["current_period"]["number"] == 1 and state["current_period"]["collected"] == 100_000
-    r = client.post("/api/v1/claims", headers=OP, json={
-        "policy_id": pid, "occurred_at": "2026-06-01T10:00:00+09:00", "discovered_at": "2026-06-03T10:00:00+09:00",
-        "cause": "insider", "records_affected": 3000, "description": "an employee sold the customer list"})
+    r = client.post(
+        "/api/v1/claims",
+        headers=OP,
+        json={
+            "policy_id": pid,
+            "occurred_at": "2026-06-01T10:00:00+09:00",
+            "discovered_at": "2026-06-03T10:00:00+09:00",
+            "cause": "insider",
+            "records_affected": 3000,
+            "description": "an employee sold the customer list",
+        },
+    )
     assert r.status_code == 201 and r.json()["status"] == "reported"
     cid = r.json()["id"]
-    items = [{"category": "damages", "risk": "basic", "amount": 37_000_000},
-             {"category": "defence_costs", "risk": "basic", "amount": 2_000_000},
-             {"category": "condolence", "risk": "basic", "amount": 1_000_000, "recipients": 2000},
-             {"category": "advertising", "risk": "basic", "amount": 5_000_000}]
+    items = [
+        {"category": "damages", "risk": "basic", "amount": 37_000_000},
+        {"category": "defence_costs", "risk": "basic", "amount": 2_000_000},
+        {"category": "condolence", "risk": "basic", "amount": 1_000_000, "recipients": 2000},
+        {"category": "advertising", "risk": "basic", "amount": 5_000_000},
+    ]
     assert client.post(f"/api/v1/claims/{cid}/losses", headers=OP, json={"items": items}).status_code == 200
     r = client.post(f"/api/v1/claims/{cid}/payments", headers=OP)
     assert r.status_code == 201, r.text
@@ -52,7 +63,11 @@ def test_seed_worked_example_end_to_end_with_run_due_and_report(client, settle):
     assert payment["total"] == 43_900_000
     eb = payment["sections"]["expense_basic"]
     assert (eb["eligible"], eb["deductible"], eb["paid"], eb["limited_by"]) == (
-        6_000_000, 100_000, 5_000_000, "per_accident_limit")
+        6_000_000,
+        100_000,
+        5_000_000,
+        "per_accident_limit",
+    )
     assert payment["sections"]["liability_basic"]["paid"] == 38_900_000
     settle()
     limits = client.get(f"/api/v1/policies/{pid}/limits", headers=OP).json()
@@ -104,24 +119,48 @@ def test_as_of_reads_show_what_the_system_knew_then(client):
 
 def test_cancellation(client):
     pid = apply(client)["id"]
-    r = client.post(f"/api/v1/policies/{pid}/cancellation", headers=OP,
-                    json={"effective_date": "2026-07-01", "reason": "closed the business"})
+    r = client.post(
+        f"/api/v1/policies/{pid}/cancellation",
+        headers=OP,
+        json={"effective_date": "2026-07-01", "reason": "closed the business"},
+    )
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
-    again = client.post(f"/api/v1/policies/{pid}/cancellation", headers=OP,
-                        json={"effective_date": "2026-07-01", "reason": "closed the business"})
+    again = client.post(
+        f"/api/v1/policies/{pid}/cancellation",
+        headers=OP,
+        json={"effective_date": "2026-07-01", "reason": "closed the business"},
+    )
     assert again.status_code == 409 and again.json()["type"].endswith(":already_cancelled")
 
 
 def test_claim_outside_cover_is_recorded_and_denied_at_once(client):
     pid = apply(client)["id"]
-    r = client.post("/api/v1/claims", headers=OP, json={
-        "policy_id": pid, "occurred_at": "2025-01-01T10:00:00+09:00", "discovered_at": "2025-01-02T10:00:00+09:00",
-        "cause": "theft", "records_affected": 5, "description": "before cover"})
+    r = client.post(
+        "/api/v1/claims",
+        headers=OP,
+        json={
+            "policy_id": pid,
+            "occurred_at": "2025-01-01T10:00:00+09:00",
+            "discovered_at": "2025-01-02T10:00:00+09:00",
+            "cause": "theft",
+            "records_affected": 5,
+            "description": "before cover",
+        },
+    )
     assert r.status_code == 201
     assert r.json()["status"] == "denied" and r.json()["denial_reason"] == "discovered_outside_cover"
-    r = client.post("/api/v1/claims", headers=OP, json={
-        "policy_id": pid, "occurred_at": "2026-05-01T10:00:00+09:00", "discovered_at": "2026-05-02T10:00:00+09:00",
-        "cause": "website", "records_affected": 5, "description": "web form leak"})
+    r = client.post(
+        "/api/v1/claims",
+        headers=OP,
+        json={
+            "policy_id": pid,
+            "occurred_at": "2026-05-01T10:00:00+09:00",
+            "discovered_at": "2026-05-02T10:00:00+09:00",
+            "cause": "website",
+            "records_affected": 5,
+            "description": "web form leak",
+        },
+    )
     assert r.json()["denial_reason"] == "network_cause_without_rider"
     cid = r.json()["id"]
     got = client.get(f"/api/v1/claims/{cid}", headers=AU).json()
@@ -136,20 +175,54 @@ def test_error_paths(client):
     assert client.get(f"/api/v1/policies/{unknown}", headers=AU).status_code == 404
     assert client.get(f"/api/v1/claims/{unknown}", headers=AU).status_code == 404
     assert client.get("/api/v1/policies/not-a-uuid", headers=AU).status_code == 422
-    r = client.post("/api/v1/claims", headers=OP, json={
-        "policy_id": unknown, "occurred_at": "2026-05-01T10:00:00+09:00",
-        "discovered_at": "2026-05-02T10:00:00+09:00", "cause": "theft", "records_affected": 1})
+    r = client.post(
+        "/api/v1/claims",
+        headers=OP,
+        json={
+            "policy_id": unknown,
+            "occurred_at": "2026-05-01T10:00:00+09:00",
+            "discovered_at": "2026-05-02T10:00:00+09:00",
+            "cause": "theft",
+            "records_affected": 1,
+        },
+    )
     assert r.status_code == 404
-    r = client.post("/api/v1/claims", headers=OP, json={
-        "policy_id": pid, "occurred_at": "2026-05-01T10:00:00", "discovered_at": "2026-05-02T10:00:00+09:00",
-        "cause": "theft", "records_affected": 1})
+    r = client.post(
+        "/api/v1/claims",
+        headers=OP,
+        json={
+            "policy_id": pid,
+            "occurred_at": "2026-05-01T10:00:00",
+            "discovered_at": "2026-05-02T10:00:00+09:00",
+            "cause": "theft",
+            "records_affected": 1,
+        },
+    )
     assert r.status_code == 422  # naive time
-    r = client.post("/api/v1/quotes", headers=OP, json={
-        "scheme": "jcci", "industry": "retail", "annual_sales": -5, "plan": "A", "application_date": "2026-05-01"})
+    r = client.post(
+        "/api/v1/quotes",
+        headers=OP,
+        json={
+            "scheme": "jcci",
+            "industry": "retail",
+            "annual_sales": -5,
+            "plan": "A",
+            "application_date": "2026-05-01",
+        },
+    )
     assert r.status_code == 422
-    r = client.post("/api/v1/quotes", headers=OP, json={
-        "scheme": "jcci", "industry": "retail", "annual_sales": 5_000_000, "plan": "E", "liability_limit": 300_000_000,
-        "application_date": "2026-05-01"})
+    r = client.post(
+        "/api/v1/quotes",
+        headers=OP,
+        json={
+            "scheme": "jcci",
+            "industry": "retail",
+            "annual_sales": 5_000_000,
+            "plan": "E",
+            "liability_limit": 300_000_000,
+            "application_date": "2026-05-01",
+        },
+    )
     assert r.status_code == 422 and r.json()["type"].endswith(":invalid_liability_limit")
     r = client.post("/api/v1/operations/run-due", headers=OP, json={"as_of": "2099-01-01T00:00:00+09:00"})
     assert r.status_code == 422 and r.json()["type"].endswith(":as_of_in_future")
@@ -159,8 +232,17 @@ def test_error_paths(client):
 
 ENDPOINTS = [
     ("GET", "/api/v1/schemes", None),
-    ("POST", "/api/v1/quotes", {"scheme": "jcci", "industry": "retail", "annual_sales": 20_000_000, "plan": "A",
-                                "application_date": "2026-05-01"}),
+    (
+        "POST",
+        "/api/v1/quotes",
+        {
+            "scheme": "jcci",
+            "industry": "retail",
+            "annual_sales": 20_000_000,
+            "plan": "A",
+            "application_date": "2026-05-01",
+        },
+    ),
     ("GET", "/api/v1/policies", None),
     ("GET", "/api/v1/policies/{pid}", None),
     ("GET", "/api/v1/policies/{pid}/events", None),
@@ -172,11 +254,21 @@ ENDPOINTS = [
 ]
 ALLOWED = {
     "operator": {e[1] for e in ENDPOINTS},
-    "auditor": {"/api/v1/schemes", "/api/v1/policies", "/api/v1/policies/{pid}", "/api/v1/policies/{pid}/events",
-                "/api/v1/policies/{pid}/limits", "/api/v1/claims",
-                "/api/v1/reports/portfolio?scheme=chuokai&year=2026"},
-    "dashboard": {"/api/v1/schemes", "/api/v1/policies", "/api/v1/claims",
-                  "/api/v1/reports/portfolio?scheme=chuokai&year=2026"},
+    "auditor": {
+        "/api/v1/schemes",
+        "/api/v1/policies",
+        "/api/v1/policies/{pid}",
+        "/api/v1/policies/{pid}/events",
+        "/api/v1/policies/{pid}/limits",
+        "/api/v1/claims",
+        "/api/v1/reports/portfolio?scheme=chuokai&year=2026",
+    },
+    "dashboard": {
+        "/api/v1/schemes",
+        "/api/v1/policies",
+        "/api/v1/claims",
+        "/api/v1/reports/portfolio?scheme=chuokai&year=2026",
+    },
 }
 
 

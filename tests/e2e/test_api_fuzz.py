@@ -27,22 +27,34 @@ def test_no_generated_request_causes_a_server_error(client):
         operation = result.ok()
         operations += 1
 
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy())
         def exercise(case: Any) -> None:
             kwargs = case.as_transport_kwargs(base_url="http://testserver")
             headers = {k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() != "authorization"}
             headers.update(auth("operator"))
             response = client.request(
-                kwargs["method"], kwargs["url"], params=kwargs.get("params"), headers=headers,
-                json=kwargs.get("json"), content=kwargs.get("data") if isinstance(kwargs.get("data"), bytes) else None,
+                kwargs["method"],
+                kwargs["url"],
+                params=kwargs.get("params"),
+                headers=headers,
+                json=kwargs.get("json"),
+                content=kwargs.get("data") if isinstance(kwargs.get("data"), bytes) else None,
             )
             if response.status_code >= 500:
-                failures.append(f"{kwargs['method']} {kwargs['url']} {kwargs.get('params')} "
-                                f"{kwargs.get('json')!r:.300} -> {response.status_code} {response.text[:300]}")
-            assert response.headers.get("content-type", "").startswith(("application/json",
-                                                                         "application/problem+json"))
+                failures.append(
+                    f"{kwargs['method']} {kwargs['url']} {kwargs.get('params')} "
+                    f"{kwargs.get('json')!r:.300} -> {response.status_code} {response.text[:300]}"
+                )
+            assert response.headers.get("content-type", "").startswith(
+                ("application/json", "application/problem+json")
+            )
 
         exercise()
     assert operations >= 15

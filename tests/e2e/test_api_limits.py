@@ -8,14 +8,25 @@ from tests.e2e.conftest import auth
 from tests.e2e.test_api_endpoints import apply, run_due
 
 OP, AU, DA = auth("operator"), auth("auditor"), auth("dashboard")
-LOSSES = [{"category": "damages", "risk": "basic", "amount": 37_000_000},
-          {"category": "advertising", "risk": "basic", "amount": 5_000_000}]
+LOSSES = [
+    {"category": "damages", "risk": "basic", "amount": 37_000_000},
+    {"category": "advertising", "risk": "basic", "amount": 5_000_000},
+]
 
 
 def report_and_pay(client, pid: str, when: str) -> str:
-    r = client.post("/api/v1/claims", headers=OP, json={
-        "policy_id": pid, "occurred_at": when, "discovered_at": when, "cause": "insider",
-        "records_affected": 3000, "description": "an employee sold the customer list"})
+    r = client.post(
+        "/api/v1/claims",
+        headers=OP,
+        json={
+            "policy_id": pid,
+            "occurred_at": when,
+            "discovered_at": when,
+            "cause": "insider",
+            "records_affected": 3000,
+            "description": "an employee sold the customer list",
+        },
+    )
     assert r.status_code == 201, r.text
     cid = r.json()["id"]
     assert client.post(f"/api/v1/claims/{cid}/losses", headers=OP, json={"items": LOSSES}).status_code == 200
@@ -28,9 +39,18 @@ def test_the_read_model_answer_is_the_replayed_answer(client, settle):
     run_due(client, "2026-05-01T12:00:00+09:00")
     paid = report_and_pay(client, pid, "2026-06-01T10:00:00+09:00")
     when = "2026-07-01T10:00:00+09:00"
-    r = client.post("/api/v1/claims", headers=OP, json={  # registered on the period, nothing paid yet
-        "policy_id": pid, "occurred_at": when, "discovered_at": when, "cause": "theft",
-        "records_affected": 10, "description": "a laptop was stolen"})
+    r = client.post(
+        "/api/v1/claims",
+        headers=OP,
+        json={  # registered on the period, nothing paid yet
+            "policy_id": pid,
+            "occurred_at": when,
+            "discovered_at": when,
+            "cause": "theft",
+            "records_affected": 10,
+            "description": "a laptop was stolen",
+        },
+    )
     unpaid = r.json()["id"]
     settle()
 
@@ -42,20 +62,30 @@ def test_the_read_model_answer_is_the_replayed_answer(client, settle):
     assert body["source"] == "read_model" and body["position"] > 0
     assert client.get(f"/api/v1/policies/{pid}/limits?period=1", headers=AU).json() == body
 
-    replayed = client.get(f"/api/v1/policies/{pid}/limits",
-                          params={"as_of": "2027-01-01T00:00:00+09:00"}, headers=AU).json()
+    replayed = client.get(
+        f"/api/v1/policies/{pid}/limits", params={"as_of": "2027-01-01T00:00:00+09:00"}, headers=AU
+    ).json()
     assert replayed["source"] == "events" and "position" not in replayed
     for k in ("policy_id", "period", "start", "end", "sections"):
         assert body[k] == replayed[k], k
     assert body["start"].endswith("+09:00")
-    assert body["sections"]["liability_basic"] == {"limit": 50_000_000, "paid": 36_900_000,
-                                                   "remaining": 13_100_000}
+    assert body["sections"]["liability_basic"] == {
+        "limit": 50_000_000,
+        "paid": 36_900_000,
+        "remaining": 13_100_000,
+    }
     # the read model lists every claim registered on the period; the replay those paid
     assert set(body["claims"]) == {paid, unpaid}
-    assert body["claims"][paid]["expense_basic"] == {"accident_limit": 5_000_000, "used": 4_410_000,
-                                                     "remaining": 590_000}
-    assert body["claims"][unpaid]["liability_basic"] == {"accident_limit": 50_000_000, "used": 0,
-                                                         "remaining": 50_000_000}
+    assert body["claims"][paid]["expense_basic"] == {
+        "accident_limit": 5_000_000,
+        "used": 4_410_000,
+        "remaining": 590_000,
+    }
+    assert body["claims"][unpaid]["liability_basic"] == {
+        "accident_limit": 50_000_000,
+        "used": 0,
+        "remaining": 50_000_000,
+    }
     ((claim_key, replayed_claim),) = replayed["claims"].items()  # keyed by the hex form there
     assert UUID(claim_key) == UUID(paid)
     assert replayed_claim == {s: body["claims"][paid][s] for s in replayed_claim}

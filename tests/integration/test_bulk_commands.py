@@ -15,8 +15,10 @@ pytestmark = pytest.mark.postgres
 
 
 def _state(policy: Policy) -> list[tuple]:
-    return [(p.number, p.start, p.end, p.premium, p.rating, dict(p.limits), p.activated_at is not None)
-            for p in policy.periods]
+    return [
+        (p.number, p.start, p.end, p.premium, p.rating, dict(p.limits), p.activated_at is not None)
+        for p in policy.periods
+    ]
 
 
 def test_get_policies_reads_many_with_one_query_and_leaves_out_what_is_not_a_policy(runtime):
@@ -43,7 +45,8 @@ def test_renew_many_makes_the_same_periods_as_renew_then_activate_and_is_idempot
     done = app.renew_many([(bulk, 2), (refused, 2)], batch_size=10)
     assert (done["renewed"], done["activated"]) == (1, 1)
     assert [(e["job"], e["policy_id"], e["code"]) for e in done["errors"]] == [
-        ("anniversary", str(refused), "non_renewal_notice")]
+        ("anniversary", str(refused), "non_renewal_notice")
+    ]
     a, b = app.get_policy(one_by_one), app.get_policy(bulk)
     assert [s[1:] for s in _state(a)] == [s[1:] for s in _state(b)]
     assert b.current_period.number == 2 and b.current_period.activated_at is not None

@@ -22,19 +22,33 @@ def _settings() -> Settings:
 
 
 def _active_policy(app, *, plan="A", member="M-1"):
-    pid = app.apply(scheme="chuokai", member_number=member, holder={"name": "Yamada Shoten"}, industry="printing",
-                    annual_sales=100_000_000, plan=plan, bank_account=BANK, application_date=date(2026, 1, 10))
+    pid = app.apply(
+        scheme="chuokai",
+        member_number=member,
+        holder={"name": "Yamada Shoten"},
+        industry="printing",
+        annual_sales=100_000_000,
+        plan=plan,
+        bank_account=BANK,
+        application_date=date(2026, 1, 10),
+    )
     p = app.get_policy(pid)
     app.activate(pid, 1)
-    app.record_debit_success(pid, 1, attempt=1, amount=p.current_period.premium,
-                             debit_date=p.current_period.debit_date)
+    app.record_debit_success(
+        pid, 1, attempt=1, amount=p.current_period.premium, debit_date=p.current_period.debit_date
+    )
     return pid
 
 
 def _claim(app, pid, damages):
-    cid = app.report_incident(policy_id=pid, occurred_at=datetime(2026, 6, 1, tzinfo=TOKYO),
-                              discovered_at=datetime(2026, 6, 2, tzinfo=TOKYO), cause="insider",
-                              records_affected=100, description="customer list taken")
+    cid = app.report_incident(
+        policy_id=pid,
+        occurred_at=datetime(2026, 6, 1, tzinfo=TOKYO),
+        discovered_at=datetime(2026, 6, 2, tzinfo=TOKYO),
+        cause="insider",
+        records_affected=100,
+        description="customer list taken",
+    )
     app.assess_losses(cid, [{"category": "damages", "risk": "basic", "amount": damages}])
     return cid
 
@@ -67,8 +81,11 @@ def test_state_survives_a_restart_and_topics_are_stable(database):
         assert p.status == "active" and p.current_period.is_collected
         with database.connect() as conn:
             topics = {r[0] for r in conn.execute("SELECT DISTINCT topic FROM policy_admin_events")}
-        assert topics == {"policy_admin:Policy.Applied", "policy_admin:Policy.Activated",
-                          "policy_admin:Policy.PremiumDebited"}
+        assert topics == {
+            "policy_admin:Policy.Applied",
+            "policy_admin:Policy.Activated",
+            "policy_admin:Policy.PremiumDebited",
+        }
     finally:
         rt2.close()
 
@@ -76,8 +93,16 @@ def test_state_survives_a_restart_and_topics_are_stable(database):
 def test_bad_input_records_nothing_on_postgres(runtime, database):
     bad = dict(BANK, account_number="123456")
     with pytest.raises(InvalidInput) as err:
-        runtime.app.apply(scheme="jcci", member_number="M-9", holder={"name": "x"}, industry="retail",
-                          annual_sales=20_000_000, plan="A", bank_account=bad, application_date=date(2026, 5, 1))
+        runtime.app.apply(
+            scheme="jcci",
+            member_number="M-9",
+            holder={"name": "x"},
+            industry="retail",
+            annual_sales=20_000_000,
+            plan="A",
+            bank_account=bad,
+            application_date=date(2026, 5, 1),
+        )
     assert err.value.code == "invalid_bank_account"
     assert "123456" not in str(err.value)
     assert _count_events(database) == 0
@@ -93,9 +118,13 @@ def test_claim_payment_saves_claim_and_policy_atomically(runtime, database):
     with database.connect() as conn:
         rows = conn.execute(
             "SELECT topic FROM policy_admin_events WHERE notification_id > "
-            "(SELECT max(notification_id) - 2 FROM policy_admin_events) ORDER BY notification_id").fetchall()
+            "(SELECT max(notification_id) - 2 FROM policy_admin_events) ORDER BY notification_id"
+        ).fetchall()
     assert _count_events(database) == before + 2
-    assert sorted(r[0] for r in rows) == ["policy_admin:Claim.ClaimPaid", "policy_admin:Policy.ClaimPaymentRecorded"]
+    assert sorted(r[0] for r in rows) == [
+        "policy_admin:Claim.ClaimPaid",
+        "policy_admin:Policy.ClaimPaymentRecorded",
+    ]
 
 
 def test_concurrent_payments_on_one_policy_never_exceed_the_period_cap(database):
@@ -128,8 +157,12 @@ def test_concurrent_payments_on_one_policy_never_exceed_the_period_cap(database)
         assert period.paid["liability_basic"] == sum(paid) <= 10_000_000
         assert sum(paid) == 10_000_000
         assert all(r.code == "nothing_payable" for r in refused)
-        limited = [r for r in results if isinstance(r, dict)
-                   and r["settlement"]["sections"]["liability_basic"]["limited_by"] == "period_aggregate"]
+        limited = [
+            r
+            for r in results
+            if isinstance(r, dict)
+            and r["settlement"]["sections"]["liability_basic"]["limited_by"] == "period_aggregate"
+        ]
         assert len(limited) == 1
         # Each claim's recorded payments agree with the policy's period usage.
         total_on_claims = sum(app.get_claim(c).paid_total for c in claims)
@@ -200,8 +233,16 @@ def test_idempotent_scheduler_commands_from_concurrent_writers(database):
     runtimes = [bootstrap(_settings(), database=database, clock=lambda: FIXED_NOW) for _ in range(3)]
     try:
         app = runtimes[0].app
-        pid = app.apply(scheme="jcci", member_number="M-7", holder={"name": "x"}, industry="retail",
-                        annual_sales=20_000_000, plan="A", bank_account=BANK, application_date=date(2026, 5, 1))
+        pid = app.apply(
+            scheme="jcci",
+            member_number="M-7",
+            holder={"name": "x"},
+            industry="retail",
+            annual_sales=20_000_000,
+            plan="A",
+            bank_account=BANK,
+            application_date=date(2026, 5, 1),
+        )
         barrier = threading.Barrier(3)
         out: list[bool] = [False] * 3
 
@@ -226,8 +267,16 @@ def test_embedded_postgres_keeps_data_across_restarts(tmp_path):
     rt = bootstrap(Settings(POLICY_DATA_DIR=str(tmp_path), DATABASE_URL=None))
     try:
         assert rt.database.embedded is not None
-        pid = rt.app.apply(scheme="jcci", member_number="E-1", holder={"name": "x"}, industry="retail",
-                           annual_sales=20_000_000, plan="A", bank_account=BANK, application_date=date(2026, 5, 1))
+        pid = rt.app.apply(
+            scheme="jcci",
+            member_number="E-1",
+            holder={"name": "x"},
+            industry="retail",
+            annual_sales=20_000_000,
+            plan="A",
+            bank_account=BANK,
+            application_date=date(2026, 5, 1),
+        )
     finally:
         rt.close()
         rt.database.embedded.cleanup()
@@ -252,9 +301,14 @@ def test_snapshots_every_100_events_serve_current_and_as_of_reads(runtime, datab
         if i % 37 == 0:
             marks.append(app.get_policy(pid).modified_on)
     with database.connect() as conn:
-        versions = [r[0] for r in conn.execute(
-            "SELECT originator_version FROM policy_admin_snapshots WHERE originator_id = %s "
-            "ORDER BY originator_version", (pid,))]
+        versions = [
+            r[0]
+            for r in conn.execute(
+                "SELECT originator_version FROM policy_admin_snapshots WHERE originator_id = %s "
+                "ORDER BY originator_version",
+                (pid,),
+            )
+        ]
     assert versions == [100, 200]
     history = app.history(pid)
     assert len(history) == 233

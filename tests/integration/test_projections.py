@@ -52,17 +52,33 @@ def _settings() -> Settings:
     return Settings(POLICY_DATA_DIR=tempfile.mkdtemp())
 
 
-def onboard(app: Any, member: str, *, scheme: str = "chuokai", plan: str = "A", industry: str = "printing",
-            fail_first: bool = False, pay: bool = True) -> UUID:
-    pid = app.apply(scheme=scheme, member_number=member, holder={"name": f"Holder {member}"},
-                    industry=industry, annual_sales=100_000_000, plan=plan, bank_account=BANK,
-                    application_date=date(2026, 1, 10))
+def onboard(
+    app: Any,
+    member: str,
+    *,
+    scheme: str = "chuokai",
+    plan: str = "A",
+    industry: str = "printing",
+    fail_first: bool = False,
+    pay: bool = True,
+) -> UUID:
+    pid = app.apply(
+        scheme=scheme,
+        member_number=member,
+        holder={"name": f"Holder {member}"},
+        industry=industry,
+        annual_sales=100_000_000,
+        plan=plan,
+        bank_account=BANK,
+        application_date=date(2026, 1, 10),
+    )
     app.activate(pid, 1)
     p = app.get_policy(pid).current_period
     attempt = 1
     if fail_first:
-        app.record_debit_failure(pid, 1, attempt=1, debit_date=p.debit_date, result_code="1",
-                                 reason="insufficient funds")
+        app.record_debit_failure(
+            pid, 1, attempt=1, debit_date=p.debit_date, result_code="1", reason="insufficient funds"
+        )
         attempt = 2
     if pay:
         app.record_debit_success(pid, 1, attempt=attempt, amount=p.premium, debit_date=p.debit_date)
@@ -70,11 +86,21 @@ def onboard(app: Any, member: str, *, scheme: str = "chuokai", plan: str = "A", 
 
 
 def paid_claim(app: Any, pid: UUID, damages: int = 3_000_000) -> UUID:
-    cid = app.report_incident(policy_id=pid, occurred_at=datetime(2026, 6, 1, tzinfo=TOKYO),
-                              discovered_at=datetime(2026, 6, 2, tzinfo=TOKYO), cause="theft",
-                              records_affected=50, description="laptop stolen from a car")
-    app.assess_losses(cid, [{"category": "damages", "risk": "basic", "amount": damages},
-                            {"category": "incident_response", "risk": "basic", "amount": 600_000}])
+    cid = app.report_incident(
+        policy_id=pid,
+        occurred_at=datetime(2026, 6, 1, tzinfo=TOKYO),
+        discovered_at=datetime(2026, 6, 2, tzinfo=TOKYO),
+        cause="theft",
+        records_affected=50,
+        description="laptop stolen from a car",
+    )
+    app.assess_losses(
+        cid,
+        [
+            {"category": "damages", "risk": "basic", "amount": damages},
+            {"category": "incident_response", "risk": "basic", "amount": 600_000},
+        ],
+    )
     app.pay_claim(cid)
     return cid
 
@@ -82,8 +108,13 @@ def paid_claim(app: Any, pid: UUID, damages: int = 3_000_000) -> UUID:
 def small_book(app: Any, n: int = 6) -> list[UUID]:
     pids = []
     for i in range(n):
-        pid = onboard(app, f"B-{i}", scheme=("chuokai", "jcci")[i % 2] if i % 3 else "chuokai",
-                      plan="ABC"[i % 3], fail_first=i % 2 == 1)
+        pid = onboard(
+            app,
+            f"B-{i}",
+            scheme=("chuokai", "jcci")[i % 2] if i % 3 else "chuokai",
+            plan="ABC"[i % 3],
+            fail_first=i % 2 == 1,
+        )
         if i % 2 == 0:
             paid_claim(app, pid, 1_000_000 * (i + 1))
         pids.append(pid)
@@ -132,8 +163,9 @@ def test_a_crash_in_the_middle_of_a_batch_then_a_restart_counts_everything_once(
 
     with psycopg.connect(database.dsn, autocommit=True) as conn:
         prepare(conn, database.schema, all_views())
-        crashing = Projector(source, all_views(), conn, database.schema,
-                             fault=crash_on_the_7th_portfolio_event)
+        crashing = Projector(
+            source, all_views(), conn, database.schema, fault=crash_on_the_7th_portfolio_event
+        )
         with pytest.raises(Crash):
             crashing.catch_up(limit=1000)  # one batch holds the whole log
     before = positions(database)
@@ -181,8 +213,9 @@ def test_a_failing_view_is_rolled_back_and_retried_while_the_others_keep_up(runt
             failures["left"] -= 1
             raise Crash("transient")
 
-    runner = ProjectionRunner(database, app, fault=flaky_claims_view, poll_interval=0.2,
-                              view_backoff=(0.05, 0.2))
+    runner = ProjectionRunner(
+        database, app, fault=flaky_claims_view, poll_interval=0.2, view_backoff=(0.05, 0.2)
+    )
     runner.start()
     try:
         head = EventSource.from_app(app).head()
@@ -212,8 +245,11 @@ def test_rebuild_equals_live_and_verify_finds_tampering(runtime, database):
     assert_views_match(app, database)
 
     with database.connect() as conn:  # an operator "fixes" the read model by hand
-        conn.execute("UPDATE rm_limits SET paid = paid + 1, remaining = remaining - 1 "
-                     "WHERE policy_id = %s AND section = 'liability_basic'", [pids[0]])
+        conn.execute(
+            "UPDATE rm_limits SET paid = paid + 1, remaining = remaining - 1 "
+            "WHERE policy_id = %s AND section = 'liability_basic'",
+            [pids[0]],
+        )
         conn.execute("UPDATE rm_policies SET holder_name = 'Somebody Else' WHERE policy_id = %s", [pids[1]])
         conn.execute("DELETE FROM rm_collections_attempts WHERE policy_id = %s", [pids[1]])
         conn.commit()
@@ -237,7 +273,8 @@ def test_rebuild_equals_live_and_verify_finds_tampering(runtime, database):
 
 @pytest.mark.parametrize("checkpoint_events, max_rows", [(1_000_000, 2_000_000), (7, 5)])
 def test_a_resident_replay_equals_the_aggregates_with_checkpoints_and_evictions(
-        runtime, database, checkpoint_events, max_rows):
+    runtime, database, checkpoint_events, max_rows
+):
     """Resident units of work (rebuild, verify): rows kept across batches and written at
     checkpoints; with tiny limits every few events are checkpointed and the rows evicted."""
     app = runtime.app
@@ -245,8 +282,15 @@ def test_a_resident_replay_equals_the_aggregates_with_checkpoints_and_evictions(
     source = EventSource.from_app(app)
     with psycopg.connect(database.dsn, autocommit=True) as conn:
         prepare(conn, database.schema, all_views())
-        projector = Projector(source, all_views(), conn, database.schema, resident=True,
-                              checkpoint_events=checkpoint_events, max_resident_rows=max_rows)
+        projector = Projector(
+            source,
+            all_views(),
+            conn,
+            database.schema,
+            resident=True,
+            checkpoint_events=checkpoint_events,
+            max_resident_rows=max_rows,
+        )
         assert projector.catch_up(limit=4) > 0
         if checkpoint_events > 100:  # built from empty tables in one go: never read them
             assert all(u.reads == 0 for u in projector._units.values())
@@ -267,8 +311,15 @@ def test_a_checkpoint_over_the_row_cap_empties_every_unit_not_only_the_biggest(r
     crowded_but_each_small = 0
     with psycopg.connect(database.dsn, autocommit=True) as conn:
         prepare(conn, database.schema, all_views())
-        projector = Projector(EventSource.from_app(app), all_views(), conn, database.schema, resident=True,
-                              checkpoint_events=10**9, max_resident_rows=cap)
+        projector = Projector(
+            EventSource.from_app(app),
+            all_views(),
+            conn,
+            database.schema,
+            resident=True,
+            checkpoint_events=10**9,
+            max_resident_rows=cap,
+        )
         while projector.step(limit=4).read:
             if projector._checkpoint_due():
                 units = projector._units.values()
@@ -296,8 +347,15 @@ def test_a_resident_replay_that_crashes_resumes_from_its_last_checkpoint(runtime
 
     with psycopg.connect(database.dsn, autocommit=True) as conn:
         prepare(conn, database.schema, all_views())
-        crashing = Projector(source, all_views(), conn, database.schema, resident=True, checkpoint_events=10,
-                             fault=crash_halfway_through_the_policies_view)
+        crashing = Projector(
+            source,
+            all_views(),
+            conn,
+            database.schema,
+            resident=True,
+            checkpoint_events=10,
+            fault=crash_halfway_through_the_policies_view,
+        )
         with pytest.raises(Crash):
             crashing.catch_up(limit=3)
     half = positions(database)["policies"]
@@ -315,8 +373,10 @@ def test_a_resident_catch_up_beside_a_live_runner_counts_everything_once(runtime
     app = runtime.app
     small_book(app)
     source = EventSource.from_app(app)
-    with psycopg.connect(database.dsn, autocommit=True) as conn, \
-            psycopg.connect(database.dsn, autocommit=True) as other:
+    with (
+        psycopg.connect(database.dsn, autocommit=True) as conn,
+        psycopg.connect(database.dsn, autocommit=True) as other,
+    ):
         prepare(conn, database.schema, all_views())
         resident = Projector(source, all_views(), conn, database.schema, resident=True)
         assert resident.step(limit=10).read == 10  # held in memory, nothing committed
@@ -349,9 +409,13 @@ def test_sync_waits_for_a_live_runner_and_catches_up_itself_when_none_follows(ru
     finally:
         live.stop()
 
-    stuck = ProjectionRunner(database, app, poll_interval=0.1, view_backoff=(30, 60),
-                             fault=lambda view, event: (_ for _ in ()).throw(Crash("stuck"))
-                             if view.name == "claims" else None)
+    stuck = ProjectionRunner(
+        database,
+        app,
+        poll_interval=0.1,
+        view_backoff=(30, 60),
+        fault=lambda view, event: (_ for _ in ()).throw(Crash("stuck")) if view.name == "claims" else None,
+    )
     stuck.start()
     try:
         paid_claim(app, onboard(app, "after"))
@@ -367,18 +431,33 @@ def test_a_resident_projector_is_not_for_isolated_live_following(runtime, databa
     with psycopg.connect(database.dsn, autocommit=True) as conn:
         prepare(conn, database.schema, all_views())
         with pytest.raises(ValueError, match="resident"):
-            Projector(EventSource.from_app(runtime.app), all_views(), conn, database.schema,
-                      resident=True, isolate=True)
+            Projector(
+                EventSource.from_app(runtime.app),
+                all_views(),
+                conn,
+                database.schema,
+                resident=True,
+                isolate=True,
+            )
 
 
-def test_a_rebuild_in_worker_processes_equals_live_and_a_failing_worker_changes_nothing_live(runtime, database):
+def test_a_rebuild_in_worker_processes_equals_live_and_a_failing_worker_changes_nothing_live(
+    runtime, database
+):
     app = runtime.app
     small_book(app)
     source = EventSource.from_app(app)
     ProjectionRunner(database, app).catch_up()
     seen: list[int] = []
-    positions_after = rebuild(database.dsn, source, database.schema, all_views(), batch_size=5, workers=2,
-                              on_batch=lambda r: seen.append(r.last_id))
+    positions_after = rebuild(
+        database.dsn,
+        source,
+        database.schema,
+        all_views(),
+        batch_size=5,
+        workers=2,
+        on_batch=lambda r: seen.append(r.last_id),
+    )
     assert set(positions_after.values()) == {source.head()}
     assert seen and seen == sorted(seen)  # progress: the slowest worker's position, never going back
     assert verify(database.dsn, source, database.schema, all_views()).ok
@@ -390,8 +469,9 @@ def test_a_rebuild_in_worker_processes_equals_live_and_a_failing_worker_changes_
 
     before = positions(database)
     with pytest.raises(RuntimeError, match="rebuild worker"):
-        rebuild(database.dsn, source, database.schema, [Broken(), *select_views(["claims", "limits"])],
-                workers=2)
+        rebuild(
+            database.dsn, source, database.schema, [Broken(), *select_views(["claims", "limits"])], workers=2
+        )
     assert positions(database) == before  # the live views were not swapped
     assert verify(database.dsn, source, database.schema, all_views()).ok
 
@@ -401,8 +481,12 @@ class PoliciesV2(PoliciesView):
 
     version = PoliciesView.version + 1
     tables = (
-        Table(PoliciesView.tables[0].name, (*PoliciesView.tables[0].columns, col("segment", "text")),
-              key=("policy_id",), owner="policy_id"),
+        Table(
+            PoliciesView.tables[0].name,
+            (*PoliciesView.tables[0].columns, col("segment", "text")),
+            key=("policy_id",),
+            owner="policy_id",
+        ),
         PoliciesView.tables[1],
     )
 
@@ -424,9 +508,14 @@ def test_a_schema_version_change_rebuilds_that_view_without_touching_the_event_s
     for name in ("limits", "claims", "collections", "portfolio"):  # untouched
         assert after[name].rebuilt_at == tracking_before[name].rebuilt_at
     with database.connect() as conn:
-        cols = {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns "
-                                           "WHERE table_schema = %s AND table_name = 'rm_policies'",
-                                           [database.schema])}
+        cols = {
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = 'rm_policies'",
+                [database.schema],
+            )
+        }
         assert "segment" in cols
         assert conn.execute("SELECT count(*) FROM rm_policies").fetchone()[0] == 4
     assert events_fingerprint(database) == events_before
@@ -521,8 +610,11 @@ def test_the_read_api_serves_limits_collections_and_the_portfolio(runtime, datab
     ProjectionRunner(database, app).catch_up()
     with ReadModels(database, mapper=app.mapper) as reads:
         lim = reads.limits(a)
-        assert lim["sections"]["liability_basic"] == {"limit": 10_000_000, "paid": 3_900_000,
-                                                      "remaining": 6_100_000}
+        assert lim["sections"]["liability_basic"] == {
+            "limit": 10_000_000,
+            "paid": 3_900_000,
+            "remaining": 6_100_000,
+        }
         assert lim["claims"][str(cid)]["liability_basic"]["used"] == 3_900_000
         assert reads.limits(a, period=2) is None
 
@@ -549,7 +641,11 @@ def test_the_read_api_serves_limits_collections_and_the_portfolio(runtime, datab
         assert year["loss_ratio"] == round(year["paid_total"] / year["collected_premium"], 4)
         assert sum(x["paid_total"] for x in year["coinsurers"]) == year["paid_total"]
         assert [x["coinsurer"] for x in year["coinsurers"]] == [
-            "leader", "insurer_b", "insurer_c", "insurer_d"]
+            "leader",
+            "insurer_b",
+            "insurer_c",
+            "insurer_d",
+        ]
         assert {(m["plan"], m["policies_in_force"]) for m in year["mix"]} == {("A", 1), ("B", 1)}
         assert reads.participants("chuokai") == 2 and reads.participants("jcci") == 1
     counter = participants_counter(database)
@@ -591,7 +687,8 @@ def test_cli_run_once_rebuild_verify_status(runtime, database, monkeypatch, caps
     assert main(["projections", "run", "--once"]) == 0
     assert main(["projections", "rebuild", "claims"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rebuilt"] == {
-        "claims": EventSource.from_app(app).head()}
+        "claims": EventSource.from_app(app).head()
+    }
     assert main(["projections", "verify"]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
     assert main(["projections", "status"]) == 0
@@ -635,8 +732,10 @@ def change_preset(monkeypatch):
         return s.model_copy(update={"coinsurers": changed[key]}) if key in changed else s
 
     for name, module in list(sys.modules.items()):
-        if name.split(".")[0] in ("policy_core", "api", "scheduler", "tests") and \
-                getattr(module, "load_scheme", None) is original:
+        if (
+            name.split(".")[0] in ("policy_core", "api", "scheduler", "tests")
+            and getattr(module, "load_scheme", None) is original
+        ):
             monkeypatch.setattr(module, "load_scheme", load_scheme)
 
     def change(key: str, shares: tuple[tuple[str, int], ...]) -> None:
@@ -649,11 +748,21 @@ def change_preset(monkeypatch):
 
 def _claim_in(app: Any, pid: UUID, period: Any, damages: int) -> UUID:
     discovered = period.start + timedelta(days=10)
-    cid = app.report_incident(policy_id=pid, occurred_at=discovered - timedelta(days=1),
-                              discovered_at=discovered, cause="theft", records_affected=50,
-                              description="laptop stolen from a car")
-    app.assess_losses(cid, [{"category": "damages", "risk": "basic", "amount": damages},
-                            {"category": "incident_response", "risk": "basic", "amount": 600_001}])
+    cid = app.report_incident(
+        policy_id=pid,
+        occurred_at=discovered - timedelta(days=1),
+        discovered_at=discovered,
+        cause="theft",
+        records_affected=50,
+        description="laptop stolen from a car",
+    )
+    app.assess_losses(
+        cid,
+        [
+            {"category": "damages", "risk": "basic", "amount": damages},
+            {"category": "incident_response", "risk": "basic", "amount": 600_001},
+        ],
+    )
     app.pay_claim(cid)
     return cid
 
@@ -667,8 +776,13 @@ def _coinsurer_rows(database: Database) -> dict[tuple[str, int, str], dict[str, 
 def _assert_parts_add_up(database: Database) -> None:
     """Every amount of every year, split among the co-insurers, adds up to the year's total."""
     coins = _coinsurer_rows(database)
-    columns = ("written_premium", "collected_premium", "return_premium",
-               *(f"paid_{s}" for s in SECTIONS), "paid_total")
+    columns = (
+        "written_premium",
+        "collected_premium",
+        "return_premium",
+        *(f"paid_{s}" for s in SECTIONS),
+        "paid_total",
+    )
     with psycopg.connect(database.dsn) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         cur.execute(f'SELECT * FROM "{database.schema}".rm_portfolio')
         for totals in cur.fetchall():
@@ -691,7 +805,8 @@ def _add(into: dict[str, int], parts: dict[str, int]) -> None:
 
 
 def test_each_period_is_allocated_by_the_shares_it_recorded_whatever_the_preset_says_later(
-        runtime, database, change_preset):
+    runtime, database, change_preset
+):
     app = runtime.app
     a = onboard(app, "S-1", scheme="jcci")  # period 1 records the shipped shares (A)
     ProjectionRunner(database, app).catch_up()  # the live view, built with the old preset
@@ -740,14 +855,20 @@ def test_each_period_is_allocated_by_the_shares_it_recorded_whatever_the_preset_
 
     coins = _coinsurer_rows(database)
     assert {k[2] for k in coins if k[1] == y1} == {
-        "leader", "insurer_b", "insurer_c", "insurer_d", "insurer_e"}
+        "leader",
+        "insurer_b",
+        "insurer_c",
+        "insurer_d",
+        "insurer_e",
+    }
     assert {k[2] for k in coins if k[1] == y2} == {"leader", "insurer_b", "insurer_e"}
     for (year, column), parts in want.items():
         got = {k[2]: r[column] for k, r in coins.items() if k[1] == year}
         assert got == {k: parts.get(k, 0) for k in got}, (year, column)
     # Year 1 is split by both, year by year the parts still add up to every total.
     assert coins[("jcci", y1, "insurer_c")]["paid_total"] == sum(
-        paid_a1[s] * 2000 // 10_000 for s in SECTIONS)
+        paid_a1[s] * 2000 // 10_000 for s in SECTIONS
+    )
     assert coins[("jcci", y1, "insurer_e")]["paid_total"] == 0
     assert coins[("jcci", y1, "insurer_e")]["written_premium"] == b1.premium * 1667 // 10_000
     _assert_parts_add_up(database)
@@ -770,14 +891,18 @@ def test_each_period_is_allocated_by_the_shares_it_recorded_whatever_the_preset_
 
 
 def test_periods_recorded_without_shares_fall_back_to_the_preset(
-        runtime, database, change_preset, monkeypatch):
+    runtime, database, change_preset, monkeypatch
+):
     from policy_core.quoting import PeriodDecision
 
     app = runtime.app
     recorded_facts = PeriodDecision.facts
     # As the application recorded periods before their shares were part of the facts:
-    monkeypatch.setattr(PeriodDecision, "facts",
-                        lambda self: {k: v for k, v in recorded_facts(self).items() if k != "coinsurers"})
+    monkeypatch.setattr(
+        PeriodDecision,
+        "facts",
+        lambda self: {k: v for k, v in recorded_facts(self).items() if k != "coinsurers"},
+    )
     old = onboard(app, "F-1", scheme="jcci")
     monkeypatch.setattr(PeriodDecision, "facts", recorded_facts)
     new = onboard(app, "F-2", scheme="jcci")
@@ -789,8 +914,9 @@ def test_periods_recorded_without_shares_fall_back_to_the_preset(
     def written() -> dict[str, int]:
         return {k[2]: r["written_premium"] for k, r in _coinsurer_rows(database).items() if k[1] == year}
 
-    assert written() == {k: _split(premium_old, PRESET_A)[k] + _split(premium_new, PRESET_A)[k]
-                         for k, _ in PRESET_A}
+    assert written() == {
+        k: _split(premium_old, PRESET_A)[k] + _split(premium_new, PRESET_A)[k] for k, _ in PRESET_A
+    }
     change_preset("jcci", PRESET_B)
     ProjectionRunner(database, app).catch_up()  # schema version changed: rebuilt
     want = _split(premium_new, PRESET_A)  # recorded: unchanged

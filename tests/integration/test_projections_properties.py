@@ -49,10 +49,14 @@ INDUSTRIES = ("printing", "retail", "construction", "clinic")
 
 def aggregate_ids(database: Database) -> tuple[list[UUID], list[UUID]]:
     with database.connect() as conn:
-        rows = conn.execute("SELECT originator_id, topic FROM policy_admin_events "
-                            "WHERE originator_version = 1 ORDER BY notification_id").fetchall()
-    return ([r[0] for r in rows if r[1] == "policy_admin:Policy.Applied"],
-            [r[0] for r in rows if r[1] == "policy_admin:Claim.IncidentReported"])
+        rows = conn.execute(
+            "SELECT originator_id, topic FROM policy_admin_events "
+            "WHERE originator_version = 1 ORDER BY notification_id"
+        ).fetchall()
+    return (
+        [r[0] for r in rows if r[1] == "policy_admin:Policy.Applied"],
+        [r[0] for r in rows if r[1] == "policy_admin:Claim.IncidentReported"],
+    )
 
 
 def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
@@ -82,49 +86,93 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
         for p in pol.periods:
             for s in SECTIONS:
                 out["rm_limits"][(pid, p.number, s)] = dict(
-                    scheme=pol.scheme, period_start=p.start, period_end=p.end, limit_yen=p.limits[s],
-                    paid=p.paid[s], remaining=p.limits[s] - p.paid[s])
+                    scheme=pol.scheme,
+                    period_start=p.start,
+                    period_end=p.end,
+                    limit_yen=p.limits[s],
+                    paid=p.paid[s],
+                    remaining=p.limits[s] - p.paid[s],
+                )
             for claim_hex in p.claims:
                 for s in SECTIONS:
                     used = p.claim_paid.get(claim_hex, {}).get(s, 0)
                     out["rm_limits_claims"][(UUID(claim_hex), s)] = dict(
-                        policy_id=pid, period_number=p.number, accident_limit=p.limits[s], used=used,
-                        remaining=p.limits[s] - used)
+                        policy_id=pid,
+                        period_number=p.number,
+                        accident_limit=p.limits[s],
+                        used=used,
+                        remaining=p.limits[s] - used,
+                    )
             # the pre-rendered answer of GET /policies/{id}/limits (compared parsed: see actual_views)
             out["rm_limits_docs"][(pid, p.number)] = dict(
                 scheme=pol.scheme,
-                head={"policy_id": str(pid), "period": p.number,
-                      "start": p.start.astimezone(TOKYO).isoformat(),
-                      "end": p.end.astimezone(TOKYO).isoformat(),
-                      "sections": {s: {"limit": p.limits[s], "paid": p.paid[s],
-                                       "remaining": p.limits[s] - p.paid[s]} for s in SECTIONS}},
-                claims={str(UUID(claim_hex)): {s: {
-                    "accident_limit": p.limits[s], "used": p.claim_paid.get(claim_hex, {}).get(s, 0),
-                    "remaining": p.limits[s] - p.claim_paid.get(claim_hex, {}).get(s, 0)} for s in SECTIONS}
-                    for claim_hex in p.claims})
+                head={
+                    "policy_id": str(pid),
+                    "period": p.number,
+                    "start": p.start.astimezone(TOKYO).isoformat(),
+                    "end": p.end.astimezone(TOKYO).isoformat(),
+                    "sections": {
+                        s: {"limit": p.limits[s], "paid": p.paid[s], "remaining": p.limits[s] - p.paid[s]}
+                        for s in SECTIONS
+                    },
+                },
+                claims={
+                    str(UUID(claim_hex)): {
+                        s: {
+                            "accident_limit": p.limits[s],
+                            "used": p.claim_paid.get(claim_hex, {}).get(s, 0),
+                            "remaining": p.limits[s] - p.claim_paid.get(claim_hex, {}).get(s, 0),
+                        }
+                        for s in SECTIONS
+                    }
+                    for claim_hex in p.claims
+                },
+            )
             state = "collected" if p.is_collected else "lapsed" if p.lapsed_at is not None else "due"
             out["rm_collections_debits"][(pid, p.number)] = dict(
-                scheme=pol.scheme, premium=p.premium, collected=p.collected,
-                outstanding=p.premium - p.collected, debit_date=p.debit_date, attempts=len(p.debits),
-                failed_attempts=p.failed_attempts, next_attempt=len(p.debits) + 1,
-                next_debit_date=p.next_debit_date, state=state, policy_status=pol.status)
+                scheme=pol.scheme,
+                premium=p.premium,
+                collected=p.collected,
+                outstanding=p.premium - p.collected,
+                debit_date=p.debit_date,
+                attempts=len(p.debits),
+                failed_attempts=p.failed_attempts,
+                next_attempt=len(p.debits) + 1,
+                next_debit_date=p.next_debit_date,
+                state=state,
+                policy_status=pol.status,
+            )
             for d in p.debits:
                 out["rm_collections_attempts"][(pid, p.number, d.attempt)] = dict(
-                    debit_date=d.debit_date, outcome=d.outcome, amount=d.amount, reference=d.reference,
-                    result_code=d.result_code, reason=d.reason, next_debit_date=d.next_debit_date)
+                    debit_date=d.debit_date,
+                    outcome=d.outcome,
+                    amount=d.amount,
+                    reference=d.reference,
+                    result_code=d.result_code,
+                    reason=d.reason,
+                    next_debit_date=d.next_debit_date,
+                )
             if p.lapsed_at is not None:
                 out["rm_collections_lapses"][(pid,)] = dict(
-                    period_number=p.number, effective_at=p.lapsed_at, reason=pol.lapse_reason,
-                    unpaid_premium=p.premium - p.collected, failed_attempts=p.failed_attempts)
+                    period_number=p.number,
+                    effective_at=p.lapsed_at,
+                    reason=pol.lapse_reason,
+                    unpaid_premium=p.premium - p.collected,
+                    failed_attempts=p.failed_attempts,
+                )
             # portfolio
             year = years[(pid, p.number)] = scheme_year(cal, p.start)
             # The shares the period recorded; the preset's for a period recorded without them.
             split = shares[(pid, p.number)] = [(c["key"], c["share_bp"]) for c in p.coinsurers] or [
-                (c.key, c.share_bp) for c in load_scheme(pol.scheme).coinsurers]
+                (c.key, c.share_bp) for c in load_scheme(pol.scheme).coinsurers
+            ]
             t = totals[(pol.scheme, year)]
             t["new_policies" if p.number == 1 else "renewals"] += 1
-            in_force = (p.activated_at is not None and p.lapsed_at is None
-                        and not (pol.cancelled_at is not None and pol.cancelled_at <= p.start))
+            in_force = (
+                p.activated_at is not None
+                and p.lapsed_at is None
+                and not (pol.cancelled_at is not None and pol.cancelled_at <= p.start)
+            )
             t["participants"] += in_force
             t["written_premium"] += p.premium
             t["lapsed_premium"] += p.premium if p.lapsed_at is not None else 0
@@ -151,30 +199,57 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
         arrears = [p for p in pol.periods if p.failed_attempts and not p.is_collected and p.lapsed_at is None]
         cur = pol.current_period
         out["rm_policies"][(pid,)] = dict(
-            scheme=pol.scheme, member_number=pol.member_number, holder_name=pol.holder["name"],
-            industry=pol.industry, plan=pol.plan, annual_sales=pol.annual_sales, status=pol.status,
-            current_period=cur.number, period_start=cur.start, period_end=cur.end, premium=cur.premium,
-            annual_premium=cur.annual_premium, tariff_version=cur.tariff_version, collected=cur.collected,
+            scheme=pol.scheme,
+            member_number=pol.member_number,
+            holder_name=pol.holder["name"],
+            industry=pol.industry,
+            plan=pol.plan,
+            annual_sales=pol.annual_sales,
+            status=pol.status,
+            current_period=cur.number,
+            period_start=cur.start,
+            period_end=cur.end,
+            premium=cur.premium,
+            annual_premium=cur.annual_premium,
+            tariff_version=cur.tariff_version,
+            collected=cur.collected,
             next_debit_date=min(due) if due else None,
             arrears=sum(p.premium - p.collected for p in arrears),
             failed_debits=sum(p.failed_attempts for p in arrears),
             claims=sum(len(p.claims) for p in pol.periods),
             claims_paid=sum(sum(p.paid.values()) for p in pol.periods),
-            renewal_notice_on=cur.renewal_notice_on, non_renewal_notice_on=pol.non_renewal_notice_on,
-            lapsed_at=pol.lapsed_at, lapse_reason=pol.lapse_reason, cancelled_at=pol.cancelled_at,
-            cancellation_reason=pol.cancellation_reason, expired_at=pol.expired_at, version=pol.version)
+            renewal_notice_on=cur.renewal_notice_on,
+            non_renewal_notice_on=pol.non_renewal_notice_on,
+            lapsed_at=pol.lapsed_at,
+            lapse_reason=pol.lapse_reason,
+            cancelled_at=pol.cancelled_at,
+            cancellation_reason=pol.cancellation_reason,
+            expired_at=pol.expired_at,
+            version=pol.version,
+        )
 
     for cid, c in claims.items():
         pol = policies[c.policy_id]
         out["rm_claims"][(cid,)] = dict(
-            policy_id=c.policy_id, period_number=c.period_number, status=c.status, cause=c.cause,
-            occurred_at=c.occurred_at, discovered_at=c.discovered_at,
-            discovered_on=c.discovered_at.astimezone(TOKYO).date(), records_affected=c.records_affected,
-            own_staff_information=c.own_staff_information, outside_japan=c.outside_japan,
-            loss_items=len(c.losses), assessed_loss=sum(i["amount"] for i in c.losses),
-            payments=len(c.payments), **{f"paid_{s}": c.paid[s] for s in SECTIONS},
-            paid_total=c.paid_total, denial_reason=c.denial_reason, closed_reason=c.closed_reason,
-            version=c.version)
+            policy_id=c.policy_id,
+            period_number=c.period_number,
+            status=c.status,
+            cause=c.cause,
+            occurred_at=c.occurred_at,
+            discovered_at=c.discovered_at,
+            discovered_on=c.discovered_at.astimezone(TOKYO).date(),
+            records_affected=c.records_affected,
+            own_staff_information=c.own_staff_information,
+            outside_japan=c.outside_japan,
+            loss_items=len(c.losses),
+            assessed_loss=sum(i["amount"] for i in c.losses),
+            payments=len(c.payments),
+            **{f"paid_{s}": c.paid[s] for s in SECTIONS},
+            paid_total=c.paid_total,
+            denial_reason=c.denial_reason,
+            closed_reason=c.closed_reason,
+            version=c.version,
+        )
         if c.period_number is not None:
             year = years[(c.policy_id, c.period_number)]
         else:
@@ -187,9 +262,20 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
                 share(pol.scheme, years[period], shares[period], f"paid_{s}", sec["paid"])
 
     paid = tuple(f"paid_{s}" for s in SECTIONS)
-    total_cols = ("new_policies", "renewals", "participants", "written_premium", "lapsed_premium",
-                  "return_premium", "collected_premium", "claims_reported", "claims_denied", "claims_paid",
-                  *paid, "paid_total")
+    total_cols = (
+        "new_policies",
+        "renewals",
+        "participants",
+        "written_premium",
+        "lapsed_premium",
+        "return_premium",
+        "collected_premium",
+        "claims_reported",
+        "claims_denied",
+        "claims_paid",
+        *paid,
+        "paid_total",
+    )
     mix_cols = ("periods_written", "policies_in_force", "written_premium", "collected_premium")
     coin_cols = ("written_premium", "collected_premium", "return_premium", *paid, "paid_total")
     for key, t in totals.items():
@@ -221,7 +307,8 @@ def assert_views_match(app: Any, database: Database) -> None:
     for table, rows in expected.items():
         got = actual[table]
         assert set(got) == set(rows), (
-            f"{table}: keys differ: missing {set(rows) - set(got)}, extra {set(got) - set(rows)}")
+            f"{table}: keys differ: missing {set(rows) - set(got)}, extra {set(got) - set(rows)}"
+        )
         for key, want in rows.items():
             have = {c: got[key][c] for c in want}
             assert have == want, f"{table} {key}: view {have} != aggregates {want}"
@@ -230,9 +317,30 @@ def assert_views_match(app: Any, database: Database) -> None:
 # ---------------------------------------------------------------------------- random histories
 
 
-OPS = ("apply", "activate", "debit_ok", "debit_fail", "lapse", "renew", "notice", "expire", "cancel", "sales",
-       "report", "assess", "pay", "deny", "close", "project", "onboard", "claim", "renew_cycle", "default",
-       "leave", "renewal_notice")
+OPS = (
+    "apply",
+    "activate",
+    "debit_ok",
+    "debit_fail",
+    "lapse",
+    "renew",
+    "notice",
+    "expire",
+    "cancel",
+    "sales",
+    "report",
+    "assess",
+    "pay",
+    "deny",
+    "close",
+    "project",
+    "onboard",
+    "claim",
+    "renew_cycle",
+    "default",
+    "leave",
+    "renewal_notice",
+)
 
 
 class History:
@@ -262,11 +370,18 @@ class History:
 
     def apply(self, a: int, b: int) -> None:
         self.members += 1
-        self.policies.append(self.app.apply(
-            scheme=("jcci", "chuokai")[a % 2], member_number=f"M-{self.members}",
-            holder={"name": f"Holder {a}{b}"},
-            industry=INDUSTRIES[(a + b) % len(INDUSTRIES)], annual_sales=(20_000_000, 100_000_000)[b % 2],
-            plan="ABCD"[b % 4], bank_account=BANK, application_date=date(2026, 2 + a % 8, 1 + 3 * b)))
+        self.policies.append(
+            self.app.apply(
+                scheme=("jcci", "chuokai")[a % 2],
+                member_number=f"M-{self.members}",
+                holder={"name": f"Holder {a}{b}"},
+                industry=INDUSTRIES[(a + b) % len(INDUSTRIES)],
+                annual_sales=(20_000_000, 100_000_000)[b % 2],
+                plan="ABCD"[b % 4],
+                bank_account=BANK,
+                application_date=date(2026, 2 + a % 8, 1 + 3 * b),
+            )
+        )
 
     def activate(self, a: int, b: int) -> None:
         pid, pol = self._policy(a)
@@ -275,16 +390,26 @@ class History:
     def debit_ok(self, a: int, b: int) -> None:
         pid, pol = self._policy(a)
         p = self._period(pol, b)
-        self.app.record_debit_success(pid, p.number, attempt=len(p.debits) + 1,
-                                      amount=p.premium - p.collected,
-                                      debit_date=p.next_debit_date or p.debit_date, reference=f"R{a}{b}")
+        self.app.record_debit_success(
+            pid,
+            p.number,
+            attempt=len(p.debits) + 1,
+            amount=p.premium - p.collected,
+            debit_date=p.next_debit_date or p.debit_date,
+            reference=f"R{a}{b}",
+        )
 
     def debit_fail(self, a: int, b: int) -> None:
         pid, pol = self._policy(a)
         p = self._period(pol, b)
-        self.app.record_debit_failure(pid, p.number, attempt=len(p.debits) + 1,
-                                      debit_date=p.next_debit_date or p.debit_date,
-                                      result_code=str(1 + b % 3), reason="insufficient funds")
+        self.app.record_debit_failure(
+            pid,
+            p.number,
+            attempt=len(p.debits) + 1,
+            debit_date=p.next_debit_date or p.debit_date,
+            result_code=str(1 + b % 3),
+            reason="insufficient funds",
+        )
 
     def lapse(self, a: int, b: int) -> None:
         pid, pol = self._policy(a)
@@ -309,8 +434,9 @@ class History:
     def cancel(self, a: int, b: int) -> None:
         pid, pol = self._policy(a)
         start = pol.current_period.start.astimezone(TOKYO).date()
-        self.app.cancel(pid, effective_date=start + timedelta(days=45 * (b % 4) - 10),
-                        reason="closing business")
+        self.app.cancel(
+            pid, effective_date=start + timedelta(days=45 * (b % 4) - 10), reason="closing business"
+        )
 
     def sales(self, a: int, b: int) -> None:
         pid, _ = self._policy(a)
@@ -320,11 +446,18 @@ class History:
         pid, pol = self._policy(a)
         p = self._period(pol, b)
         discovered = p.start + timedelta(days=3 + 20 * a)
-        self.claims.append(self.app.report_incident(
-            policy_id=pid, occurred_at=discovered - timedelta(days=1), discovered_at=discovered,
-            cause=cause or CAUSES[(a * 3 + b) % len(CAUSES)], records_affected=10 * (b + 1),
-            description="slip lost", own_staff_information=cause is None and a == 7,
-            record_if_outside_cover=b == 7))
+        self.claims.append(
+            self.app.report_incident(
+                policy_id=pid,
+                occurred_at=discovered - timedelta(days=1),
+                discovered_at=discovered,
+                cause=cause or CAUSES[(a * 3 + b) % len(CAUSES)],
+                records_affected=10 * (b + 1),
+                description="slip lost",
+                own_staff_information=cause is None and a == 7,
+                record_if_outside_cover=b == 7,
+            )
+        )
 
     def _claim(self, a: int) -> UUID:
         if not self.claims:
@@ -343,8 +476,9 @@ class History:
         self.app.pay_claim(self._claim(a))
 
     def deny(self, a: int, b: int) -> None:
-        self.app.deny_claim(self._claim(a), reason=DENIAL_REASONS[b % len(DENIAL_REASONS)],
-                            message="not covered")
+        self.app.deny_claim(
+            self._claim(a), reason=DENIAL_REASONS[b % len(DENIAL_REASONS)], message="not covered"
+        )
 
     def close(self, a: int, b: int) -> None:
         self.app.close_claim(self._claim(a), reason="settled")
@@ -364,8 +498,9 @@ class History:
     def claim(self, a: int, b: int) -> None:
         before = len(self.claims)
         try:  # a covered cause, in the current period mostly
-            self.report(a, b + 1 if b % 3 == 0 else b,
-                        cause=("insider", "theft", "lost_media", "misdelivery")[b % 4])
+            self.report(
+                a, b + 1 if b % 3 == 0 else b, cause=("insider", "theft", "lost_media", "misdelivery")[b % 4]
+            )
         except DomainError:
             return
         assert len(self.claims) == before + 1
@@ -402,12 +537,16 @@ class _Skip(DomainError):
 
 # Weighted towards what makes histories interesting: policies, money, claims.
 op_strategy = st.sampled_from(
-    OPS + ("onboard", "onboard", "claim", "claim", "claim", "renew_cycle", "debit_fail"))
+    OPS + ("onboard", "onboard", "claim", "claim", "claim", "renew_cycle", "debit_fail")
+)
 steps = st.lists(st.tuples(op_strategy, st.integers(0, 7), st.integers(0, 7)), min_size=6, max_size=30)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                               HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(history=steps)
 def test_every_view_agrees_with_the_aggregates(pg_dsn: str, history: list[tuple[str, int, int]]) -> None:
     database = Database(dsn=pg_dsn, schema=f"h_{uuid.uuid4().hex[:16]}")
@@ -433,21 +572,37 @@ def test_every_view_agrees_with_the_aggregates(pg_dsn: str, history: list[tuple[
 def test_the_oracle_sees_a_known_history(runtime: Any, database: Database) -> None:
     """A fixed history checked by hand, so a wrong oracle cannot pass the property silently."""
     app = runtime.app
-    pid = app.apply(scheme="chuokai", member_number="K-1", holder={"name": "Kato Shoten"},
-                    industry="printing", annual_sales=100_000_000, plan="B", bank_account=BANK,
-                    application_date=date(2026, 1, 10))
+    pid = app.apply(
+        scheme="chuokai",
+        member_number="K-1",
+        holder={"name": "Kato Shoten"},
+        industry="printing",
+        annual_sales=100_000_000,
+        plan="B",
+        bank_account=BANK,
+        application_date=date(2026, 1, 10),
+    )
     app.activate(pid, 1)
     p = app.get_policy(pid).current_period
     app.record_debit_success(pid, 1, attempt=1, amount=p.premium, debit_date=p.debit_date)
-    cid = app.report_incident(policy_id=pid, occurred_at=datetime(2026, 6, 1, tzinfo=TOKYO),
-                              discovered_at=datetime(2026, 6, 2, tzinfo=TOKYO), cause="insider",
-                              records_affected=1000, description="list taken")
+    cid = app.report_incident(
+        policy_id=pid,
+        occurred_at=datetime(2026, 6, 1, tzinfo=TOKYO),
+        discovered_at=datetime(2026, 6, 2, tzinfo=TOKYO),
+        cause="insider",
+        records_affected=1000,
+        description="list taken",
+    )
     # The worked example of domain.md section 4 (plan B): 43,900,000 paid.
-    app.assess_losses(cid, [{"category": "damages", "risk": "basic", "amount": 37_000_000},
-                            {"category": "defence_costs", "risk": "basic", "amount": 2_000_000},
-                            {"category": "condolence", "risk": "basic", "amount": 1_000_000,
-                             "recipients": 2000},
-                            {"category": "advertising", "risk": "basic", "amount": 5_000_000}])
+    app.assess_losses(
+        cid,
+        [
+            {"category": "damages", "risk": "basic", "amount": 37_000_000},
+            {"category": "defence_costs", "risk": "basic", "amount": 2_000_000},
+            {"category": "condolence", "risk": "basic", "amount": 1_000_000, "recipients": 2000},
+            {"category": "advertising", "risk": "basic", "amount": 5_000_000},
+        ],
+    )
     app.pay_claim(cid)
     with psycopg.connect(database.dsn, autocommit=True) as conn:
         prepare(conn, database.schema, all_views())

@@ -37,10 +37,17 @@ def sim(database):
 
 
 def apply(rt, member, application_date, *, scheme="chuokai", account="1234567", enrollment=None, plan="A"):
-    return rt.app.apply(scheme=scheme, member_number=member, holder={"name": f"member {member}"},
-                        industry="retail", annual_sales=20_000_000, plan=plan,
-                        bank_account=dict(BANK, account_number=account), application_date=application_date,
-                        enrollment=enrollment)
+    return rt.app.apply(
+        scheme=scheme,
+        member_number=member,
+        holder={"name": f"member {member}"},
+        industry="retail",
+        annual_sales=20_000_000,
+        plan=plan,
+        bank_account=dict(BANK, account_number=account),
+        application_date=application_date,
+        enrollment=enrollment,
+    )
 
 
 def events(rt, pid):
@@ -54,7 +61,9 @@ def run_until(clock, jobs, moment):
 
 def test_a_chuokai_scheme_year_debits_every_policy_on_the_right_business_day(sim):
     rt, clock, jobs = sim
-    regular = apply(rt, "R-1", date(2026, 12, 15))  # regular: cover 25 Mar 2027, debit 25 Apr 2027 (Sun) -> 26 Apr
+    regular = apply(
+        rt, "R-1", date(2026, 12, 15)
+    )  # regular: cover 25 Mar 2027, debit 25 Apr 2027 (Sun) -> 26 Apr
     january = apply(rt, "R-2", date(2027, 1, 20))  # regular too
     clock.set(tokyo(2027, 2, 10, 10))
     feb = apply(rt, "M-2", date(2027, 2, 10))  # mid-term: cover 25 Apr, debit 23 May 2027 (Sun) -> 24 May
@@ -66,8 +75,14 @@ def test_a_chuokai_scheme_year_debits_every_policy_on_the_right_business_day(sim
     dec = apply(rt, "M-12", date(2027, 12, 20), enrollment="mid_term")  # cover 25 Feb 2028, debit 23 Mar 2028
     report = run_until(clock, jobs, tokyo(2028, 3, 24, 12))
     assert not report.errors
-    expected = {regular: date(2027, 4, 26), january: date(2027, 4, 26), feb: date(2027, 5, 24),
-                apr: date(2027, 7, 23), sep: date(2027, 12, 23), dec: date(2028, 3, 23)}
+    expected = {
+        regular: date(2027, 4, 26),
+        january: date(2027, 4, 26),
+        feb: date(2027, 5, 24),
+        apr: date(2027, 7, 23),
+        sep: date(2027, 12, 23),
+        dec: date(2028, 3, 23),
+    }
     for pid, day in expected.items():
         period = rt.app.get_policy(pid).period(1)
         assert period.is_collected, pid
@@ -82,9 +97,14 @@ def test_three_failed_debits_lapse_and_claims_in_that_period_are_denied(sim):
     pid = apply(rt, "F-1", date(2026, 12, 15), account="9000001")  # insufficient funds, every time
     run_until(clock, jobs, tokyo(2027, 4, 1, 12))
     assert rt.app.get_policy(pid).status == "active"
-    cid = rt.app.report_incident(policy_id=pid, occurred_at=tokyo(2027, 3, 30, 10),
-                                 discovered_at=tokyo(2027, 3, 31, 10), cause="theft", records_affected=10,
-                                 description="laptop stolen")
+    cid = rt.app.report_incident(
+        policy_id=pid,
+        occurred_at=tokyo(2027, 3, 30, 10),
+        discovered_at=tokyo(2027, 3, 31, 10),
+        cause="theft",
+        records_affected=10,
+        description="laptop stolen",
+    )
     report = run_until(clock, jobs, tokyo(2027, 7, 1, 12))
     policy = rt.app.get_policy(pid)
     days = [d.debit_date for d in policy.period(1).debits]
@@ -156,15 +176,26 @@ def test_run_due_refuses_a_future_as_of_and_changes_nothing(sim):
 
 def test_two_schedulers_at_once_record_each_debit_once(database):
     clock = SettableClock(tokyo(2026, 12, 1))
-    runtimes = [bootstrap(Settings(POLICY_DATA_DIR=tempfile.mkdtemp()), database=database, clock=clock)
-                for _ in range(2)]
+    runtimes = [
+        bootstrap(Settings(POLICY_DATA_DIR=tempfile.mkdtemp()), database=database, clock=clock)
+        for _ in range(2)
+    ]
     try:
-        pids = [apply(runtimes[0], f"T-{i}", date(2026, 12, 15),
-                      account="9000003" if i % 5 == 0 else f"{1000000 + i}") for i in range(20)]
+        pids = [
+            apply(
+                runtimes[0],
+                f"T-{i}",
+                date(2026, 12, 15),
+                account="9000003" if i % 5 == 0 else f"{1000000 + i}",
+            )
+            for i in range(20)
+        ]
         clock.set(tokyo(2027, 5, 1, 12))
         # Without leadership: both run the same day at once; idempotent commands keep one of each.
-        jobs = [Jobs(rt.app, rt.read_models, rt.projections.catch_up, SimulatedBank(), now=clock.now)
-                for rt in runtimes]
+        jobs = [
+            Jobs(rt.app, rt.read_models, rt.projections.catch_up, SimulatedBank(), now=clock.now)
+            for rt in runtimes
+        ]
         barrier = threading.Barrier(2)
         errors: list[BaseException] = []
 

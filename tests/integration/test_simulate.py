@@ -18,8 +18,9 @@ def _run(pg_dsn: str, seed: int) -> tuple[dict, list[tuple]]:
     try:
         summary = simulate(rt, policies=60, years=2, seed=seed)
         rows = rt.read_models.list_policies({}, limit=500)
-        states = sorted((r["member_number"], r["status"], r["current_period"], r["premium"], r["collected"])
-                        for r in rows)
+        states = sorted(
+            (r["member_number"], r["status"], r["current_period"], r["premium"], r["collected"]) for r in rows
+        )
         return summary, states
     finally:
         rt.close()

@@ -22,10 +22,19 @@ def test_request_file_then_result_file_records_each_outcome_once(database, tmp_p
         gateway = ZenginGateway(database, tmp_path / "outbox")
         jobs = Jobs(rt.app, rt.read_models, rt.projections.catch_up, gateway, now=clock.now)
         accounts = ["1234567", "9000001", "9000002", "2345678", "9000004"]
-        pids = [rt.app.apply(scheme="chuokai", member_number=f"Z-{i}", holder={"name": f"m{i}"},
-                             industry="retail", annual_sales=20_000_000, plan="A",
-                             bank_account=dict(BANK, account_number=acct), application_date=date(2026, 12, 15))
-                for i, acct in enumerate(accounts)]
+        pids = [
+            rt.app.apply(
+                scheme="chuokai",
+                member_number=f"Z-{i}",
+                holder={"name": f"m{i}"},
+                industry="retail",
+                annual_sales=20_000_000,
+                plan="A",
+                bank_account=dict(BANK, account_number=acct),
+                application_date=date(2026, 12, 15),
+            )
+            for i, acct in enumerate(accounts)
+        ]
         clock.set(datetime(2027, 4, 27, 12, tzinfo=TOKYO))
         jobs.run_due(clock.now())
         jobs.run_due(clock.now())  # the same day again: no second file, no duplicate rows
@@ -46,8 +55,17 @@ def test_request_file_then_result_file_records_each_outcome_once(database, tmp_p
         assert [a.outcome for a in attempts] == ["debited", "failed", "failed", "debited", "failed"]
         assert [a.result_code for a in attempts if a.outcome == "failed"] == ["1", "2", "4"]
         assert [a.reason for a in attempts if a.outcome == "failed"] == [
-            "insufficient_funds", "no_such_account", "no_direct_debit_mandate"]
-        assert [rt.app.get_policy(p).period(1).is_collected for p in pids] == [True, False, False, True, False]
+            "insufficient_funds",
+            "no_such_account",
+            "no_direct_debit_mandate",
+        ]
+        assert [rt.app.get_policy(p).period(1).is_collected for p in pids] == [
+            True,
+            False,
+            False,
+            True,
+            False,
+        ]
         again = gateway.ingest_result_file(result, rt.app)
         assert again["unchanged"] == 5
 

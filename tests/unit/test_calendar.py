@@ -12,7 +12,7 @@ Seed 000 (JCCI, last paragraph):
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -191,11 +191,18 @@ def test_seed003_mid_term_month_m_starts_25th_of_m_plus_2_debits_23rd_of_m_plus_
         (date(2005, 12, 1), date(2006, 2, 25), 1, date(2006, 3, 23), date(2006, 3, 23)),
     ],
 )
-def test_seed003_fiscal_2005_mid_term_schedule_with_real_holidays(chuokai, applied, start, months, nominal, debit):
+def test_seed003_fiscal_2005_mid_term_schedule_with_real_holidays(
+    chuokai, applied, start, months, nominal, debit
+):
     term = first_term(chuokai, applied, is_bank_holiday)
     assert_term(
-        term, enrollment=MID_TERM, start=start, end=date(2006, 3, 25), months=months,
-        nominal_debit=nominal, debit=debit,
+        term,
+        enrollment=MID_TERM,
+        start=start,
+        end=date(2006, 3, 25),
+        months=months,
+        nominal_debit=nominal,
+        debit=debit,
     )
 
 
@@ -333,8 +340,14 @@ def test_choose_enrollment_with_no_open_window_is_outside_enrollment_window():
     ],
 )
 @pytest.mark.parametrize("day", ["first", "mid", "last"])
-def test_seed000_jcci_month_m_covers_from_1st_of_m_plus_3_to_next_1_march(jcci, month, start, months, enrollment, day):
-    applied = {"first": date(2026, month, 1), "mid": date(2026, month, 15), "last": last_day_of_month(2026, month)}[day]
+def test_seed000_jcci_month_m_covers_from_1st_of_m_plus_3_to_next_1_march(
+    jcci, month, start, months, enrollment, day
+):
+    applied = {
+        "first": date(2026, month, 1),
+        "mid": date(2026, month, 15),
+        "last": last_day_of_month(2026, month),
+    }[day]
     term = first_term(jcci, applied, never)
     end = date(2028, 3, 1) if month == 12 else date(2027, 3, 1)
     assert term.enrollment == enrollment
@@ -413,13 +426,17 @@ def test_jcci_december_rejects_mid_term_and_january_rejects_regular(jcci):
 
 
 def test_term_boundaries_are_aware_at_16_00_plus_09_00(jcci, chuokai):
-    for rules, applied in ((jcci, date(2026, 1, 15)), (chuokai, date(2026, 2, 15)), (chuokai, date(2026, 1, 5))):
+    for rules, applied in (
+        (jcci, date(2026, 1, 15)),
+        (chuokai, date(2026, 2, 15)),
+        (chuokai, date(2026, 1, 5)),
+    ):
         term = first_term(rules, applied, is_bank_holiday)
         for moment in (term.start, term.end):
             assert moment.tzinfo is not None
             assert moment.utcoffset() == timedelta(hours=9)
             assert moment.timetz().replace(tzinfo=None) == time(16, 0)
-            assert moment.astimezone(timezone.utc).hour == 7
+            assert moment.astimezone(UTC).hour == 7
 
 
 def test_in_cover_inclusive_at_start_exclusive_at_end(jcci):
@@ -436,7 +453,7 @@ def test_in_cover_inclusive_at_start_exclusive_at_end(jcci):
 
 def test_in_cover_compares_utc_inputs_correctly(chuokai):
     term = first_term(chuokai, date(2005, 1, 10), is_bank_holiday)  # 2005-03-25 16:00 JST
-    utc = timezone.utc
+    utc = UTC
     assert datetime(2005, 3, 25, 7, 0, tzinfo=utc) == term.start
     assert in_cover(term.start, term.end, datetime(2005, 3, 25, 7, 0, tzinfo=utc))
     assert not in_cover(term.start, term.end, datetime(2005, 3, 25, 6, 59, 59, tzinfo=utc))
@@ -445,7 +462,9 @@ def test_in_cover_compares_utc_inputs_correctly(chuokai):
     # Same instant written in a fixed +09:00 offset and in another zone.
     assert in_cover(term.start, term.end, datetime(2005, 3, 25, 16, 0, tzinfo=JST))
     # New York is on EST (UTC-5) on 25 March 2005: 16:00 JST is 02:00 there.
-    assert not in_cover(term.start, term.end, datetime(2005, 3, 25, 1, 59, tzinfo=ZoneInfo("America/New_York")))
+    assert not in_cover(
+        term.start, term.end, datetime(2005, 3, 25, 1, 59, tzinfo=ZoneInfo("America/New_York"))
+    )
     assert in_cover(term.start, term.end, datetime(2005, 3, 25, 2, 0, tzinfo=ZoneInfo("America/New_York")))
 
 
@@ -627,7 +646,7 @@ def test_chuokai_renewal_of_fiscal_2005_period(chuokai):
 
 
 def test_renewal_from_utc_end_starts_at_16_00_tokyo(jcci):
-    end_utc = datetime(2027, 3, 1, 7, 0, tzinfo=timezone.utc)
+    end_utc = datetime(2027, 3, 1, 7, 0, tzinfo=UTC)
     renewed = renewal_term(jcci, end_utc, is_bank_holiday)
     assert renewed.start == at16(2027, 3, 1)
     assert renewed.start.utcoffset() == timedelta(hours=9)
@@ -635,7 +654,11 @@ def test_renewal_from_utc_end_starts_at_16_00_tokyo(jcci):
 
 
 def test_renewal_starts_exactly_where_previous_term_ended(jcci, chuokai):
-    for rules, applied in ((jcci, date(2026, 7, 7)), (chuokai, date(2026, 7, 7)), (chuokai, date(2026, 1, 7))):
+    for rules, applied in (
+        (jcci, date(2026, 7, 7)),
+        (chuokai, date(2026, 7, 7)),
+        (chuokai, date(2026, 1, 7)),
+    ):
         term = first_term(rules, applied, is_bank_holiday)
         for _ in range(5):
             nxt = renewal_term(rules, term.end, is_bank_holiday)
@@ -723,9 +746,9 @@ def test_add_months_clamps_to_month_end(d, months, expected):
         (at16(2027, 3, 1), at16(2028, 3, 1)),  # strictly after
         (datetime(2027, 3, 1, 16, 1, tzinfo=TOKYO), at16(2028, 3, 1)),
         # 2027-02-28 23:00 UTC is already 1 March 08:00 in Tokyo: still before 16:00.
-        (datetime(2027, 2, 28, 23, 0, tzinfo=timezone.utc), at16(2027, 3, 1)),
+        (datetime(2027, 2, 28, 23, 0, tzinfo=UTC), at16(2027, 3, 1)),
         # 2027-03-01 07:00 UTC is exactly the boundary.
-        (datetime(2027, 3, 1, 7, 0, tzinfo=timezone.utc), at16(2028, 3, 1)),
+        (datetime(2027, 3, 1, 7, 0, tzinfo=UTC), at16(2028, 3, 1)),
         (datetime(2028, 2, 29, 12, 0, tzinfo=TOKYO), at16(2028, 3, 1)),
     ],
 )
@@ -735,7 +758,9 @@ def test_jcci_anniversary_after(jcci, moment, expected):
 
 def test_chuokai_anniversary_after_across_year_end(chuokai):
     assert anniversary_after(chuokai, datetime(2026, 12, 31, 23, 0, tzinfo=TOKYO)) == at16(2027, 3, 25)
-    assert anniversary_after(chuokai, datetime(2026, 12, 31, 15, 30, tzinfo=timezone.utc)) == at16(2027, 3, 25)
+    assert anniversary_after(chuokai, datetime(2026, 12, 31, 15, 30, tzinfo=UTC)) == at16(
+        2027, 3, 25
+    )
     assert anniversary_after(chuokai, at16(2026, 3, 25)) == at16(2027, 3, 25)
     assert anniversary_after(chuokai, datetime(2026, 3, 25, 15, 59, 59, tzinfo=TOKYO)) == at16(2026, 3, 25)
     assert anniversary_after(chuokai, at16(2026, 3, 26)) == at16(2027, 3, 25)
@@ -748,8 +773,8 @@ def test_chuokai_anniversary_after_across_year_end(chuokai):
         ("jcci", at16(2027, 3, 1), 2027),
         ("jcci", datetime(2027, 12, 31, 23, 0, tzinfo=TOKYO), 2027),
         ("jcci", datetime(2028, 2, 29, 12, 0, tzinfo=TOKYO), 2027),
-        ("jcci", datetime(2027, 3, 1, 7, 0, tzinfo=timezone.utc), 2027),
-        ("jcci", datetime(2027, 3, 1, 6, 59, tzinfo=timezone.utc), 2026),
+        ("jcci", datetime(2027, 3, 1, 7, 0, tzinfo=UTC), 2027),
+        ("jcci", datetime(2027, 3, 1, 6, 59, tzinfo=UTC), 2026),
         ("chuokai", datetime(2005, 3, 25, 15, 59, tzinfo=TOKYO), 2004),
         ("chuokai", at16(2005, 3, 25), 2005),
         ("chuokai", datetime(2006, 1, 15, 9, 0, tzinfo=TOKYO), 2005),
@@ -785,7 +810,12 @@ def test_chuokai_application_on_31_december_regular_by_default_mid_term_on_reque
     regular = first_term(chuokai, date(2026, 12, 31), is_bank_holiday)
     assert (regular.enrollment, regular.start, regular.end) == (REGULAR, at16(2027, 3, 25), at16(2028, 3, 25))
     mid = first_term(chuokai, date(2026, 12, 31), is_bank_holiday, enrollment="mid_term")
-    assert (mid.enrollment, mid.start, mid.end, mid.months) == (MID_TERM, at16(2027, 2, 25), at16(2027, 3, 25), 1)
+    assert (mid.enrollment, mid.start, mid.end, mid.months) == (
+        MID_TERM,
+        at16(2027, 2, 25),
+        at16(2027, 3, 25),
+        1,
+    )
     assert mid.nominal_debit_date == date(2027, 3, 23)
 
 
@@ -819,7 +849,9 @@ def test_every_application_day_gets_a_well_formed_term(scheme, year):
     d = date(year, 1, 1)
     while d.year == year:
         term = first_term(rules, d, is_bank_holiday)
-        assert term.start > datetime.combine(d, time(23, 59), tzinfo=TOKYO)  # cover never starts on application day
+        assert term.start > datetime.combine(
+            d, time(23, 59), tzinfo=TOKYO
+        )  # cover never starts on application day
         assert term.start.timetz().replace(tzinfo=None) == time(16, 0)
         assert term.end == anniversary_after(rules, term.start)
         assert (term.end.month, term.end.day) == (rules.anniversary.month, rules.anniversary.day)
@@ -840,9 +872,16 @@ def test_calendar_rule_validation():
     assert MonthDay(2, 29).key() == (2, 29)  # fine as a window bound
     rule = EnrollmentRule(REGULAR, MonthDay(1, 1), MonthDay(12, 31), 0, 27)
     with pytest.raises(ValueError):
-        CalendarRules(anniversary=MonthDay(2, 29), enrollments=(rule,), renewal_debit_month_offset=0, renewal_debit_day=27)
+        CalendarRules(
+            anniversary=MonthDay(2, 29),
+            enrollments=(rule,),
+            renewal_debit_month_offset=0,
+            renewal_debit_day=27,
+        )
     with pytest.raises(ValueError):
-        CalendarRules(anniversary=MonthDay(3, 1), enrollments=(), renewal_debit_month_offset=0, renewal_debit_day=27)
+        CalendarRules(
+            anniversary=MonthDay(3, 1), enrollments=(), renewal_debit_month_offset=0, renewal_debit_day=27
+        )
     with pytest.raises(ValueError):
         EnrollmentRule("renewal", MonthDay(1, 1), MonthDay(12, 31), 0, 27)
 

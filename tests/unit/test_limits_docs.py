@@ -17,13 +17,16 @@ C1, C2, C3 = (UUID(int=i) for i in (1, 2, 3))
 
 
 def section_rows(paid: int = 0) -> list[dict]:
-    return [{"section": s, "limit_yen": 5_000_000, "paid": paid, "remaining": 5_000_000 - paid}
-            for s in SECTIONS]
+    return [
+        {"section": s, "limit_yen": 5_000_000, "paid": paid, "remaining": 5_000_000 - paid} for s in SECTIONS
+    ]
 
 
 def claim_rows(used: int) -> list[dict]:
-    return [{"section": s, "accident_limit": 5_000_000, "used": used, "remaining": 5_000_000 - used}
-            for s in SECTIONS]
+    return [
+        {"section": s, "accident_limit": 5_000_000, "used": used, "remaining": 5_000_000 - used}
+        for s in SECTIONS
+    ]
 
 
 def test_head_is_compact_json_with_tokyo_timestamps_whatever_the_zone_given():
@@ -37,8 +40,12 @@ def test_head_is_compact_json_with_tokyo_timestamps_whatever_the_zone_given():
     assert list(doc["sections"]) == list(SECTIONS)
     assert doc["sections"]["expense_basic"] == {"limit": 5_000_000, "paid": 100, "remaining": 4_999_900}
     # the same instant in another zone (a row read back from PostgreSQL, an event) renders the same
-    assert render_head(PID, 1, start.astimezone(TOKYO), datetime(2027, 3, 31, 15, 0, tzinfo=UTC),
-                       section_rows(100)) == head
+    assert (
+        render_head(
+            PID, 1, start.astimezone(TOKYO), datetime(2027, 3, 31, 15, 0, tzinfo=UTC), section_rows(100)
+        )
+        == head
+    )
 
 
 def test_claims_are_appended_in_order_and_replaced_in_place():
@@ -51,7 +58,10 @@ def test_claims_are_appended_in_order_and_replaced_in_place():
     doc = json.loads(claims)
     assert list(doc) == [str(C1), str(C2), str(C3)]
     assert {c: v["expense_basic"]["used"] for c, v in doc.items()} == {
-        str(C1): 5_000_000, str(C2): 2_000_000, str(C3): 7}
+        str(C1): 5_000_000,
+        str(C2): 2_000_000,
+        str(C3): 7,
+    }
     assert claims == json.dumps(doc, separators=(",", ":"))
 
 
@@ -59,7 +69,8 @@ def test_a_claim_with_some_sections_only_and_one_without_rows():
     member = render_claim(C1, claim_rows(0)[:1])
     claims = put_claim(put_claim("{}", C1, member), C2, render_claim(C2, claim_rows(0)))
     claims = put_claim(claims, C1, render_claim(C1, claim_rows(3)[:1]))
-    assert json.loads(claims)[str(C1)] == {SECTIONS[0]: {"accident_limit": 5_000_000, "used": 3,
-                                                         "remaining": 4_999_997}}
+    assert json.loads(claims)[str(C1)] == {
+        SECTIONS[0]: {"accident_limit": 5_000_000, "used": 3, "remaining": 4_999_997}
+    }
     with pytest.raises(ValueError):
         render_claim(C1, [])

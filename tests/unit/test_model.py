@@ -88,8 +88,14 @@ def apply_policy(app: PolicyAdministration, **overrides: Any) -> UUID:
 
 def collect(app: PolicyAdministration, pid: UUID, period: int = 1) -> None:
     p = app.get_policy(pid).period(period)
-    assert app.record_debit_success(pid, period, attempt=len(p.debits) + 1, amount=p.premium - p.collected,
-                                    debit_date=p.debit_date, reference="ref-1")
+    assert app.record_debit_success(
+        pid,
+        period,
+        attempt=len(p.debits) + 1,
+        amount=p.premium - p.collected,
+        debit_date=p.debit_date,
+        reference="ref-1",
+    )
 
 
 def in_force_policy(app: PolicyAdministration, **overrides: Any) -> UUID:
@@ -99,7 +105,9 @@ def in_force_policy(app: PolicyAdministration, **overrides: Any) -> UUID:
     return pid
 
 
-def report(app: PolicyAdministration, pid: UUID, discovered: datetime | None = None, **overrides: Any) -> UUID:
+def report(
+    app: PolicyAdministration, pid: UUID, discovered: datetime | None = None, **overrides: Any
+) -> UUID:
     discovered = discovered or tokyo(2028, 6, 10)
     kwargs: dict[str, Any] = {
         "policy_id": pid,
@@ -220,15 +228,25 @@ BAD_APPLY = [
     ("plan_e_missing_limit", {"plan": "E"}, "invalid_liability_limit"),
     ("bank_code_3_digits", {"bank_account": {**BANK, "bank_code": "001"}}, "invalid_bank_account"),
     ("branch_code_2_digits", {"bank_account": {**BANK, "branch_code": "01"}}, "invalid_bank_account"),
-    ("account_number_6_digits", {"bank_account": {**BANK, "account_number": "123456"}}, "invalid_bank_account"),
+    (
+        "account_number_6_digits",
+        {"bank_account": {**BANK, "account_number": "123456"}},
+        "invalid_bank_account",
+    ),
     ("holder_kana_kanji", {"bank_account": {**BANK, "holder_kana": "山田"}}, "invalid_bank_account"),
     ("empty_member_number", {"member_number": "  "}, "invalid_text"),
     ("unknown_scheme", {"scheme": "nosuchscheme"}, "unknown_scheme"),
-    ("application_date_datetime", {"application_date": datetime(2028, 2, 10, 9, tzinfo=TOKYO)}, "invalid_date"),
+    (
+        "application_date_datetime",
+        {"application_date": datetime(2028, 2, 10, 9, tzinfo=TOKYO)},
+        "invalid_date",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("overrides", "code"), [(o, c) for _, o, c in BAD_APPLY], ids=[n for n, _, _ in BAD_APPLY])
+@pytest.mark.parametrize(
+    ("overrides", "code"), [(o, c) for _, o, c in BAD_APPLY], ids=[n for n, _, _ in BAD_APPLY]
+)
 def test_apply_bad_input_raises_invalid_input_and_records_nothing(
     app: PolicyAdministration, overrides: dict[str, Any], code: str
 ) -> None:
@@ -242,23 +260,37 @@ def test_apply_bad_input_raises_invalid_input_and_records_nothing(
 
 
 BAD_REPORT = [
-    ("naive_discovered_at", {"discovered_at": datetime(2028, 6, 10, 12), "occurred_at": tokyo(2028, 6, 1)},
-     "naive_datetime"),
+    (
+        "naive_discovered_at",
+        {"discovered_at": datetime(2028, 6, 10, 12), "occurred_at": tokyo(2028, 6, 1)},
+        "naive_datetime",
+    ),
     ("naive_occurred_at", {"occurred_at": datetime(2028, 6, 1, 12)}, "naive_datetime"),
     ("occurred_after_discovered", {"occurred_at": tokyo(2028, 6, 11)}, "invalid_incident_dates"),
-    ("discovered_in_future", {"discovered_at": FIXED_NOW + timedelta(seconds=1), "occurred_at": tokyo(2029, 12, 1)},
-     "invalid_incident_dates"),
+    (
+        "discovered_in_future",
+        {"discovered_at": FIXED_NOW + timedelta(seconds=1), "occurred_at": tokyo(2029, 12, 1)},
+        "invalid_incident_dates",
+    ),
     ("unknown_cause", {"cause": "alien_abduction"}, "unknown_cause"),
     ("negative_records", {"records_affected": -1}, "invalid_records_affected"),
     ("bool_records", {"records_affected": True}, "invalid_records_affected"),
-    ("discovered_outside_cover", {"discovered_at": tokyo(2028, 4, 25, 15), "occurred_at": tokyo(2028, 4, 1)},
-     "discovered_outside_cover"),
-    ("discovered_after_cover", {"discovered_at": tokyo(2029, 3, 25, 16), "occurred_at": tokyo(2029, 3, 1)},
-     "discovered_outside_cover"),
+    (
+        "discovered_outside_cover",
+        {"discovered_at": tokyo(2028, 4, 25, 15), "occurred_at": tokyo(2028, 4, 1)},
+        "discovered_outside_cover",
+    ),
+    (
+        "discovered_after_cover",
+        {"discovered_at": tokyo(2029, 3, 25, 16), "occurred_at": tokyo(2029, 3, 1)},
+        "discovered_outside_cover",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("overrides", "code"), [(o, c) for _, o, c in BAD_REPORT], ids=[n for n, _, _ in BAD_REPORT])
+@pytest.mark.parametrize(
+    ("overrides", "code"), [(o, c) for _, o, c in BAD_REPORT], ids=[n for n, _, _ in BAD_REPORT]
+)
 def test_report_incident_bad_input_raises_invalid_input_and_records_nothing(
     app: PolicyAdministration, overrides: dict[str, Any], code: str
 ) -> None:
@@ -278,12 +310,17 @@ BAD_ITEMS = [
     ("negative_amount", {"category": "damages", "risk": "basic", "amount": -1}, "invalid_amount"),
     ("float_amount", {"category": "damages", "risk": "basic", "amount": 1000.0}, "invalid_amount"),
     ("unknown_category", {"category": "fines", "risk": "basic", "amount": 1000}, "unknown_loss_category"),
-    ("condolence_without_recipients", {"category": "condolence", "risk": "basic", "amount": 1000},
-     "invalid_recipients"),
+    (
+        "condolence_without_recipients",
+        {"category": "condolence", "risk": "basic", "amount": 1000},
+        "invalid_recipients",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("item", "code"), [(i, c) for _, i, c in BAD_ITEMS], ids=[n for n, _, _ in BAD_ITEMS])
+@pytest.mark.parametrize(
+    ("item", "code"), [(i, c) for _, i, c in BAD_ITEMS], ids=[n for n, _, _ in BAD_ITEMS]
+)
 def test_assess_losses_bad_items_raise_invalid_input_and_record_nothing(
     app: PolicyAdministration, item: dict[str, Any], code: str
 ) -> None:
@@ -328,7 +365,12 @@ def test_record_debit_success_twice_records_once(app: PolicyAdministration) -> N
 def test_record_debit_failure_same_attempt_twice_records_once(app: PolicyAdministration) -> None:
     pid = apply_policy(app)
     app.activate(pid, 1)
-    kwargs = {"attempt": 1, "debit_date": date(2028, 5, 23), "result_code": "1", "reason": "insufficient_funds"}
+    kwargs = {
+        "attempt": 1,
+        "debit_date": date(2028, 5, 23),
+        "result_code": "1",
+        "reason": "insufficient_funds",
+    }
     assert app.record_debit_failure(pid, 1, **kwargs) is True
     n = count(app)
     assert app.record_debit_failure(pid, 1, **kwargs) is False
@@ -430,11 +472,13 @@ def test_three_debit_failures_lapse_from_period_start_and_deny_open_claims_in_sa
     assert isinstance(denied, Claim.ClaimDenied)
     assert denied.metadata["command"] == "record_debit_failure"
     # One save: the failure, the lapse and the denial are written together.
-    assert spy.batches == [[
-        "policy_admin:Policy.PremiumDebitFailed",
-        "policy_admin:Policy.Lapsed",
-        "policy_admin:Claim.ClaimDenied",
-    ]]
+    assert spy.batches == [
+        [
+            "policy_admin:Policy.PremiumDebitFailed",
+            "policy_admin:Policy.Lapsed",
+            "policy_admin:Claim.ClaimDenied",
+        ]
+    ]
 
     cid_after = report(app, pid, discovered=tokyo(2028, 9, 1))
     after = app.get_claim(cid_after)
@@ -763,7 +807,11 @@ def test_history_lists_events_in_version_order(app: PolicyAdministration) -> Non
     history = app.history(pid)
     assert [e.originator_version for e in history] == list(range(1, len(history) + 1))
     assert [type(e) for e in history] == [
-        Policy.Applied, Policy.Activated, Policy.PremiumDebited, Policy.ClaimRegistered, Policy.Renewed,
+        Policy.Applied,
+        Policy.Activated,
+        Policy.PremiumDebited,
+        Policy.ClaimRegistered,
+        Policy.Renewed,
     ]
     assert all(e.originator_id == pid for e in history)
     with pytest.raises(NotFound):
@@ -772,20 +820,28 @@ def test_history_lists_events_in_version_order(app: PolicyAdministration) -> Non
         app.get_claim(pid)
 
 
-def test_replay_never_re_rates_after_tariff_change(app: PolicyAdministration, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replay_never_re_rates_after_tariff_change(
+    app: PolicyAdministration, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pid = in_force_policy(app)
     original = load_scheme("chuokai")
     tariff = original.tariffs[0]
     doubled = dataclasses.replace(
-        tariff, rate_per_million_sales={k: v * 2 for k, v in tariff.rate_per_million_sales.items()},
+        tariff,
+        rate_per_million_sales={k: v * 2 for k, v in tariff.rate_per_million_sales.items()},
     )
     patched = original.model_copy(update={"tariffs": [doubled]})
     monkeypatch.setattr(application_module, "load_scheme", lambda key: patched)
     monkeypatch.setattr(application_module, "get_scheme", lambda key: patched)
 
     # The patch is effective for new decisions ...
-    quote = app.quote(scheme="chuokai", industry="printing", annual_sales=200_000_000, plan="B",
-                      application_date=APPLICATION_DATE)
+    quote = app.quote(
+        scheme="chuokai",
+        industry="printing",
+        annual_sales=200_000_000,
+        plan="B",
+        application_date=APPLICATION_DATE,
+    )
     assert quote.annual_premium == 200_000
 
     # ... but replay from a fresh repository reads the decided facts.
@@ -965,12 +1021,20 @@ def test_every_stored_event_topic_is_stable(app: PolicyAdministration) -> None:
     topics = {app.mapper.to_stored_event(e).topic for e in events}
     assert all(t.startswith("policy_admin:") for t in topics), topics
     assert {
-        "policy_admin:Policy.Applied", "policy_admin:Policy.Activated", "policy_admin:Policy.PremiumDebited",
-        "policy_admin:Policy.ClaimRegistered", "policy_admin:Policy.ClaimPaymentRecorded",
-        "policy_admin:Policy.SalesDeclared", "policy_admin:Policy.Renewed",
-        "policy_admin:Policy.NonRenewalNoticeGiven", "policy_admin:Policy.Cancelled",
-        "policy_admin:Claim.IncidentReported", "policy_admin:Claim.LossesAssessed",
-        "policy_admin:Claim.ClaimPaid", "policy_admin:Claim.ClaimDenied", "policy_admin:Claim.ClaimClosed",
+        "policy_admin:Policy.Applied",
+        "policy_admin:Policy.Activated",
+        "policy_admin:Policy.PremiumDebited",
+        "policy_admin:Policy.ClaimRegistered",
+        "policy_admin:Policy.ClaimPaymentRecorded",
+        "policy_admin:Policy.SalesDeclared",
+        "policy_admin:Policy.Renewed",
+        "policy_admin:Policy.NonRenewalNoticeGiven",
+        "policy_admin:Policy.Cancelled",
+        "policy_admin:Claim.IncidentReported",
+        "policy_admin:Claim.LossesAssessed",
+        "policy_admin:Claim.ClaimPaid",
+        "policy_admin:Claim.ClaimDenied",
+        "policy_admin:Claim.ClaimClosed",
     } <= topics
     # What the store actually holds, too.
     stored_topics = {n.topic for n in all_stored(app)}
@@ -1006,10 +1070,16 @@ def test_every_event_carries_actor_and_command_metadata(app: PolicyAdministratio
         ("pay_claim", {"role": "operator", "key_id": "key-1"}),
     ]
     claim_meta = [(e.metadata["command"], e.metadata["actor"]["role"]) for e in app.history(cid)]
-    assert claim_meta == [("report_incident", "claims"), ("assess_losses", "operator"), ("pay_claim", "operator")]
+    assert claim_meta == [
+        ("report_incident", "claims"),
+        ("assess_losses", "operator"),
+        ("pay_claim", "operator"),
+    ]
 
 
-def test_expire_without_a_non_renewal_notice_is_a_conflict_and_records_nothing(app: PolicyAdministration) -> None:
+def test_expire_without_a_non_renewal_notice_is_a_conflict_and_records_nothing(
+    app: PolicyAdministration,
+) -> None:
     pid = in_force_policy(app)
     n = count(app)
     with pytest.raises(Conflict) as err:
@@ -1046,7 +1116,9 @@ def test_debit_results_are_recorded_many_policies_per_save(app: PolicyAdministra
     for i, pid in enumerate(pids):
         p = app.get_policy(pid).period(1)
         if i % 2:
-            outcomes.append(DebitOutcome(pid, 1, 1, p.debit_date, False, result_code="1", reason="insufficient_funds"))
+            outcomes.append(
+                DebitOutcome(pid, 1, 1, p.debit_date, False, result_code="1", reason="insufficient_funds")
+            )
         else:
             outcomes.append(DebitOutcome(pid, 1, 1, p.debit_date, True, amount=p.premium, reference="r"))
     spy = SaveSpy(app)
@@ -1069,8 +1141,9 @@ def test_renewal_notice_is_issued_once(app: PolicyAdministration) -> None:
 
 
 @pytest.mark.parametrize("bank_code,branch_code", [("0002", "001"), ("0001", "999")])
-def test_unknown_bank_or_branch_is_refused_and_records_nothing(app: PolicyAdministration, bank_code: str,
-                                                               branch_code: str) -> None:
+def test_unknown_bank_or_branch_is_refused_and_records_nothing(
+    app: PolicyAdministration, bank_code: str, branch_code: str
+) -> None:
     n = count(app)
     with pytest.raises(InvalidInput) as err:
         apply_policy(app, bank_account=dict(BANK, bank_code=bank_code, branch_code=branch_code))
@@ -1078,7 +1151,9 @@ def test_unknown_bank_or_branch_is_refused_and_records_nothing(app: PolicyAdmini
     assert count(app) == n
 
 
-def test_debit_results_use_loaded_policies_once_and_recover_from_stale_copies(app: PolicyAdministration) -> None:
+def test_debit_results_use_loaded_policies_once_and_recover_from_stale_copies(
+    app: PolicyAdministration,
+) -> None:
     from policy_core.application import DebitOutcome
 
     pid = apply_policy(app)

@@ -44,11 +44,16 @@ def test_each_amount_is_split_by_share_and_the_parts_add_up(amount: int, scheme:
 
 def test_allocation_example() -> None:
     assert allocate(43_900_001, preset_shares("jcci")) == {
-        "leader": 17_560_001, "insurer_b": 13_170_000, "insurer_c": 8_780_000, "insurer_d": 4_390_000}
+        "leader": 17_560_001,
+        "insurer_b": 13_170_000,
+        "insurer_c": 8_780_000,
+        "insurer_d": 4_390_000,
+    }
 
 
 shares_strategy = st.lists(st.integers(min_value=1, max_value=10_000), min_size=1, max_size=6).filter(
-    lambda bps: sum(bps) <= 10_000)
+    lambda bps: sum(bps) <= 10_000
+)
 
 
 @given(amount=st.integers(min_value=0, max_value=10**12), bps=shares_strategy)
@@ -85,8 +90,11 @@ def test_the_portfolio_version_follows_the_presets() -> None:
 
 
 def _event_classes(aggregate: type) -> list[type]:
-    return [v for v in vars(aggregate).values()
-            if isinstance(v, type) and hasattr(v, "TOPIC") and v.__name__ != "Created"]
+    return [
+        v
+        for v in vars(aggregate).values()
+        if isinstance(v, type) and hasattr(v, "TOPIC") and v.__name__ != "Created"
+    ]
 
 
 def test_every_event_type_is_projected_somewhere() -> None:
@@ -165,8 +173,9 @@ class FakeCursor:
         return self._result[0] if self._result else None
 
 
-TABLE = Table("rm_t", (col("owner", "uuid"), col("n", "integer"), col("v", "bigint")), key=("owner", "n"),
-              owner="owner")
+TABLE = Table(
+    "rm_t", (col("owner", "uuid"), col("n", "integer"), col("v", "bigint")), key=("owner", "n"), owner="owner"
+)
 
 
 def test_rows_writes_only_what_changed() -> None:

@@ -189,9 +189,7 @@ TIERS = (
     ("participants", "percent"),
     [(0, 0), (99, 0), (100, 5), (499, 5), (500, 10), (999, 10), (1000, 15), (50_000, 15)],
 )
-def test_group_discount_uses_highest_tier_reached(
-    tariff: Tariff, participants: int, percent: int
-) -> None:
+def test_group_discount_uses_highest_tier_reached(tariff: Tariff, participants: int, percent: int) -> None:
     r = rate(
         tariff,
         industry="clinic",
@@ -561,7 +559,9 @@ options = st.fixed_dictionaries(
 def test_premium_never_falls_when_sales_rise(
     industry: str, plan: str, sales: int, more: int, opts: dict
 ) -> None:
-    low = rate(SAMPLE_TARIFF_2024, industry=industry, annual_sales=sales, plan=plan, discount_tiers=TIERS, **opts)
+    low = rate(
+        SAMPLE_TARIFF_2024, industry=industry, annual_sales=sales, plan=plan, discount_tiers=TIERS, **opts
+    )
     high = rate(
         SAMPLE_TARIFF_2024,
         industry=industry,
@@ -579,11 +579,11 @@ def test_premium_never_falls_when_sales_rise(
     limit=st.integers(min_value=300_000_001, max_value=5_000_000_000),
     opts=options,
 )
-def test_premium_never_falls_moving_up_the_plans(
-    industry: str, sales: int, limit: int, opts: dict
-) -> None:
+def test_premium_never_falls_moving_up_the_plans(industry: str, sales: int, limit: int, opts: dict) -> None:
     premiums = [
-        rate(SAMPLE_TARIFF_2024, industry=industry, annual_sales=sales, plan=p, discount_tiers=TIERS, **opts).annual_premium
+        rate(
+            SAMPLE_TARIFF_2024, industry=industry, annual_sales=sales, plan=p, discount_tiers=TIERS, **opts
+        ).annual_premium
         for p in "ABCD"
     ]
     premiums.append(
@@ -606,9 +606,7 @@ def test_premium_never_falls_moving_up_the_plans(
     low=st.integers(min_value=300_000_001, max_value=5_000_000_000),
     more=st.integers(min_value=0, max_value=5_000_000_000),
 )
-def test_plan_e_premium_never_falls_as_limit_rises(
-    industry: str, sales: int, low: int, more: int
-) -> None:
+def test_plan_e_premium_never_falls_as_limit_rises(industry: str, sales: int, low: int, more: int) -> None:
     a = rate(SAMPLE_TARIFF_2024, industry=industry, annual_sales=sales, plan="E", liability_limit=low)
     b = rate(SAMPLE_TARIFF_2024, industry=industry, annual_sales=sales, plan="E", liability_limit=low + more)
     assert b.annual_premium >= a.annual_premium

@@ -333,7 +333,7 @@ def test_duplicate_tariff_versions_are_rejected(key):
 @pytest.mark.parametrize("key", SCHEMES)
 def test_second_tariff_version_with_other_industries_is_rejected(key):
     text = preset_text(key)
-    block = text[text.index("[[tariffs]]"):]
+    block = text[text.index("[[tariffs]]") :]
     block = block.replace('version = "', 'version = "x-', 1).replace("construction = 80\n", "")
     with pytest.raises(ValidationError, match="same industries"):
         parse_scheme(text + "\n" + block)
@@ -400,4 +400,4 @@ def test_broken_toml_syntax_is_not_silently_accepted():
     import tomllib
 
     with pytest.raises(tomllib.TOMLDecodeError):
-        parse_scheme(preset_text("jcci").replace('key = "jcci"', 'key = jcci', 1))
+        parse_scheme(preset_text("jcci").replace('key = "jcci"', "key = jcci", 1))

@@ -413,9 +413,7 @@ def test_validate_loss_item_ok():
 
 # --------------------------------------------------------------------------- properties
 
-PROPERTY_SETTINGS = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 amounts = st.one_of(
     st.integers(0, 200_000_000),

@@ -79,12 +79,25 @@ class ClaimsView(View):
     @handles(Claim.IncidentReported)
     def on_reported(self, e: Any, rows: Rows) -> None:
         row = rows.new(
-            CLAIMS, claim_id=e.originator_id, policy_id=e.policy_id, period_number=e.period_number,
-            cause=e.cause, occurred_at=e.occurred_at, discovered_at=e.discovered_at,
-            discovered_on=e.discovered_at.astimezone(TOKYO).date(), records_affected=e.records_affected,
-            own_staff_information=e.own_staff_information, outside_japan=e.outside_japan, loss_items=0,
-            assessed_loss=0, payments=0, paid_total=0, reported_at=e.timestamp, updated_at=e.timestamp,
-            version=e.originator_version, **{f"paid_{s}": 0 for s in SECTIONS},
+            CLAIMS,
+            claim_id=e.originator_id,
+            policy_id=e.policy_id,
+            period_number=e.period_number,
+            cause=e.cause,
+            occurred_at=e.occurred_at,
+            discovered_at=e.discovered_at,
+            discovered_on=e.discovered_at.astimezone(TOKYO).date(),
+            records_affected=e.records_affected,
+            own_staff_information=e.own_staff_information,
+            outside_japan=e.outside_japan,
+            loss_items=0,
+            assessed_loss=0,
+            payments=0,
+            paid_total=0,
+            reported_at=e.timestamp,
+            updated_at=e.timestamp,
+            version=e.originator_version,
+            **{f"paid_{s}": 0 for s in SECTIONS},
         )
         row["status"] = claim_status(row)
 

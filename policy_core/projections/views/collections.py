@@ -118,13 +118,24 @@ class CollectionsView(View):
 
     # ------------------------------------------------------------------ helpers
     def _open_period(self, e: Any, policy: dict[str, Any], period: dict[str, Any], rows: Rows) -> None:
-        rows.new(DEBITS, policy_id=e.originator_id, period_number=period["number"], scheme=policy["scheme"],
-                 premium=period["premium"], collected=0, outstanding=period["premium"],
-                 debit_date=period["debit_date"], nominal_debit_date=period["nominal_debit_date"], attempts=0,
-                 failed_attempts=0, next_attempt=1,
-                 next_debit_date=period["debit_date"] if period["premium"] > 0 else None,
-                 state="due" if period["premium"] > 0 else "collected", policy_status=_status(policy),
-                 updated_at=e.timestamp)
+        rows.new(
+            DEBITS,
+            policy_id=e.originator_id,
+            period_number=period["number"],
+            scheme=policy["scheme"],
+            premium=period["premium"],
+            collected=0,
+            outstanding=period["premium"],
+            debit_date=period["debit_date"],
+            nominal_debit_date=period["nominal_debit_date"],
+            attempts=0,
+            failed_attempts=0,
+            next_attempt=1,
+            next_debit_date=period["debit_date"] if period["premium"] > 0 else None,
+            state="due" if period["premium"] > 0 else "collected",
+            policy_status=_status(policy),
+            updated_at=e.timestamp,
+        )
 
     def _policy_changed(self, e: Any, policy: dict[str, Any], rows: Rows) -> None:
         status = _status(policy)
@@ -144,8 +155,16 @@ class CollectionsView(View):
     # ------------------------------------------------------------------ handlers
     @handles(Policy.Applied)
     def on_applied(self, e: Any, rows: Rows) -> None:
-        policy = rows.new(POLICY_STATE, policy_id=e.originator_id, scheme=e.scheme, periods=1,
-                          activated=False, lapsed=False, cancelled=False, expired=False)
+        policy = rows.new(
+            POLICY_STATE,
+            policy_id=e.originator_id,
+            scheme=e.scheme,
+            periods=1,
+            activated=False,
+            lapsed=False,
+            cancelled=False,
+            expired=False,
+        )
         self._open_period(e, policy, e.period, rows)
 
     @handles(Policy.Renewed)
@@ -167,9 +186,18 @@ class CollectionsView(View):
         row["outstanding"] = row["premium"] - row["collected"]
         row["next_debit_date"] = None
         row["state"] = "collected" if row["outstanding"] <= 0 else row["state"]
-        rows.new(ATTEMPTS, policy_id=e.originator_id, period_number=e.period_number, attempt=e.attempt,
-                 scheme=row["scheme"], debit_date=e.debit_date, outcome="debited", amount=e.amount,
-                 reference=e.reference, recorded_at=e.timestamp)
+        rows.new(
+            ATTEMPTS,
+            policy_id=e.originator_id,
+            period_number=e.period_number,
+            attempt=e.attempt,
+            scheme=row["scheme"],
+            debit_date=e.debit_date,
+            outcome="debited",
+            amount=e.amount,
+            reference=e.reference,
+            recorded_at=e.timestamp,
+        )
 
     @handles(Policy.PremiumDebitFailed)
     def on_debit_failed(self, e: Any, rows: Rows) -> None:
@@ -178,10 +206,20 @@ class CollectionsView(View):
         row["next_debit_date"] = e.next_debit_date
         row["last_result_code"] = e.result_code
         row["last_reason"] = e.reason
-        rows.new(ATTEMPTS, policy_id=e.originator_id, period_number=e.period_number, attempt=e.attempt,
-                 scheme=row["scheme"], debit_date=e.debit_date, outcome="failed", amount=0,
-                 result_code=e.result_code, reason=e.reason, next_debit_date=e.next_debit_date,
-                 recorded_at=e.timestamp)
+        rows.new(
+            ATTEMPTS,
+            policy_id=e.originator_id,
+            period_number=e.period_number,
+            attempt=e.attempt,
+            scheme=row["scheme"],
+            debit_date=e.debit_date,
+            outcome="failed",
+            amount=0,
+            result_code=e.result_code,
+            reason=e.reason,
+            next_debit_date=e.next_debit_date,
+            recorded_at=e.timestamp,
+        )
 
     @handles(Policy.Lapsed)
     def on_lapsed(self, e: Any, rows: Rows) -> None:
@@ -191,9 +229,17 @@ class CollectionsView(View):
         row["state"] = "lapsed"
         row["next_debit_date"] = None
         row["updated_at"] = e.timestamp
-        rows.new(LAPSES, policy_id=e.originator_id, period_number=e.period_number, scheme=policy["scheme"],
-                 effective_at=e.effective_at, reason=e.reason, unpaid_premium=row["outstanding"],
-                 failed_attempts=row["failed_attempts"], recorded_at=e.timestamp)
+        rows.new(
+            LAPSES,
+            policy_id=e.originator_id,
+            period_number=e.period_number,
+            scheme=policy["scheme"],
+            effective_at=e.effective_at,
+            reason=e.reason,
+            unpaid_premium=row["outstanding"],
+            failed_attempts=row["failed_attempts"],
+            recorded_at=e.timestamp,
+        )
         self._policy_changed(e, policy, rows)
 
     @handles(Policy.Cancelled)

@@ -42,21 +42,30 @@ def _timestamp(value: datetime) -> str:
     return value.astimezone(TOKYO).isoformat()
 
 
-def render_head(policy_id: UUID, period_number: int, start: datetime, end: datetime,
-                sections: list[dict[str, Any]]) -> str:
+def render_head(
+    policy_id: UUID, period_number: int, start: datetime, end: datetime, sections: list[dict[str, Any]]
+) -> str:
     """The document's head from the period's section rows (``rm_limits``, in ``SECTIONS`` order)."""
-    body = ",".join(f'"{r["section"]}":{{"limit":{int(r["limit_yen"])},"paid":{int(r["paid"])},'
-                    f'"remaining":{int(r["remaining"])}}}' for r in sections)
-    return (f'{{"policy_id":"{policy_id}","period":{int(period_number)},"start":"{_timestamp(start)}",'
-            f'"end":"{_timestamp(end)}","sections":{{{body}}}}}')
+    body = ",".join(
+        f'"{r["section"]}":{{"limit":{int(r["limit_yen"])},"paid":{int(r["paid"])},'
+        f'"remaining":{int(r["remaining"])}}}'
+        for r in sections
+    )
+    return (
+        f'{{"policy_id":"{policy_id}","period":{int(period_number)},"start":"{_timestamp(start)}",'
+        f'"end":"{_timestamp(end)}","sections":{{{body}}}}}'
+    )
 
 
 def render_claim(claim_id: UUID, sections: list[dict[str, Any]]) -> str:
     """One claim's member of the ``claims`` object, from its ``rm_limits_claims`` rows."""
     if not sections:
         raise ValueError(f"claim {claim_id}: no section rows to render")
-    body = ",".join(f'"{r["section"]}":{{"accident_limit":{int(r["accident_limit"])},"used":{int(r["used"])},'
-                    f'"remaining":{int(r["remaining"])}}}' for r in sections)
+    body = ",".join(
+        f'"{r["section"]}":{{"accident_limit":{int(r["accident_limit"])},"used":{int(r["used"])},'
+        f'"remaining":{int(r["remaining"])}}}'
+        for r in sections
+    )
     return f'"{claim_id}":{{{body}}}'
 
 
@@ -129,13 +138,31 @@ class LimitsView(View):
         sections = []
         for section in SECTIONS:
             limit = period["limits"][section]
-            sections.append(rows.new(
-                LIMITS, policy_id=e.originator_id, period_number=period["number"], section=section,
-                scheme=scheme, period_start=period["start"], period_end=period["end"], limit_yen=limit,
-                paid=0, remaining=limit, payments=0, updated_at=e.timestamp))
+            sections.append(
+                rows.new(
+                    LIMITS,
+                    policy_id=e.originator_id,
+                    period_number=period["number"],
+                    section=section,
+                    scheme=scheme,
+                    period_start=period["start"],
+                    period_end=period["end"],
+                    limit_yen=limit,
+                    paid=0,
+                    remaining=limit,
+                    payments=0,
+                    updated_at=e.timestamp,
+                )
+            )
         head = render_head(e.originator_id, period["number"], period["start"], period["end"], sections)
-        rows.new(DOCS, policy_id=e.originator_id, period_number=period["number"], scheme=scheme, head=head,
-                 claims="{}")
+        rows.new(
+            DOCS,
+            policy_id=e.originator_id,
+            period_number=period["number"],
+            scheme=scheme,
+            head=head,
+            claims="{}",
+        )
 
     @staticmethod
     def _put_claim(rows: Rows, policy_id: UUID, period_number: int, claim_id: UUID) -> None:
@@ -156,9 +183,17 @@ class LimitsView(View):
     def on_claim_registered(self, e: Any, rows: Rows) -> None:
         for section in SECTIONS:
             limit = rows.require(LIMITS, e.originator_id, e.period_number, section)["limit_yen"]
-            rows.new(CLAIM_LIMITS, claim_id=e.claim_id, section=section, policy_id=e.originator_id,
-                     period_number=e.period_number, accident_limit=limit, used=0, remaining=limit,
-                     updated_at=e.timestamp)
+            rows.new(
+                CLAIM_LIMITS,
+                claim_id=e.claim_id,
+                section=section,
+                policy_id=e.originator_id,
+                period_number=e.period_number,
+                accident_limit=limit,
+                used=0,
+                remaining=limit,
+                updated_at=e.timestamp,
+            )
         self._put_claim(rows, e.originator_id, e.period_number, e.claim_id)
 
     @handles(Policy.ClaimPaymentRecorded)
@@ -171,10 +206,17 @@ class LimitsView(View):
             period["updated_at"] = e.timestamp
             claim = rows.get(CLAIM_LIMITS, e.claim_id, section)
             if claim is None:  # a payment always follows the registration; kept total anyway
-                claim = rows.new(CLAIM_LIMITS, claim_id=e.claim_id, section=section,
-                                 policy_id=e.originator_id, period_number=e.period_number,
-                                 accident_limit=period["limit_yen"], used=0, remaining=period["limit_yen"],
-                                 updated_at=e.timestamp)
+                claim = rows.new(
+                    CLAIM_LIMITS,
+                    claim_id=e.claim_id,
+                    section=section,
+                    policy_id=e.originator_id,
+                    period_number=e.period_number,
+                    accident_limit=period["limit_yen"],
+                    used=0,
+                    remaining=period["limit_yen"],
+                    updated_at=e.timestamp,
+                )
             claim["used"] += amount
             claim["remaining"] = claim["accident_limit"] - claim["used"]
             claim["updated_at"] = e.timestamp

@@ -85,8 +85,13 @@ class PoliciesView(View):
             ),
             key=("policy_id",),
             owner="policy_id",
-            indexes=(("scheme", "status"), ("member_number",), ("next_debit_date",), ("industry",),
-                     ("plan",)),
+            indexes=(
+                ("scheme", "status"),
+                ("member_number",),
+                ("next_debit_date",),
+                ("industry",),
+                ("plan",),
+            ),
         ),
         Table(
             PERIODS,
@@ -108,9 +113,18 @@ class PoliciesView(View):
 
     # ------------------------------------------------------------------ helpers
     def _new_period(self, policy_id: Any, period: dict[str, Any], rows: Rows) -> None:
-        rows.new(PERIODS, policy_id=policy_id, period_number=period["number"], premium=period["premium"],
-                 collected=0, debit_date=period["debit_date"], attempts=0, failed_attempts=0,
-                 next_debit_date=period["debit_date"] if period["premium"] > 0 else None, lapsed=False)
+        rows.new(
+            PERIODS,
+            policy_id=policy_id,
+            period_number=period["number"],
+            premium=period["premium"],
+            collected=0,
+            debit_date=period["debit_date"],
+            attempts=0,
+            failed_attempts=0,
+            next_debit_date=period["debit_date"] if period["premium"] > 0 else None,
+            lapsed=False,
+        )
 
     def _touch(self, e: Any, rows: Rows) -> dict[str, Any]:
         row = rows.require(POLICIES, e.originator_id)
@@ -124,8 +138,9 @@ class PoliciesView(View):
         row["collected"] = current["collected"]
         due_dates = [p["next_debit_date"] for p in periods if p["next_debit_date"] is not None]
         row["next_debit_date"] = min(due_dates) if due_dates else None
-        in_arrears = [p for p in periods
-                      if p["failed_attempts"] and p["collected"] < p["premium"] and not p["lapsed"]]
+        in_arrears = [
+            p for p in periods if p["failed_attempts"] and p["collected"] < p["premium"] and not p["lapsed"]
+        ]
         row["arrears"] = sum(p["premium"] - p["collected"] for p in in_arrears)
         row["failed_debits"] = sum(p["failed_attempts"] for p in in_arrears)
         row["status"] = policy_status(row)
@@ -135,14 +150,35 @@ class PoliciesView(View):
     def on_applied(self, e: Any, rows: Rows) -> None:
         p = e.period
         row = rows.new(
-            POLICIES, policy_id=e.originator_id, scheme=e.scheme, member_number=e.member_number,
-            holder_name=e.holder.get("name", ""), industry=e.industry, plan=e.plan,
-            liability_limit=e.liability_limit, network_rider=e.network_rider, annual_sales=e.annual_sales,
-            application_date=e.application_date, enrollment=e.enrollment, status="applied", activated=False,
-            current_period=p["number"], period_start=p["start"], period_end=p["end"], premium=p["premium"],
-            annual_premium=p["annual_premium"], tariff_version=p["tariff_version"], collected=0,
-            next_debit_date=None, arrears=0, failed_debits=0, claims=0, claims_paid=0,
-            created_at=e.timestamp, updated_at=e.timestamp, version=e.originator_version,
+            POLICIES,
+            policy_id=e.originator_id,
+            scheme=e.scheme,
+            member_number=e.member_number,
+            holder_name=e.holder.get("name", ""),
+            industry=e.industry,
+            plan=e.plan,
+            liability_limit=e.liability_limit,
+            network_rider=e.network_rider,
+            annual_sales=e.annual_sales,
+            application_date=e.application_date,
+            enrollment=e.enrollment,
+            status="applied",
+            activated=False,
+            current_period=p["number"],
+            period_start=p["start"],
+            period_end=p["end"],
+            premium=p["premium"],
+            annual_premium=p["annual_premium"],
+            tariff_version=p["tariff_version"],
+            collected=0,
+            next_debit_date=None,
+            arrears=0,
+            failed_debits=0,
+            claims=0,
+            claims_paid=0,
+            created_at=e.timestamp,
+            updated_at=e.timestamp,
+            version=e.originator_version,
         )
         self._new_period(e.originator_id, p, rows)
         self._refresh(row, rows)
@@ -186,10 +222,16 @@ class PoliciesView(View):
         row = self._touch(e, rows)
         p = e.period
         self._new_period(e.originator_id, p, rows)
-        row.update(current_period=p["number"], period_start=p["start"], period_end=p["end"],
-                   premium=p["premium"], annual_premium=p["annual_premium"],
-                   tariff_version=p["tariff_version"], annual_sales=p["basis"]["annual_sales"],
-                   renewal_notice_on=None)
+        row.update(
+            current_period=p["number"],
+            period_start=p["start"],
+            period_end=p["end"],
+            premium=p["premium"],
+            annual_premium=p["annual_premium"],
+            tariff_version=p["tariff_version"],
+            annual_sales=p["basis"]["annual_sales"],
+            renewal_notice_on=None,
+        )
         self._refresh(row, rows)
 
     @handles(Policy.RenewalNoticeIssued)

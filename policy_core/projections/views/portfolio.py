@@ -236,22 +236,47 @@ class PortfolioView(View):
     # ------------------------------------------------------------------ rows
     def _totals(self, rows: Rows, scheme: str, year: int) -> dict[str, Any]:
         return rows.get(TOTALS, scheme, year) or rows.new(
-            TOTALS, scheme=scheme, scheme_year=year, new_policies=0, renewals=0, participants=0,
-            written_premium=0, lapsed_premium=0, return_premium=0, collected_premium=0, claims_reported=0,
-            claims_denied=0, claims_paid=0, paid_total=0, **dict.fromkeys(_PAID, 0),
+            TOTALS,
+            scheme=scheme,
+            scheme_year=year,
+            new_policies=0,
+            renewals=0,
+            participants=0,
+            written_premium=0,
+            lapsed_premium=0,
+            return_premium=0,
+            collected_premium=0,
+            claims_reported=0,
+            claims_denied=0,
+            claims_paid=0,
+            paid_total=0,
+            **dict.fromkeys(_PAID, 0),
         )
 
     def _mix(self, rows: Rows, policy: dict[str, Any], year: int) -> dict[str, Any]:
         key = (policy["scheme"], year, policy["plan"], policy["industry"])
         return rows.get(MIX, *key) or rows.new(
-            MIX, **dict(zip(("scheme", "scheme_year", "plan", "industry"), key, strict=True)),
-            periods_written=0, policies_in_force=0, written_premium=0, collected_premium=0)
+            MIX,
+            **dict(zip(("scheme", "scheme_year", "plan", "industry"), key, strict=True)),
+            periods_written=0,
+            policies_in_force=0,
+            written_premium=0,
+            collected_premium=0,
+        )
 
     def _coinsurer(self, rows: Rows, scheme: str, year: int, key: str) -> dict[str, Any]:
         return rows.get(COINSURERS, scheme, year, key) or rows.new(
-            COINSURERS, scheme=scheme, scheme_year=year, coinsurer=key, share_bp=None,
-            written_premium=0, collected_premium=0, return_premium=0, paid_total=0,
-            **dict.fromkeys(_PAID, 0))
+            COINSURERS,
+            scheme=scheme,
+            scheme_year=year,
+            coinsurer=key,
+            share_bp=None,
+            written_premium=0,
+            collected_premium=0,
+            return_premium=0,
+            paid_total=0,
+            **dict.fromkeys(_PAID, 0),
+        )
 
     def _allocate(self, rows: Rows, scheme: str, year: int, shares: Shares, column: str, amount: int) -> None:
         paid = column in _PAID
@@ -282,9 +307,19 @@ class PortfolioView(View):
     def _open_period(self, e: Any, policy: dict[str, Any], period: dict[str, Any], rows: Rows) -> None:
         year = scheme_year(load_scheme(policy["scheme"]).calendar, period["start"])
         shares = period_shares(policy["scheme"], period)
-        rows.new(PERIODS, policy_id=e.originator_id, period_number=period["number"], scheme_year=year,
-                 start=period["start"], premium=period["premium"], collected=0, activated=False, lapsed=False,
-                 in_force=False, coinsurers=encode_shares(shares))
+        rows.new(
+            PERIODS,
+            policy_id=e.originator_id,
+            period_number=period["number"],
+            scheme_year=year,
+            start=period["start"],
+            premium=period["premium"],
+            collected=0,
+            activated=False,
+            lapsed=False,
+            in_force=False,
+            coinsurers=encode_shares(shares),
+        )
         self._note_shares(rows, policy["scheme"], year, shares)
         totals = self._totals(rows, policy["scheme"], year)
         totals["written_premium"] += period["premium"]
@@ -308,8 +343,12 @@ class PortfolioView(View):
             self._mix(rows, policy, period["scheme_year"])["policies_in_force"] += step
 
     def _reactivate(self, policy: dict[str, Any], rows: Rows) -> None:
-        active = (policy["activated"] and not policy["lapsed"] and policy["cancelled_at"] is None
-                  and not policy["expired"])
+        active = (
+            policy["activated"]
+            and not policy["lapsed"]
+            and policy["cancelled_at"] is None
+            and not policy["expired"]
+        )
         if active != policy["active"]:
             policy["active"] = active
             self._scheme(rows, policy["scheme"])["policies_active"] += 1 if active else -1
@@ -321,9 +360,19 @@ class PortfolioView(View):
     # ------------------------------------------------------------------ policy events
     @handles(Policy.Applied)
     def on_applied(self, e: Any, rows: Rows) -> None:
-        policy = rows.new(POLICIES, policy_id=e.originator_id, scheme=e.scheme, plan=e.plan,
-                          industry=e.industry, periods=1, activated=False, lapsed=False, cancelled_at=None,
-                          expired=False, active=False)
+        policy = rows.new(
+            POLICIES,
+            policy_id=e.originator_id,
+            scheme=e.scheme,
+            plan=e.plan,
+            industry=e.industry,
+            periods=1,
+            activated=False,
+            lapsed=False,
+            cancelled_at=None,
+            expired=False,
+            active=False,
+        )
         self._scheme(rows, e.scheme)["policies"] += 1
         self._open_period(e, policy, e.period, rows)
 
@@ -347,8 +396,14 @@ class PortfolioView(View):
         period["collected"] += e.amount
         self._totals(rows, policy["scheme"], period["scheme_year"])["collected_premium"] += e.amount
         self._mix(rows, policy, period["scheme_year"])["collected_premium"] += e.amount
-        self._allocate(rows, policy["scheme"], period["scheme_year"], decode_shares(period["coinsurers"]),
-                       "collected_premium", e.amount)
+        self._allocate(
+            rows,
+            policy["scheme"],
+            period["scheme_year"],
+            decode_shares(period["coinsurers"]),
+            "collected_premium",
+            e.amount,
+        )
 
     @handles(Policy.Lapsed)
     def on_lapsed(self, e: Any, rows: Rows) -> None:
@@ -364,8 +419,14 @@ class PortfolioView(View):
         policy, period = self._period_of(e, rows)
         policy["cancelled_at"] = e.effective_at
         self._totals(rows, policy["scheme"], period["scheme_year"])["return_premium"] += e.return_premium
-        self._allocate(rows, policy["scheme"], period["scheme_year"], decode_shares(period["coinsurers"]),
-                       "return_premium", e.return_premium)
+        self._allocate(
+            rows,
+            policy["scheme"],
+            period["scheme_year"],
+            decode_shares(period["coinsurers"]),
+            "return_premium",
+            e.return_premium,
+        )
         self._recount(policy, period, rows)
         self._reactivate(policy, rows)
 
@@ -395,8 +456,9 @@ class PortfolioView(View):
             year = rows.require(PERIODS, e.policy_id, e.period_number)["scheme_year"]
         else:  # discovered outside every period: counted in the year of discovery
             year = scheme_year(load_scheme(policy["scheme"]).calendar, e.discovered_at)
-        rows.new(CLAIMS, claim_id=e.originator_id, policy_id=e.policy_id, scheme=policy["scheme"],
-                 scheme_year=year)
+        rows.new(
+            CLAIMS, claim_id=e.originator_id, policy_id=e.policy_id, scheme=policy["scheme"], scheme_year=year
+        )
         self._totals(rows, policy["scheme"], year)["claims_reported"] += 1
 
     @handles(Claim.ClaimDenied)
