@@ -72,6 +72,8 @@ class Database:
             return
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+            # and the deployment's reporting views (policy_core.reporting), made beside it
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}_reporting" CASCADE')
 
 
 def check_schema_name(schema: str | None) -> str | None:

@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from .. import reporting
 from . import tracking
 from .engine import DEFAULT_BATCH, EventSource, Projector, StepResult, create_tables, drop_schema
 from .view import View
@@ -67,13 +68,18 @@ def prepare(conn: psycopg.Connection[Any], schema: str, views: Iterable[View]) -
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key(schema, "prepare")])
         tracking.ensure(cur, schema)
         rows = tracking.read_all(cur, schema)
+        created = False
         for v in views:
             row = rows.get(v.name)
             if row is None:
+                if not created:
+                    reporting.drop_views(cur, schema)  # they read the tables about to be made anew
+                    created = True
                 log.info("creating view", extra={"view": v.name, "schema_version": v.schema_version()})
                 create_tables(cur, schema, v)
             elif row.schema_version != v.schema_version():
                 stale.append(v)
+        reporting.install(cur, schema)
     return stale
 
 
@@ -136,6 +142,7 @@ def rebuild(
                     tracking.lock(cur, schema, v.name)
                 projector.catch_up(batch_size, on_batch=on_batch)  # the tail, under the lock
                 staged = tracking.read_all(cur, staging)
+                reporting.drop_views(cur, schema)  # they read the live tables replaced here
                 for v in views:
                     for t in v.tables:
                         cur.execute(t.drop(schema))
@@ -145,6 +152,7 @@ def rebuild(
                             )
                         )
                     tracking.install(cur, schema, staged[v.name])
+                reporting.install(cur, schema)
             positions = {v.name: staged[v.name].position for v in views}
             with conn.cursor() as cur:
                 drop_schema(cur, staging)
