@@ -1,0 +1,220 @@
+"""Claims: report an incident, assess losses, pay what became payable, deny, close.
+
+Cover is decided when the incident is reported (period of discovery, causes, exclusions); a
+payment is settled by the pure rules and guarded by the policy (collected premium, caps)
+before the claim and the period's usage are saved in one atomic save.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from ..aggregates.claim import Claim
+from ..aggregates.policy import Policy
+from ..errors import Conflict, InvalidInput
+from ..settlement import (
+    CAUSES,
+    DENIAL_REASONS,
+    Settlement,
+    SettlementTerms,
+    coverage_denial,
+    settle,
+    validate_loss_item,
+)
+from .common import Actor, aware, text
+
+if TYPE_CHECKING:
+    from ..application import PolicyAdministration
+
+
+def report_incident(
+    app: PolicyAdministration,
+    *,
+    policy_id: UUID,
+    occurred_at: datetime,
+    discovered_at: datetime,
+    cause: str,
+    records_affected: int,
+    description: str,
+    own_staff_information: bool = False,
+    outside_japan: bool = False,
+    record_if_outside_cover: bool = False,
+    actor: Actor | None = None,
+) -> UUID:
+    """Open a claim. Not covered: recorded and denied at once with its reason.
+
+    An incident discovered outside every period of cover is refused as bad input
+    (nothing recorded) unless ``record_if_outside_cover`` asks to keep it on file
+    as a denied claim (what the back office does with a notification).
+    """
+    occurred_at = aware(occurred_at, "occurred_at")
+    discovered_at = aware(discovered_at, "discovered_at")
+    if occurred_at > discovered_at:
+        raise InvalidInput("occurred_at is after discovered_at", code="invalid_incident_dates")
+    if discovered_at > app.clock():
+        raise InvalidInput("discovered_at is in the future", code="invalid_incident_dates")
+    if cause not in CAUSES:
+        raise InvalidInput(
+            f"unknown cause {cause!r}: expected one of {', '.join(CAUSES)}", code="unknown_cause"
+        )
+    if isinstance(records_affected, bool) or not isinstance(records_affected, int) or records_affected < 0:
+        raise InvalidInput("records_affected must be a non-negative integer", code="invalid_records_affected")
+    description = text(description, "description", max_len=5000, required=False)
+    for flag, name in (
+        (own_staff_information, "own_staff_information"),
+        (outside_japan, "outside_japan"),
+    ):
+        if not isinstance(flag, bool):
+            raise InvalidInput(f"{name} must be true or false", code="invalid_flag")
+
+    def command() -> UUID:
+        policy = app._get(Policy, policy_id)
+        period = policy.period_at(discovered_at)
+        if period is None and not record_if_outside_cover:
+            raise InvalidInput(
+                f"incident discovered at {discovered_at.isoformat()} is outside every period "
+                f"of cover of policy {policy_id}",
+                code="discovered_outside_cover",
+            )
+        denial = coverage_denial(
+            cause=cause,
+            network_rider=period.network_rider if period else policy.network_rider,
+            discovered_in_cover=period is not None,
+            policy_in_force=policy.in_force_at(discovered_at) if period else True,
+            own_staff_information=own_staff_information,
+            outside_japan=outside_japan,
+        )
+        claim = Claim(
+            policy_id=policy.id,
+            period_number=period.number if period else None,
+            occurred_at=occurred_at,
+            discovered_at=discovered_at,
+            cause=cause,
+            records_affected=records_affected,
+            description=description,
+            own_staff_information=own_staff_information,
+            outside_japan=outside_japan,
+        )
+        if denial is not None:
+            claim.deny(denial.reason, denial.message)
+        if period is not None:
+            policy.register_claim(claim.id, period.number)
+            app._save(claim, policy, actor=actor, command="report_incident")
+        else:
+            app._save(claim, actor=actor, command="report_incident")
+        return claim.id
+
+    return app._retrying(command)
+
+
+def _bad_item() -> Any:
+    raise InvalidInput("each loss item must be an object", code="invalid_loss_item")
+
+
+def assess_losses(
+    app: PolicyAdministration,
+    claim_id: UUID,
+    items: Iterable[dict[str, Any]],
+    *,
+    actor: Actor | None = None,
+) -> None:
+    if isinstance(items, (str, bytes, dict)) or not isinstance(items, Iterable):
+        raise InvalidInput("items must be a list of loss items", code="no_loss_items")
+    losses = [
+        validate_loss_item(i.get("category"), i.get("risk"), i.get("amount"), i.get("recipients"))
+        if isinstance(i, dict)
+        else _bad_item()
+        for i in items
+    ]
+
+    def command() -> None:
+        claim = app._get(Claim, claim_id)
+        claim.assess(losses)
+        app._save(claim, actor=actor, command="assess_losses")
+
+    app._retrying(command)
+
+
+def terms_of(period: Any) -> SettlementTerms:
+    """The settlement terms a period recorded (limits, deductible, coinsurance, cap, rider)."""
+    return SettlementTerms(
+        limits=dict(period.limits),
+        deductible=period.deductible,
+        expense_basic_coinsurance_percent=period.expense_basic_coinsurance_percent,
+        condolence_cap_per_person=period.condolence_cap_per_person,
+        network_rider=period.network_rider,
+    )
+
+
+def pay_claim(app: PolicyAdministration, claim_id: UUID, *, actor: Actor | None = None) -> dict[str, Any]:
+    """Pay what newly became payable; the claim and the period usage are saved atomically."""
+
+    def command() -> dict[str, Any]:
+        claim = app._get(Claim, claim_id)
+        claim._check_open()
+        policy = app._get(Policy, claim.policy_id)
+        if claim.period_number is None:
+            raise Conflict("claim has no period of cover", code="policy_not_in_force")
+        period = policy.period(claim.period_number)
+        settlement: Settlement = settle(
+            terms_of(period),
+            claim.loss_items(),
+            paid_on_claim=claim.paid,
+            period_paid=period.paid,
+        )
+        # The policy guards the invariant (collected premium, caps) before anything is recorded.
+        payment_number = len(claim.payments) + 1
+        policy.record_claim_payment(
+            period.number,
+            claim.id,
+            payment_number,
+            {s: r.paid for s, r in settlement.sections.items()},
+        )
+        payment = claim.pay(settlement, period.number)
+        app._save(claim, policy, actor=actor, command="pay_claim")
+        return payment
+
+    return app._retrying(command)
+
+
+def deny_claim(
+    app: PolicyAdministration,
+    claim_id: UUID,
+    *,
+    reason: str,
+    message: str,
+    actor: Actor | None = None,
+) -> bool:
+    if reason not in DENIAL_REASONS:
+        raise InvalidInput(
+            f"unknown denial reason {reason!r}: expected one of {', '.join(DENIAL_REASONS)}",
+            code="unknown_denial_reason",
+        )
+    message = text(message, "message", max_len=2000)
+
+    def command() -> bool:
+        claim = app._get(Claim, claim_id)
+        if not claim.deny(reason, message):
+            return False
+        app._save(claim, actor=actor, command="deny_claim")
+        return True
+
+    return app._retrying(command)
+
+
+def close_claim(
+    app: PolicyAdministration, claim_id: UUID, *, reason: str, actor: Actor | None = None
+) -> bool:
+    reason = text(reason, "reason")
+
+    def command() -> bool:
+        claim = app._get(Claim, claim_id)
+        if not claim.close(reason):
+            return False
+        app._save(claim, actor=actor, command="close_claim")
+        return True
+
+    return app._retrying(command)

@@ -1,0 +1,268 @@
+"""The policy lifecycle: apply, activate, renew, expire, lapse, notices, cancel, declare sales.
+
+Commands a scheduler may repeat (activate, renew into N+1, lapse, expire, notices) are
+idempotent: they return False when the fact is already recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from ..aggregates.claim import CLOSED, DENIED, Claim
+from ..aggregates.policy import Policy
+from ..bank import validate_bank_account
+from ..bank_directory import check_bank_and_branch
+from ..calendar import boundary, require_date
+from ..errors import Conflict, InvalidInput
+from ..quoting import decide_renewal
+from .common import Actor, text
+
+if TYPE_CHECKING:
+    from ..application import PolicyAdministration
+
+log = logging.getLogger("policy_core.application")
+
+
+def apply(
+    app: PolicyAdministration,
+    *,
+    scheme: str,
+    member_number: str,
+    holder: dict[str, Any],
+    industry: str,
+    annual_sales: int,
+    plan: str,
+    liability_limit: int | None = None,
+    network_rider: bool = False,
+    bank_account: dict[str, Any],
+    application_date: date,
+    enrollment: str | None = None,
+    actor: Actor | None = None,
+) -> UUID:
+    member_number = text(member_number, "member_number", max_len=50)
+    if not isinstance(holder, dict):
+        raise InvalidInput("holder must be an object with at least a name", code="invalid_holder")
+    holder = {k: v for k, v in holder.items() if v is not None}
+    holder["name"] = text(holder.get("name"), "holder.name")
+    for k, v in holder.items():
+        if not isinstance(v, str):
+            raise InvalidInput(f"holder.{k} must be a string", code="invalid_holder")
+    if not isinstance(bank_account, dict):
+        raise InvalidInput("bank_account must be an object", code="invalid_bank_account")
+    account = validate_bank_account(
+        bank_account.get("bank_code"),
+        bank_account.get("branch_code"),
+        bank_account.get("account_type"),
+        bank_account.get("account_number"),
+        bank_account.get("holder_kana"),
+    )
+    check_bank_and_branch(account.bank_code, account.branch_code)
+    decision = app.quote(
+        scheme=scheme,
+        industry=industry,
+        annual_sales=annual_sales,
+        plan=plan,
+        liability_limit=liability_limit,
+        network_rider=network_rider,
+        application_date=application_date,
+        enrollment=enrollment,
+    )
+    policy_id = Policy.id_for(scheme, member_number, decision.term.start)
+    policy = Policy(
+        id=policy_id,
+        scheme=scheme,
+        member_number=member_number,
+        holder=holder,
+        industry=industry,
+        annual_sales=annual_sales,
+        plan=plan,
+        liability_limit=liability_limit if plan == "E" else None,
+        network_rider=network_rider,
+        bank_account=account.to_dict(),
+        application_date=application_date,
+        enrollment=decision.term.enrollment,
+        period=decision.facts(),
+    )
+    try:
+        app._save(policy, actor=actor, command="apply")
+    except IntegrityError:  # the business-key id exists: the primary key decides, no pre-read
+        raise Conflict(
+            f"member {member_number} already applied to {scheme} for cover from "
+            f"{decision.term.start.isoformat()}",
+            code="already_applied",
+            policy_id=str(policy_id),
+        ) from None
+    log.info("policy applied", extra={"policy_id": str(policy_id), "scheme": scheme, "plan": plan})
+    return policy_id
+
+
+def activate(
+    app: PolicyAdministration, policy_id: UUID, period_number: int, *, actor: Actor | None = None
+) -> bool:
+    def command() -> bool:
+        policy = app._get(Policy, policy_id)
+        if not policy.activate(period_number):
+            return False
+        app._save(policy, actor=actor, command="activate")
+        return True
+
+    return app._retrying(command)
+
+
+def lapse_with_claims(
+    app: PolicyAdministration, policy: Policy, period_number: int, reason: str
+) -> list[Claim]:
+    """Lapse and deny the period's open claims: an uncollected period gives no cover."""
+    if not policy.lapse(period_number, reason):
+        return []
+    denied = []
+    for claim_hex in policy.period(period_number).claims:
+        claim = app._get(Claim, UUID(claim_hex))
+        if claim.status in (CLOSED, DENIED):
+            continue
+        if claim.deny("policy_not_in_force", f"policy lapsed for non-payment of period {period_number}"):
+            denied.append(claim)
+    return denied
+
+
+def lapse(
+    app: PolicyAdministration,
+    policy_id: UUID,
+    period_number: int,
+    *,
+    reason: str = "non_payment",
+    actor: Actor | None = None,
+) -> bool:
+    def command() -> bool:
+        policy = app._get(Policy, policy_id)
+        if policy.lapsed_at is not None:
+            return False
+        claims = lapse_with_claims(app, policy, period_number, reason)
+        app._save(policy, *claims, actor=actor, command="lapse")
+        return True
+
+    return app._retrying(command)
+
+
+def renew_decided(app: PolicyAdministration, policy: Policy, into_period: int) -> bool:
+    """Record the renewal into ``into_period`` on ``policy`` (not saved); False if already renewed."""
+    if not policy.check_renewable(into_period):
+        return False
+    decision = decide_renewal(
+        app.scheme_of(policy),
+        number=into_period,
+        previous_end=policy.current_period.end,
+        industry=policy.industry,
+        annual_sales=policy.annual_sales,
+        plan=policy.plan,
+        liability_limit=policy.liability_limit,
+        network_rider=policy.network_rider,
+        participants=app.participants(policy.scheme),
+        is_holiday=app.is_holiday,
+    )
+    policy.renew(decision.facts())
+    return True
+
+
+def renew(
+    app: PolicyAdministration, policy_id: UUID, into_period: int, *, actor: Actor | None = None
+) -> bool:
+    """Re-rate with the tariff in force at the anniversary and the latest declared sales."""
+
+    def command() -> bool:
+        policy = app._get(Policy, policy_id)
+        if not renew_decided(app, policy, into_period):
+            return False
+        app._save(policy, actor=actor, command="renew")
+        return True
+
+    return app._retrying(command)
+
+
+def expire(
+    app: PolicyAdministration, policy_id: UUID, period_number: int, *, actor: Actor | None = None
+) -> bool:
+    def command() -> bool:
+        policy = app._get(Policy, policy_id)
+        if not policy.expire(period_number):
+            return False
+        app._save(policy, actor=actor, command="expire")
+        return True
+
+    return app._retrying(command)
+
+
+def issue_renewal_notice(
+    app: PolicyAdministration,
+    policy_id: UUID,
+    period_number: int,
+    *,
+    issued_on: date,
+    actor: Actor | None = None,
+) -> bool:
+    def command() -> bool:
+        policy = app._get(Policy, policy_id)
+        if not policy.issue_renewal_notice(period_number, issued_on):
+            return False
+        app._save(policy, actor=actor, command="issue_renewal_notice")
+        return True
+
+    return app._retrying(command)
+
+
+def give_non_renewal_notice(
+    app: PolicyAdministration, policy_id: UUID, *, received_on: date, actor: Actor | None = None
+) -> bool:
+    require_date(received_on, "received_on")
+
+    def command() -> bool:
+        policy = app._get(Policy, policy_id)
+        if not policy.give_non_renewal_notice(received_on):
+            return False
+        app._save(policy, actor=actor, command="give_non_renewal_notice")
+        return True
+
+    return app._retrying(command)
+
+
+def cancel(
+    app: PolicyAdministration,
+    policy_id: UUID,
+    *,
+    effective_date: date,
+    reason: str,
+    actor: Actor | None = None,
+) -> None:
+    """Cancellation takes effect at 16:00 Asia/Tokyo on ``effective_date``."""
+    require_date(effective_date, "effective_date")
+    reason = text(reason, "reason")
+
+    def command() -> None:
+        policy = app._get(Policy, policy_id)
+        policy.cancel(boundary(effective_date, app.scheme_of(policy).calendar), reason)
+        app._save(policy, actor=actor, command="cancel")
+
+    app._retrying(command)
+
+
+def declare_sales(
+    app: PolicyAdministration,
+    policy_id: UUID,
+    *,
+    annual_sales: int,
+    declared_on: date,
+    actor: Actor | None = None,
+) -> None:
+    require_date(declared_on, "declared_on")
+
+    def command() -> None:
+        policy = app._get(Policy, policy_id)
+        policy.declare_sales(annual_sales, declared_on)
+        app._save(policy, actor=actor, command="declare_sales")
+
+    app._retrying(command)
