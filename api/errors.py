@@ -14,7 +14,8 @@ from policy_core.errors import DomainError
 
 log = logging.getLogger("api.errors")
 
-STATUS = {"invalid": 422, "not_found": 404, "conflict": 409}
+STATUS = {"invalid": 422, "not_found": 404, "conflict": 409, "unavailable": 503}
+RETRY_AFTER_SECONDS = 5  # what a 503 tells a client to wait
 TYPE_PREFIX = "urn:policy-admin:problem:"
 
 
@@ -38,7 +39,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         status = STATUS.get(exc.kind, 422)
-        return problem(status, exc.code, exc.message, **{k: _jsonable(v) for k, v in exc.details.items()})
+        response = problem(status, exc.code, exc.message, **{k: _jsonable(v) for k, v in exc.details.items()})
+        if status == 503:
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

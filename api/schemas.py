@@ -1,18 +1,102 @@
-"""Request bodies, named by role. Yen are strict integers: 1.5 or "100" is refused (422)."""
+"""Request bodies, named by role. Yen are strict integers: 1.5 or "100" is refused (422).
+
+The bounds come from ``policy_core.bounds`` (the same constants size the read-model columns);
+the text types refuse control and format characters (Cc, Cf) through the domain's one text
+check, and names refuse a value that is blank after trimming. Routes of every router use these
+types (``Text``, ``Name``, ``LongText``, ``Timestamp``, ``Day``, ``Yen``) for new fields.
+"""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Literal
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+)
 
-MAX_YEN = 10**15  # a quadrillion yen: far above any real amount, inside PostgreSQL bigint
+from policy_core import bounds
+from policy_core.errors import DomainError
 
-Yen = Annotated[StrictInt, Field(ge=0, le=MAX_YEN)]
-Text = Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$")]
-LongText = Annotated[str, StringConstraints(max_length=5000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$")]
+MAX_YEN = bounds.MAX_YEN
+
+
+def _text_check(*, max_len: int, required: bool, multiline: bool = False) -> AfterValidator:
+    def check(value: str) -> str:
+        try:
+            bounds.clean_text(value, "value", max_len=max_len, required=required, multiline=multiline)
+        except DomainError as exc:
+            raise ValueError(exc.message.removeprefix("value ")) from None
+        return value
+
+    return AfterValidator(check)
+
+
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _iso_day(value: Any) -> Any:
+    """A calendar date as ``YYYY-MM-DD`` only (not a number of seconds, not a datetime)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DAY.match(value):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+def _iso_moment(value: Any) -> Any:
+    """A moment as ISO 8601 text with an offset (a bare number is not taken as Unix time)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_MOMENT.match(value):
+        raise ValueError("expected an ISO 8601 date and time with offset, e.g. 2026-04-01T09:00:00+09:00")
+    return value
+
+
+def _yen(high: int, description: str) -> Any:
+    return Annotated[StrictInt, Field(ge=0, le=high, description=description)]
+
+
+Yen = _yen(MAX_YEN, "integer yen")
+AnnualSales = _yen(bounds.MAX_ANNUAL_SALES, "declared annual sales, integer yen")
+LiabilityLimit = _yen(bounds.MAX_LIABILITY_LIMIT, "plan E liability limit, integer yen")
+LossAmount = _yen(bounds.MAX_LOSS_ITEM_YEN, "one loss item, integer yen")
+People = Annotated[StrictInt, Field(ge=0, le=bounds.MAX_PEOPLE, description="a number of individuals")]
+Recipients = Annotated[
+    StrictInt, Field(ge=1, le=bounds.MAX_PEOPLE, description="individuals who received it")
+]
+
+Text = Annotated[str, Field(max_length=bounds.MAX_TEXT), _text_check(max_len=bounds.MAX_TEXT, required=False)]
+Name = Annotated[
+    str, Field(min_length=1, max_length=bounds.MAX_TEXT), _text_check(max_len=bounds.MAX_TEXT, required=True)
+]
+LongText = Annotated[
+    str,
+    Field(max_length=bounds.MAX_LONG_TEXT),
+    _text_check(max_len=bounds.MAX_LONG_TEXT, required=False, multiline=True),
+]
+Message = Annotated[
+    str,
+    Field(min_length=1, max_length=bounds.MAX_MESSAGE),
+    _text_check(max_len=bounds.MAX_MESSAGE, required=True, multiline=True),
+]
+MemberNumber = Annotated[
+    str,
+    Field(min_length=1, max_length=bounds.MAX_MEMBER_NUMBER),
+    _text_check(max_len=bounds.MAX_MEMBER_NUMBER, required=True),
+]
+Day = Annotated[date, BeforeValidator(_iso_day)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_moment)]
 Enrollment = Literal["regular", "mid_term"]
 
 
@@ -23,18 +107,18 @@ class Strict(BaseModel):
 class QuoteRequest(Strict):
     scheme: Text
     industry: Text
-    annual_sales: Yen
+    annual_sales: AnnualSales
     plan: Text
-    liability_limit: Yen | None = None
+    liability_limit: LiabilityLimit | None = None
     network_rider: StrictBool = False
-    application_date: date
+    application_date: Day
     enrollment: Enrollment | None = None
 
 
 class HolderIn(Strict):
-    name: Text
-    name_kana: Text | None = None
-    representative: Text | None = None
+    name: Name
+    name_kana: Name | None = None
+    representative: Name | None = None
     address: Text | None = None
     phone: Text | None = None
     email: Text | None = None
@@ -45,35 +129,35 @@ class BankAccountIn(Strict):
     branch_code: Text
     account_type: Literal["ordinary", "current"]
     account_number: Text
-    holder_kana: Text
+    holder_kana: Name
 
 
 class PolicyApplication(QuoteRequest):
-    member_number: Text
+    member_number: MemberNumber
     holder: HolderIn
     bank_account: BankAccountIn
 
 
 class CancellationRequest(Strict):
-    effective_date: date
-    reason: Text
+    effective_date: Day
+    reason: Name
 
 
 class NonRenewalRequest(Strict):
-    received_on: date | None = None
+    received_on: Day | None = None
 
 
 class SalesDeclaration(Strict):
-    annual_sales: Yen
-    declared_on: date
+    annual_sales: AnnualSales
+    declared_on: Day
 
 
 class ClaimReport(Strict):
     policy_id: UUID
-    occurred_at: AwareDatetime
-    discovered_at: AwareDatetime
+    occurred_at: Timestamp
+    discovered_at: Timestamp
     cause: Text
-    records_affected: Annotated[StrictInt, Field(ge=0, le=10**12)]
+    records_affected: People
     description: LongText = ""
     own_staff_information: StrictBool = False
     outside_japan: StrictBool = False
@@ -82,22 +166,33 @@ class ClaimReport(Strict):
 class LossItemIn(Strict):
     category: Text
     risk: Literal["basic", "recourse"]
-    amount: Yen
-    recipients: Annotated[StrictInt, Field(ge=1, le=10**12)] | None = None
+    amount: LossAmount
+    recipients: Recipients | None = None
 
 
 class LossAssessment(Strict):
-    items: Annotated[list[LossItemIn], Field(min_length=1, max_length=1000)]
+    items: Annotated[list[LossItemIn], Field(min_length=1, max_length=bounds.MAX_LOSS_ITEMS_PER_REQUEST)]
 
 
 class ClaimDenial(Strict):
     reason: Text
-    message: LongText
+    message: Message
 
 
 class ClaimClosure(Strict):
-    reason: Text
+    reason: Name
 
 
 class RunDueRequest(Strict):
-    as_of: AwareDatetime
+    as_of: Timestamp
+
+
+def as_of_query() -> Any:
+    from fastapi import Query
+
+    return Query(
+        description="recorded time to read as of (ISO 8601 with offset, 2000-01-01 .. now); default now"
+    )
+
+
+AsOf = Annotated[Timestamp | None, as_of_query()]

@@ -23,6 +23,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from .aggregates.policy import DebitAttempt, Period, Policy
+from .bounds import check_moment
 from .errors import NotFound
 from .holidays import is_bank_holiday
 from .scheme import Scheme, get_scheme, load_scheme
@@ -196,7 +197,7 @@ class PolicyAdministration(Application[UUID]):
     def _read(self, cls: type[T], aggregate_id: UUID, as_of: datetime | None) -> T:
         if as_of is None:
             return self._get(cls, aggregate_id)
-        as_of = aware(as_of, "as_of")
+        as_of = check_moment(aware(as_of, "as_of"), "as_of", now=self.clock())
         start = self._snapshot_before(aggregate_id, as_of) if cls is Policy else None
         if start is not None:
             later = self.events.get(aggregate_id, gt=start.originator_version)

@@ -43,3 +43,28 @@ class Conflict(DomainError):
 
     kind = "conflict"
     code = "conflict"
+
+
+class Unavailable(DomainError):
+    """The system cannot answer now (a read model stuck, the database away); retry later."""
+
+    kind = "unavailable"
+    code = "unavailable"
+
+
+class ViewFailed(Unavailable):
+    """A read model could not apply an event: it stays at ``position`` until fixed and rebuilt."""
+
+    code = "view_failed"
+
+    def __init__(self, view: str, position: int, error: str) -> None:
+        super().__init__(
+            f"read model {view!r} cannot apply the events after position {position} ({error}); "
+            "it stays there until the cause is fixed and the view rebuilt",
+            view=view,
+            position=position,
+            error=error,
+        )
+        self.view = view
+        self.position = position
+        self.error = error

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
+from policy_core.bounds import MAX_ANNUAL_PREMIUM, MAX_ANNUAL_SALES, MAX_LIABILITY_LIMIT
 from policy_core.errors import InvalidInput
 
 PLANS: tuple[str, ...] = ("A", "B", "C", "D", "E")
@@ -190,16 +191,21 @@ def rate(
         or plan not in tariff.plan_minimum_premium
     ):
         raise InvalidInput(f"unknown plan {plan!r}; plans are {', '.join(PLANS)}", code="unknown_plan")
-    if not _is_int(annual_sales) or annual_sales < 0:
+    if not _is_int(annual_sales) or not 0 <= annual_sales <= MAX_ANNUAL_SALES:
         raise InvalidInput(
-            f"annual_sales must be a non-negative integer number of yen, got {annual_sales!r}",
+            f"annual_sales must be an integer number of yen from 0 to {MAX_ANNUAL_SALES:,}, "
+            f"got {annual_sales!r}",
             code="invalid_amount",
         )
     if plan == "E":
-        if not _is_int(liability_limit) or liability_limit <= PLAN_E_THRESHOLD:
+        if (
+            not _is_int(liability_limit)
+            or liability_limit <= PLAN_E_THRESHOLD
+            or liability_limit > MAX_LIABILITY_LIMIT
+        ):
             raise InvalidInput(
                 "plan E needs an integer liability_limit above "
-                f"{PLAN_E_THRESHOLD:,} yen, got {liability_limit!r}",
+                f"{PLAN_E_THRESHOLD:,} yen and at most {MAX_LIABILITY_LIMIT:,}, got {liability_limit!r}",
                 code="invalid_liability_limit",
             )
     elif liability_limit is not None:
@@ -247,6 +253,11 @@ def rate(
 
     before_rounding = base + rider - discount
     annual = _round_down(before_rounding, tariff.rounding_unit)
+    if annual > MAX_ANNUAL_PREMIUM:
+        raise InvalidInput(
+            f"the annual premium {annual:,} yen is above the {MAX_ANNUAL_PREMIUM:,} yen this system holds",
+            code="premium_out_of_range",
+        )
 
     breakdown = RatingBreakdown(
         industry=industry,

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from policy_core.bounds import MAX_LOSS_ITEM_YEN, MAX_PEOPLE
 from policy_core.errors import InvalidInput
 
 __all__ = [
@@ -200,15 +201,20 @@ class LossItem:
                 f"amount must not be negative, got {self.amount:,}",
                 code="invalid_amount",
             )
+        if self.amount > MAX_LOSS_ITEM_YEN:
+            raise InvalidInput(
+                f"amount must be at most {MAX_LOSS_ITEM_YEN:,} yen per item, got {self.amount:,}",
+                code="invalid_amount",
+            )
         if self.category == CONDOLENCE:
             if self.recipients is None:
                 raise InvalidInput(
                     "condolence items need the number of individuals who received them",
                     code="invalid_recipients",
                 )
-            if not _is_int(self.recipients) or self.recipients < 1:
+            if not _is_int(self.recipients) or not 1 <= self.recipients <= MAX_PEOPLE:
                 raise InvalidInput(
-                    f"recipients must be a whole number of at least 1, got {self.recipients!r}",
+                    f"recipients must be a whole number from 1 to {MAX_PEOPLE:,}, got {self.recipients!r}",
                     code="invalid_recipients",
                 )
         elif self.recipients is not None:

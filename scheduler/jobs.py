@@ -21,6 +21,7 @@ from psycopg import sql
 
 from policy_core.application import SYSTEM, Actor, DebitOutcome, PolicyAdministration
 from policy_core.bank import BankAccount
+from policy_core.bounds import EARLIEST
 from policy_core.calendar import TOKYO
 from policy_core.errors import DomainError, InvalidInput
 from policy_core.projections.read import ReadModels
@@ -155,6 +156,10 @@ class Jobs:
             raise InvalidInput(
                 f"as_of {as_of.isoformat()} is in the future; jobs only run for time that has come",
                 code="as_of_in_future",
+            )
+        if as_of < EARLIEST:
+            raise InvalidInput(
+                f"as_of {as_of.isoformat()} is before {EARLIEST.isoformat()}", code="date_out_of_range"
             )
         report = RunReport(as_of=as_of)
         seen: set[tuple[Any, ...]] = set()

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -10,7 +9,7 @@ from policy_core.aggregates.claim import Claim
 
 from ..deps import AppDep, Operator, Reader
 from ..presenters import claim_view, event_view
-from ..schemas import ClaimClosure, ClaimDenial, ClaimReport, LossAssessment
+from ..schemas import AsOf, ClaimClosure, ClaimDenial, ClaimReport, LossAssessment
 
 router = APIRouter(tags=["claims"])
 
@@ -22,7 +21,7 @@ def report_claim(body: ClaimReport, app: AppDep, key: Operator) -> dict[str, Any
 
 
 @router.get("/claims/{claim_id}")
-def get_claim(claim_id: UUID, app: AppDep, key: Reader, as_of: datetime | None = None) -> dict[str, Any]:
+def get_claim(claim_id: UUID, app: AppDep, key: Reader, as_of: AsOf = None) -> dict[str, Any]:
     return claim_view(app.get_claim(claim_id, as_of=as_of))
 
 

@@ -13,6 +13,7 @@ from policy_core.calendar import TOKYO
 from ..deps import AppDep, Operator, Reader, RuntimeDep
 from ..presenters import event_view, policy_view
 from ..schemas import (
+    AsOf,
     CancellationRequest,
     NonRenewalRequest,
     PolicyApplication,
@@ -53,7 +54,7 @@ def apply_for_policy(body: PolicyApplication, app: AppDep, key: Operator) -> dic
 
 
 @router.get("/policies/{policy_id}")
-def get_policy(policy_id: UUID, app: AppDep, key: Reader, as_of: datetime | None = None) -> dict[str, Any]:
+def get_policy(policy_id: UUID, app: AppDep, key: Reader, as_of: AsOf = None) -> dict[str, Any]:
     return policy_view(app.get_policy(policy_id, as_of=as_of))
 
 
@@ -97,7 +98,7 @@ def policy_limits(
     rt: RuntimeDep,
     key: Reader,
     period: int | None = Query(default=None, ge=1, le=10_000),
-    as_of: datetime | None = None,
+    as_of: AsOf = None,
 ) -> Response | dict[str, Any]:
     """From the limits read model; ``as_of`` (or a policy the model has not seen yet) replays the aggregate."""
     if as_of is None:

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from ..bounds import MAX_CLAIM_LOSS_YEN, MAX_LOSS_ITEMS_PER_CLAIM
 from ..errors import Conflict, InvalidInput
 from ..settlement import SECTIONS, LossItem, Settlement
 
@@ -125,6 +126,18 @@ class Claim(Aggregate):
         self._check_open()
         if not items:
             raise InvalidInput("at least one loss item is needed", code="no_loss_items")
+        if len(self.losses) + len(items) > MAX_LOSS_ITEMS_PER_CLAIM:
+            raise InvalidInput(
+                f"a claim holds at most {MAX_LOSS_ITEMS_PER_CLAIM:,} loss items "
+                f"({len(self.losses):,} recorded, {len(items):,} more given)",
+                code="too_many_loss_items",
+            )
+        total = sum(i["amount"] for i in self.losses) + sum(i.amount for i in items)
+        if total > MAX_CLAIM_LOSS_YEN:
+            raise InvalidInput(
+                f"a claim's loss items total at most {MAX_CLAIM_LOSS_YEN:,} yen; these would make {total:,}",
+                code="claim_loss_out_of_range",
+            )
         self._losses_assessed(
             items=[
                 {"category": i.category, "risk": i.risk, "amount": i.amount, "recipients": i.recipients}

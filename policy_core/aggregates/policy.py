@@ -19,6 +19,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from ..bounds import MAX_ANNUAL_SALES, MAX_YEN
 from ..calendar import TOKYO, in_cover
 from ..errors import Conflict, InvalidInput
 
@@ -547,7 +548,7 @@ class Policy(Aggregate):
         self.cancellation_reason = reason
 
     def declare_sales(self, annual_sales: int, declared_on: date) -> None:
-        _check_yen(annual_sales, "annual_sales")
+        _check_yen(annual_sales, "annual_sales", MAX_ANNUAL_SALES)
         if self.is_terminated:
             raise Conflict(f"policy is {self.status}", code="policy_terminated")
         self._sales_declared(annual_sales=annual_sales, declared_on=declared_on)
@@ -611,10 +612,11 @@ class Policy(Aggregate):
             used[section] = used.get(section, 0) + amount
 
 
-def _check_yen(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+def _check_yen(value: Any, name: str, high: int = MAX_YEN) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
         raise InvalidInput(
-            f"{name} must be a non-negative integer number of yen, got {value!r}", code="invalid_amount"
+            f"{name} must be an integer number of yen from 0 to {high:,}, got {value!r}",
+            code="invalid_amount",
         )
 
 

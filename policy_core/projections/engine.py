@@ -36,6 +36,7 @@ from eventsourcing.persistence import Notification
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from ..errors import ViewFailed
 from . import tracking
 from .tables import Rows
 from .view import View
@@ -371,7 +372,8 @@ class Projector:
                 continue
             except Exception as exc:
                 if not self.isolate:
-                    raise
+                    self._record(v, exc)
+                    raise ViewFailed(v.name, position, type(exc).__name__) from exc
                 self._failed(v, exc, position)
                 continue
             result.applied[v.name] = len(events)
@@ -505,6 +507,11 @@ class Projector:
                 self.reload([name])
                 moved = True
                 continue
+            except (VersionChanged, ViewFailed):
+                raise
+            except Exception as exc:
+                self._record(v, exc)
+                raise ViewFailed(name, self.committed[name], type(exc).__name__) from exc
             self.committed[name] = self.positions[name]
             self._pending[name] = 0
             if rows is not None:
@@ -531,6 +538,18 @@ class Projector:
             sum(self._pending.values()) >= self.checkpoint_events
             or self._resident_rows() > self.max_resident_rows
         )
+
+    def _record(self, view: View, exc: Exception) -> None:
+        """A failure that stops this catch-up: logged and kept in the view's tracking row (so
+        ``/readyz`` and ``projections status`` show it), its type only."""
+        log.error(
+            "view cannot apply its events",
+            extra={"view": view.name, "position": self.committed.get(view.name), "error": type(exc).__name__},
+        )
+        try:
+            tracking.record_error(self.conn, self.schema, view.name, type(exc).__name__)
+        except psycopg.Error:
+            log.warning("could not record the view's error", extra={"view": view.name})
 
     def _failed(self, view: View, exc: Exception, position: int) -> None:
         f = self.failures.setdefault(view.name, _Failure())

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import secrets
+import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -267,7 +268,7 @@ class TableDiff:
 @dataclass
 class ViewReport:
     view: str
-    status: str  # ok | differs | missing | version_mismatch
+    status: str  # ok | differs | missing | version_mismatch | behind
     position: int | None = None
     schema_version: str | None = None
     detail: str | None = None
@@ -299,16 +300,30 @@ def verify(
     batch_size: int = REBUILD_BATCH,
     on_batch: Progress | None = None,
     samples: int = 20,
+    wait_for_head: float = 10.0,
 ) -> VerifyReport:
-    """Replay into a scratch schema and compare with the live views at the same position."""
+    """Replay into a scratch schema and compare with the live views at the same position.
+
+    A view that is not at the log's head (as it was when verify started; a live runner gets
+    ``wait_for_head`` seconds to get there) fails as ``behind``, with its recorded error: a
+    view stuck at an event it cannot apply is never reported as ok."""
     scratch = f"{schema}__rmv_{secrets.token_hex(4)}"[:63]
     reports: dict[str, ViewReport] = {}
+    head = source.head()
     with _connect(dsn) as conn:
-        with conn.cursor() as cur:
-            try:
-                live = tracking.read_all(cur, schema)
-            except psycopg.errors.UndefinedTable:
-                live = {}
+        deadline = time.monotonic() + wait_for_head
+        while True:
+            with conn.cursor() as cur:
+                try:
+                    live = tracking.read_all(cur, schema)
+                except psycopg.errors.UndefinedTable:
+                    live = {}
+            lagging = [
+                v for v in views if v.name in live and live[v.name].position < head and not live[v.name].last_error
+            ]
+            if not lagging or time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
         checked = []
         for v in views:
             row = live.get(v.name)
@@ -322,6 +337,15 @@ def verify(
                     schema_version=row.schema_version,
                     detail=f"live view is version {row.schema_version}, "
                     f"this code builds {v.schema_version()}; rebuild it",
+                )
+            elif row.position < head:
+                reports[v.name] = ViewReport(
+                    v.name,
+                    "behind",
+                    position=row.position,
+                    schema_version=row.schema_version,
+                    detail=f"the view is at position {row.position}, the log's head is {head}"
+                    + (f"; it fails with {row.last_error}" if row.last_error else ""),
                 )
             else:
                 checked.append(v)

@@ -131,6 +131,8 @@ class ProjectionRunner:
                     break
                 if any(n not in rows or rows[n].schema_version != version for n, version in names.items()):
                     break  # a view to create or rebuild: catch_up prepares it
+                if any(rows[n].last_error for n in names):
+                    break  # a failing view: catch_up here says which, where and why (ViewFailed)
                 low = min(rows[n].position for n in names)
                 if low >= head:
                     return 0

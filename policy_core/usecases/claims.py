@@ -14,6 +14,7 @@ from uuid import UUID
 
 from ..aggregates.claim import Claim
 from ..aggregates.policy import Policy
+from ..bounds import MAX_LOSS_ITEMS_PER_REQUEST, MAX_PEOPLE, check_int, check_moment
 from ..errors import Conflict, InvalidInput
 from ..settlement import (
     CAUSES,
@@ -50,8 +51,8 @@ def report_incident(
     (nothing recorded) unless ``record_if_outside_cover`` asks to keep it on file
     as a denied claim (what the back office does with a notification).
     """
-    occurred_at = aware(occurred_at, "occurred_at")
-    discovered_at = aware(discovered_at, "discovered_at")
+    occurred_at = check_moment(aware(occurred_at, "occurred_at"), "occurred_at", now=app.clock())
+    discovered_at = check_moment(aware(discovered_at, "discovered_at"), "discovered_at", now=app.clock())
     if occurred_at > discovered_at:
         raise InvalidInput("occurred_at is after discovered_at", code="invalid_incident_dates")
     if discovered_at > app.clock():
@@ -60,8 +61,7 @@ def report_incident(
         raise InvalidInput(
             f"unknown cause {cause!r}: expected one of {', '.join(CAUSES)}", code="unknown_cause"
         )
-    if isinstance(records_affected, bool) or not isinstance(records_affected, int) or records_affected < 0:
-        raise InvalidInput("records_affected must be a non-negative integer", code="invalid_records_affected")
+    check_int(records_affected, "records_affected", high=MAX_PEOPLE, code="invalid_records_affected")
     description = text(description, "description", max_len=5000, required=False)
     for flag, name in (
         (own_staff_information, "own_staff_information"),
@@ -123,6 +123,11 @@ def assess_losses(
 ) -> None:
     if isinstance(items, (str, bytes, dict)) or not isinstance(items, Iterable):
         raise InvalidInput("items must be a list of loss items", code="no_loss_items")
+    items = list(items)
+    if len(items) > MAX_LOSS_ITEMS_PER_REQUEST:
+        raise InvalidInput(
+            f"at most {MAX_LOSS_ITEMS_PER_REQUEST:,} loss items per assessment", code="too_many_loss_items"
+        )
     losses = [
         validate_loss_item(i.get("category"), i.get("risk"), i.get("amount"), i.get("recipients"))
         if isinstance(i, dict)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from ..bounds import MAX_TEXT, clean_text
 from ..errors import DomainError, InvalidInput
 
 
@@ -41,14 +42,9 @@ def aware(value: Any, name: str) -> datetime:
     return value
 
 
-def text(value: Any, name: str, *, max_len: int = 200, required: bool = True) -> str:
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise InvalidInput(f"{name} must be a non-empty string", code="invalid_text", field=name)
-    if len(value) > max_len:
-        raise InvalidInput(f"{name} is longer than {max_len} characters", code="invalid_text", field=name)
-    if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
-        raise InvalidInput(f"{name} contains control characters", code="invalid_text", field=name)
-    return value.strip()
+def text(value: Any, name: str, *, max_len: int = MAX_TEXT, required: bool = True) -> str:
+    """The one text check (``bounds.clean_text``); longer fields are multi-line free text."""
+    return clean_text(value, name, max_len=max_len, required=required, multiline=max_len > MAX_TEXT)
 
 
 def job_error(job: str, policy_id: UUID, exc: DomainError) -> dict[str, str]:

@@ -17,6 +17,7 @@ from ..aggregates.claim import CLOSED, DENIED, Claim
 from ..aggregates.policy import Policy
 from ..bank import validate_bank_account
 from ..bank_directory import check_bank_and_branch
+from ..bounds import check_business_date
 from ..calendar import boundary, require_date
 from ..errors import Conflict, InvalidInput
 from ..quoting import decide_renewal
@@ -52,6 +53,7 @@ def apply(
     for k, v in holder.items():
         if not isinstance(v, str):
             raise InvalidInput(f"holder.{k} must be a string", code="invalid_holder")
+        holder[k] = text(v, f"holder.{k}", required=k in ("name", "name_kana", "kana", "representative"))
     if not isinstance(bank_account, dict):
         raise InvalidInput("bank_account must be an object", code="invalid_bank_account")
     account = validate_bank_account(
@@ -218,7 +220,7 @@ def issue_renewal_notice(
 def give_non_renewal_notice(
     app: PolicyAdministration, policy_id: UUID, *, received_on: date, actor: Actor | None = None
 ) -> bool:
-    require_date(received_on, "received_on")
+    check_business_date(require_date(received_on, "received_on"), "received_on", now=app.clock())
 
     def command() -> bool:
         policy = app._get(Policy, policy_id)
@@ -239,7 +241,7 @@ def cancel(
     actor: Actor | None = None,
 ) -> None:
     """Cancellation takes effect at 16:00 Asia/Tokyo on ``effective_date``."""
-    require_date(effective_date, "effective_date")
+    check_business_date(require_date(effective_date, "effective_date"), "effective_date", now=app.clock())
     reason = text(reason, "reason")
 
     def command() -> None:
@@ -258,7 +260,7 @@ def declare_sales(
     declared_on: date,
     actor: Actor | None = None,
 ) -> None:
-    require_date(declared_on, "declared_on")
+    check_business_date(require_date(declared_on, "declared_on"), "declared_on", now=app.clock())
 
     def command() -> None:
         policy = app._get(Policy, policy_id)

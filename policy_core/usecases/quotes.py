@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
+from ..bounds import check_application_date
+from ..calendar import require_date
 from ..quoting import PeriodDecision, decide_first_period
 
 if TYPE_CHECKING:
@@ -23,8 +25,10 @@ def quote(
     application_date: date,
     enrollment: str | None = None,
 ) -> PeriodDecision:
+    scheme_ = app.scheme(scheme)
+    check_application_date(require_date(application_date, "application_date"), now=app.clock())
     return decide_first_period(
-        app.scheme(scheme),
+        scheme_,
         industry=industry,
         annual_sales=annual_sales,
         plan=plan,

@@ -10,6 +10,8 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -21,6 +23,7 @@ import pytest
 from policy_core.bootstrap import bootstrap
 from policy_core.calendar import TOKYO, scheme_year
 from policy_core.database import Database
+from policy_core.errors import ViewFailed
 from policy_core.projections import (
     EventSource,
     ProjectionRunner,
@@ -145,6 +148,14 @@ class Crash(Exception):
     pass
 
 
+@contextmanager
+def raises_crash() -> Iterator[None]:
+    """A view that cannot apply an event stops the catch-up loudly: ViewFailed, caused by the crash."""
+    with pytest.raises(ViewFailed) as failed:
+        yield
+    assert isinstance(failed.value.__cause__, Crash)
+
+
 # ---------------------------------------------------------------------------- exactly once
 
 
@@ -166,7 +177,7 @@ def test_a_crash_in_the_middle_of_a_batch_then_a_restart_counts_everything_once(
         crashing = Projector(
             source, all_views(), conn, database.schema, fault=crash_on_the_7th_portfolio_event
         )
-        with pytest.raises(Crash):
+        with raises_crash():
             crashing.catch_up(limit=1000)  # one batch holds the whole log
     before = positions(database)
     assert before["portfolio"].position == 0 and before["portfolio"].events_applied == 0
@@ -186,7 +197,7 @@ def test_a_crash_in_the_middle_of_a_batch_then_a_restart_counts_everything_once(
 
     tracking_mod.advance = advance_then_die
     try:
-        with psycopg.connect(database.dsn, autocommit=True) as conn, pytest.raises(Crash):
+        with psycopg.connect(database.dsn, autocommit=True) as conn, raises_crash():
             Projector(source, all_views(), conn, database.schema).catch_up(limit=1000)
     finally:
         tracking_mod.advance = real_advance
@@ -356,7 +367,7 @@ def test_a_resident_replay_that_crashes_resumes_from_its_last_checkpoint(runtime
             checkpoint_events=10,
             fault=crash_halfway_through_the_policies_view,
         )
-        with pytest.raises(Crash):
+        with raises_crash():
             crashing.catch_up(limit=3)
     half = positions(database)["policies"]
     assert 0 < half.position < source.head()  # checkpoints before the crash were committed

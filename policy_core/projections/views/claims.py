@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...aggregates.claim import Claim
+from ...bounds import MAX_CLAIM_LOSS_YEN, MAX_LOSS_ITEMS_PER_CLAIM, MAX_PEOPLE, MAX_YEN, sql_int
 from ...calendar import TOKYO
 from ...settlement import SECTIONS
 from ..tables import Rows, Table, col
@@ -32,7 +33,7 @@ def claim_status(row: dict[str, Any]) -> str:
 
 class ClaimsView(View):
     name = "claims"
-    version = 1
+    version = 2  # 2: columns sized from policy_core.bounds (records_affected bigint)
     rebuild_cost = 0.5
     tables = (
         Table(
@@ -46,14 +47,14 @@ class ClaimsView(View):
                 col("occurred_at", "timestamptz", null=False),
                 col("discovered_at", "timestamptz", null=False),
                 col("discovered_on", "date", null=False),  # Asia/Tokyo date
-                col("records_affected", "integer", null=False),
+                col("records_affected", sql_int(MAX_PEOPLE), null=False),
                 col("own_staff_information", "boolean", null=False),
                 col("outside_japan", "boolean", null=False),
-                col("loss_items", "integer", null=False),
-                col("assessed_loss", "bigint", null=False),
+                col("loss_items", sql_int(MAX_LOSS_ITEMS_PER_CLAIM), null=False),
+                col("assessed_loss", sql_int(MAX_CLAIM_LOSS_YEN), null=False),
                 col("payments", "integer", null=False),
-                *(col(f"paid_{s}", "bigint", null=False) for s in SECTIONS),
-                col("paid_total", "bigint", null=False),
+                *(col(f"paid_{s}", sql_int(MAX_YEN), null=False) for s in SECTIONS),
+                col("paid_total", sql_int(MAX_YEN), null=False),
                 col("denial_reason", "text"),
                 col("closed_reason", "text"),
                 col("reported_at", "timestamptz", null=False),

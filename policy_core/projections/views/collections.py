@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...aggregates.policy import Policy
+from ...bounds import MAX_ANNUAL_PREMIUM, sql_int
 from ..tables import Rows, Table, col
 from ..view import View, handles
 
@@ -45,9 +46,9 @@ class CollectionsView(View):
                 col("policy_id", "uuid", null=False),
                 col("period_number", "integer", null=False),
                 col("scheme", "text", null=False),
-                col("premium", "bigint", null=False),
-                col("collected", "bigint", null=False),
-                col("outstanding", "bigint", null=False),
+                col("premium", sql_int(MAX_ANNUAL_PREMIUM), null=False),
+                col("collected", sql_int(MAX_ANNUAL_PREMIUM), null=False),
+                col("outstanding", sql_int(MAX_ANNUAL_PREMIUM), null=False),
                 col("debit_date", "date", null=False),  # first scheduled debit (business day)
                 col("nominal_debit_date", "date", null=False),
                 col("attempts", "integer", null=False),
@@ -73,7 +74,7 @@ class CollectionsView(View):
                 col("scheme", "text", null=False),
                 col("debit_date", "date", null=False),
                 col("outcome", "text", null=False),  # debited | failed
-                col("amount", "bigint", null=False),
+                col("amount", sql_int(MAX_ANNUAL_PREMIUM), null=False),
                 col("reference", "text"),
                 col("result_code", "text"),
                 col("reason", "text"),
@@ -92,7 +93,7 @@ class CollectionsView(View):
                 col("scheme", "text", null=False),
                 col("effective_at", "timestamptz", null=False),
                 col("reason", "text", null=False),
-                col("unpaid_premium", "bigint", null=False),
+                col("unpaid_premium", sql_int(MAX_ANNUAL_PREMIUM), null=False),
                 col("failed_attempts", "integer", null=False),
                 col("recorded_at", "timestamptz", null=False),
             ),

@@ -28,6 +28,7 @@ from typing import Any
 from uuid import UUID
 
 from ...aggregates.policy import Policy
+from ...bounds import MAX_LIABILITY_LIMIT, sql_int
 from ...calendar import TOKYO
 from ...settlement import SECTIONS
 from ..tables import Rows, Table, col
@@ -95,9 +96,9 @@ class LimitsView(View):
                 col("scheme", "text", null=False),
                 col("period_start", "timestamptz", null=False),
                 col("period_end", "timestamptz", null=False),
-                col("limit_yen", "bigint", null=False),
-                col("paid", "bigint", null=False),
-                col("remaining", "bigint", null=False),
+                col("limit_yen", sql_int(MAX_LIABILITY_LIMIT), null=False),
+                col("paid", sql_int(MAX_LIABILITY_LIMIT), null=False),
+                col("remaining", sql_int(MAX_LIABILITY_LIMIT), null=False),
                 col("payments", "integer", null=False),  # payments that used this section
                 col("updated_at", "timestamptz", null=False),
             ),
@@ -111,9 +112,9 @@ class LimitsView(View):
                 col("section", "text", null=False),
                 col("policy_id", "uuid", null=False),
                 col("period_number", "integer", null=False),
-                col("accident_limit", "bigint", null=False),
-                col("used", "bigint", null=False),
-                col("remaining", "bigint", null=False),
+                col("accident_limit", sql_int(MAX_LIABILITY_LIMIT), null=False),
+                col("used", sql_int(MAX_LIABILITY_LIMIT), null=False),
+                col("remaining", sql_int(MAX_LIABILITY_LIMIT), null=False),
                 col("updated_at", "timestamptz", null=False),
             ),
             key=("claim_id", "section"),

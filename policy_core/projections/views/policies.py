@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...aggregates.policy import Policy
+from ...bounds import MAX_ANNUAL_PREMIUM, MAX_ANNUAL_SALES, MAX_LIABILITY_LIMIT, MAX_PORTFOLIO_YEN, sql_int
 from ..tables import Rows, Table, col
 from ..view import View, handles
 
@@ -53,9 +54,9 @@ class PoliciesView(View):
                 col("holder_name", "text", null=False, personal=True),
                 col("industry", "text", null=False),
                 col("plan", "text", null=False),
-                col("liability_limit", "bigint"),
+                col("liability_limit", sql_int(MAX_LIABILITY_LIMIT)),
                 col("network_rider", "boolean", null=False),
-                col("annual_sales", "bigint", null=False),
+                col("annual_sales", sql_int(MAX_ANNUAL_SALES), null=False),
                 col("application_date", "date", null=False),
                 col("enrollment", "text", null=False),
                 col("status", "text", null=False),
@@ -63,15 +64,15 @@ class PoliciesView(View):
                 col("current_period", "integer", null=False),
                 col("period_start", "timestamptz", null=False),
                 col("period_end", "timestamptz", null=False),
-                col("premium", "bigint", null=False),  # current period
-                col("annual_premium", "bigint", null=False),
+                col("premium", sql_int(MAX_ANNUAL_PREMIUM), null=False),  # current period
+                col("annual_premium", sql_int(MAX_ANNUAL_PREMIUM), null=False),
                 col("tariff_version", "text", null=False),
-                col("collected", "bigint", null=False),  # current period
+                col("collected", sql_int(MAX_ANNUAL_PREMIUM), null=False),  # current period
                 col("next_debit_date", "date"),
-                col("arrears", "bigint", null=False),
+                col("arrears", sql_int(MAX_PORTFOLIO_YEN), null=False),
                 col("failed_debits", "integer", null=False),  # failed attempts on periods in arrears
                 col("claims", "integer", null=False),
-                col("claims_paid", "bigint", null=False),
+                col("claims_paid", sql_int(MAX_PORTFOLIO_YEN), null=False),
                 col("renewal_notice_on", "date"),  # renewal notice issued for the current period
                 col("non_renewal_notice_on", "date"),
                 col("lapsed_at", "timestamptz"),
@@ -98,8 +99,8 @@ class PoliciesView(View):
             (
                 col("policy_id", "uuid", null=False),
                 col("period_number", "integer", null=False),
-                col("premium", "bigint", null=False),
-                col("collected", "bigint", null=False),
+                col("premium", sql_int(MAX_ANNUAL_PREMIUM), null=False),
+                col("collected", sql_int(MAX_ANNUAL_PREMIUM), null=False),
                 col("debit_date", "date", null=False),
                 col("attempts", "integer", null=False),
                 col("failed_attempts", "integer", null=False),

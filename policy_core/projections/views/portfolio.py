@@ -46,6 +46,7 @@ from typing import Any
 
 from ...aggregates.claim import Claim
 from ...aggregates.policy import Policy
+from ...bounds import MAX_PORTFOLIO_YEN, sql_int
 from ...calendar import scheme_year
 from ...scheme import SCHEME_KEYS, load_scheme
 from ...settlement import SECTIONS
@@ -123,15 +124,15 @@ class PortfolioView(View):
                 col("new_policies", "integer", null=False),
                 col("renewals", "integer", null=False),
                 col("participants", "integer", null=False),
-                col("written_premium", "bigint", null=False),
-                col("lapsed_premium", "bigint", null=False),
-                col("return_premium", "bigint", null=False),
-                col("collected_premium", "bigint", null=False),
+                col("written_premium", sql_int(MAX_PORTFOLIO_YEN), null=False),
+                col("lapsed_premium", sql_int(MAX_PORTFOLIO_YEN), null=False),
+                col("return_premium", sql_int(MAX_PORTFOLIO_YEN), null=False),
+                col("collected_premium", sql_int(MAX_PORTFOLIO_YEN), null=False),
                 col("claims_reported", "integer", null=False),
                 col("claims_denied", "integer", null=False),
                 col("claims_paid", "integer", null=False),
-                *(col(c, "bigint", null=False) for c in _PAID),
-                col("paid_total", "bigint", null=False),
+                *(col(c, sql_int(MAX_PORTFOLIO_YEN), null=False) for c in _PAID),
+                col("paid_total", sql_int(MAX_PORTFOLIO_YEN), null=False),
             ),
             key=("scheme", "scheme_year"),
         ),
@@ -144,8 +145,8 @@ class PortfolioView(View):
                 col("industry", "text", null=False),
                 col("periods_written", "integer", null=False),
                 col("policies_in_force", "integer", null=False),
-                col("written_premium", "bigint", null=False),
-                col("collected_premium", "bigint", null=False),
+                col("written_premium", sql_int(MAX_PORTFOLIO_YEN), null=False),
+                col("collected_premium", sql_int(MAX_PORTFOLIO_YEN), null=False),
             ),
             key=("scheme", "scheme_year", "plan", "industry"),
         ),
@@ -156,11 +157,11 @@ class PortfolioView(View):
                 col("scheme_year", "integer", null=False),
                 col("coinsurer", "text", null=False),
                 col("share_bp", "integer"),  # NULL: the year's periods recorded different shares
-                col("written_premium", "bigint", null=False),
-                col("collected_premium", "bigint", null=False),
-                col("return_premium", "bigint", null=False),
-                *(col(c, "bigint", null=False) for c in _PAID),
-                col("paid_total", "bigint", null=False),
+                col("written_premium", sql_int(MAX_PORTFOLIO_YEN), null=False),
+                col("collected_premium", sql_int(MAX_PORTFOLIO_YEN), null=False),
+                col("return_premium", sql_int(MAX_PORTFOLIO_YEN), null=False),
+                *(col(c, sql_int(MAX_PORTFOLIO_YEN), null=False) for c in _PAID),
+                col("paid_total", sql_int(MAX_PORTFOLIO_YEN), null=False),
             ),
             key=("scheme", "scheme_year", "coinsurer"),
         ),
@@ -197,8 +198,8 @@ class PortfolioView(View):
                 col("period_number", "integer", null=False),
                 col("scheme_year", "integer", null=False),
                 col("start", "timestamptz", null=False),
-                col("premium", "bigint", null=False),
-                col("collected", "bigint", null=False),
+                col("premium", sql_int(MAX_PORTFOLIO_YEN), null=False),
+                col("collected", sql_int(MAX_PORTFOLIO_YEN), null=False),
                 col("activated", "boolean", null=False),
                 col("lapsed", "boolean", null=False),
                 col("in_force", "boolean", null=False),
