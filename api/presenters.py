@@ -25,6 +25,7 @@ def period_view(p: Period) -> dict[str, Any]:
         "failed_debits": p.failed_attempts,
         "activated_at": p.activated_at,
         "lapsed_at": p.lapsed_at,
+        "refund_due": p.refund_due,
         "limits": dict(p.limits),
         "paid": dict(p.paid),
         "remaining": p.remaining(),
@@ -41,6 +42,7 @@ def policy_view(policy: Policy) -> dict[str, Any]:
     first = policy.periods[0]
     return {
         "id": str(policy.id),
+        "number": policy.number,
         "version": policy.version,
         "scheme": policy.scheme,
         "member_number": policy.member_number,
@@ -74,6 +76,7 @@ def policy_view(policy: Policy) -> dict[str, Any]:
 def claim_view(claim: Claim) -> dict[str, Any]:
     return {
         "id": str(claim.id),
+        "number": claim.number,
         "version": claim.version,
         "policy_id": str(claim.policy_id),
         "period": claim.period_number,

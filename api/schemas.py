@@ -141,6 +141,7 @@ class PolicyApplication(QuoteRequest):
 class CancellationRequest(Strict):
     effective_date: Day
     reason: Name
+    void: StrictBool = False  # cancel from inception (only a first period with no claim recorded)
 
 
 class NonRenewalRequest(Strict):

@@ -24,6 +24,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcodin
 
 from .aggregates.policy import DebitAttempt, Period, Policy
 from .bounds import check_moment
+from .aggregates.register import NumberSeries
 from .errors import NotFound
 from .holidays import is_bank_holiday
 from .scheme import Scheme, get_scheme, load_scheme
@@ -79,7 +80,11 @@ class PolicyAdministration(Application[UUID]):
     name = APPLICATION_NAME
     env: ClassVar[dict[str, str]] = {"COMPRESSOR_TOPIC": ""}
     # A policy snapshot every 100 events: current and as-of reads start from the nearest one.
-    snapshotting_intervals: ClassVar[dict[type, int]] = {Policy: SNAPSHOT_INTERVAL}
+    # A number series takes one event per number issued: snapshots keep its reads short too.
+    snapshotting_intervals: ClassVar[dict[type, int]] = {
+        Policy: SNAPSHOT_INTERVAL,
+        NumberSeries: SNAPSHOT_INTERVAL,
+    }
 
     def __init__(
         self,

@@ -130,7 +130,9 @@ def policy_limits(
 
 @router.post("/policies/{policy_id}/cancellation")
 def cancel_policy(policy_id: UUID, body: CancellationRequest, app: AppDep, key: Operator) -> dict[str, Any]:
-    app.cancel(policy_id, effective_date=body.effective_date, reason=body.reason, actor=key.actor())
+    app.cancel(
+        policy_id, effective_date=body.effective_date, reason=body.reason, void=body.void, actor=key.actor()
+    )
     return policy_view(app.get_policy(policy_id))
 
 

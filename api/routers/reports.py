@@ -34,6 +34,7 @@ def list_policies(
     plan: ShortText = None,
     industry: ShortText = None,
     member_number: ShortText = None,
+    number: ShortText = None,
     holder_name: ShortText = None,
     in_arrears: bool | None = None,
     next_debit_on_or_before: date | None = None,
@@ -46,6 +47,7 @@ def list_policies(
         "plan": plan,
         "industry": industry,
         "member_number": member_number,
+        "number": number,
         "in_arrears": in_arrears,
         "next_debit_on_or_before": next_debit_on_or_before,
     }
@@ -70,10 +72,15 @@ def list_claims(
     key: Lister,
     policy_id: UUID | None = None,
     status: ClaimStatus | None = None,
+    number: ShortText = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    items = _rows(rt.read_models.list_claims(policy_id=policy_id, status=status, limit=limit, offset=offset))
+    items = _rows(
+        rt.read_models.list_claims(
+            policy_id=policy_id, status=status, number=number, limit=limit, offset=offset
+        )
+    )
     return {"items": items, "limit": limit, "offset": offset, "position": rt.read_models.position("claims")}
 
 

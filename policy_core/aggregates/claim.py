@@ -27,10 +27,12 @@ class Claim(Aggregate):
         TOPIC = "policy_admin:Claim.Created"  # not triggered; the library declares it
 
     class IncidentReported(Created):
-        """v2 added the exclusion flags; v1 histories read as 'neither'."""
+        """v2 added the exclusion flags; v1 histories read as 'neither'. v3 added ``number``
+        (the claim number, 事故受付番号); older histories read as none."""
 
         TOPIC = "policy_admin:Claim.IncidentReported"
-        class_version = 2
+        class_version = 3
+        number: str | None
         policy_id: UUID
         period_number: int | None
         occurred_at: datetime
@@ -45,6 +47,10 @@ class Claim(Aggregate):
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state.setdefault("own_staff_information", False)
             state.setdefault("outside_japan", False)
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state.setdefault("number", None)
 
     class LossesAssessed(Aggregate.Event):
         TOPIC = "policy_admin:Claim.LossesAssessed"
@@ -69,6 +75,7 @@ class Claim(Aggregate):
     @event(IncidentReported)
     def __init__(
         self,
+        id: UUID,  # noqa: A002 - chosen by the application (its claim number is issued to it)
         policy_id: UUID,
         period_number: int | None,
         occurred_at: datetime,
@@ -78,7 +85,9 @@ class Claim(Aggregate):
         description: str,
         own_staff_information: bool,
         outside_japan: bool,
+        number: str | None = None,
     ) -> None:
+        self.number = number
         self.policy_id = policy_id
         self.period_number = period_number
         self.occurred_at = occurred_at

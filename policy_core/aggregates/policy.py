@@ -12,6 +12,7 @@ never exceeds a section's limit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -69,6 +70,7 @@ class Period:
     claim_paid: dict[str, dict[str, int]] = field(default_factory=dict)  # claim id hex -> section -> yen
     claims: list[str] = field(default_factory=list)
     renewal_notice_on: date | None = None
+    refund_due: int = 0  # money received for a period that gives no cover (a late debit after a lapse)
 
     @classmethod
     def from_facts(cls, facts: dict[str, Any]) -> Period:
@@ -129,7 +131,11 @@ class Policy(Aggregate):
         TOPIC = "policy_admin:Policy.Created"  # not triggered; the library declares it
 
     class Applied(Created):
+        """v2 added ``number`` (the policy number, 証券番号); v1 histories read as none."""
+
         TOPIC = "policy_admin:Policy.Applied"
+        class_version = 2
+        number: str | None
         scheme: str
         member_number: str
         holder: dict[str, Any]
@@ -142,6 +148,10 @@ class Policy(Aggregate):
         application_date: date
         enrollment: str
         period: dict[str, Any]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("number", None)
 
     class Activated(Aggregate.Event):
         TOPIC = "policy_admin:Policy.Activated"
@@ -166,10 +176,30 @@ class Policy(Aggregate):
         next_debit_date: date | None
 
     class Lapsed(Aggregate.Event):
+        """v2 added ``later_periods``: the periods after the unpaid one whose cover the lapse ends
+        too, each with the premium already collected for it that is now to be refunded
+        (``[{"number": n, "refund_due": yen}]``). v1 histories read as none."""
+
         TOPIC = "policy_admin:Policy.Lapsed"
+        class_version = 2
         period_number: int
         effective_at: datetime
         reason: str
+        later_periods: list[dict[str, int]]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("later_periods", [])
+
+    class PremiumReceivedAfterLapse(Aggregate.Event):
+        """A successful debit for a period that no longer gives cover: money to refund, never cover."""
+
+        TOPIC = "policy_admin:Policy.PremiumReceivedAfterLapse"
+        period_number: int
+        attempt: int
+        amount: int
+        debit_date: date
+        reference: str | None
 
     class Renewed(Aggregate.Event):
         TOPIC = "policy_admin:Policy.Renewed"
@@ -192,12 +222,20 @@ class Policy(Aggregate):
         effective_at: datetime
 
     class Cancelled(Aggregate.Event):
+        """v2 added ``void`` (cancelled from inception at the holder's request); v1 reads as false."""
+
         TOPIC = "policy_admin:Policy.Cancelled"
+        class_version = 2
         period_number: int
         effective_at: datetime
         reason: str
         unearned_months: int
         return_premium: int
+        void: bool
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("void", False)
 
     class SalesDeclared(Aggregate.Event):
         TOPIC = "policy_admin:Policy.SalesDeclared"
@@ -240,7 +278,9 @@ class Policy(Aggregate):
         application_date: date,
         enrollment: str,
         period: dict[str, Any],
+        number: str | None = None,
     ) -> None:
+        self.number = number
         self.scheme = scheme
         self.member_number = member_number
         self.holder = dict(holder)
@@ -299,7 +339,13 @@ class Policy(Aggregate):
         p = self.period_at(moment)
         if p is None or p.lapsed_at is not None:
             return False
+        if self.lapsed_at is not None and moment >= self.lapsed_at:
+            return False  # a lapse ends cover from the unpaid period's start for every later period too
         return not (self.cancelled_at is not None and moment >= self.cancelled_at)
+
+    def periods_without_cover_from(self, period_number: int) -> list[Period]:
+        """The period ``period_number`` and every later one (what a lapse of it ends)."""
+        return self.periods[period_number - 1 :]
 
     # ------------------------------------------------------------------ commands
     def activate(self, period_number: int) -> bool:
@@ -326,9 +372,19 @@ class Policy(Aggregate):
             return False  # a repeated or late success for a collected period changes nothing
         self._check_attempt(p, attempt)
         if p.lapsed_at is not None:
-            raise Conflict(
-                f"period {period_number} lapsed; its premium is no longer collected", code="policy_terminated"
+            # The bank took the money after the lapse: it is owed back, it buys no cover.
+            if not _is_yen(amount) or amount <= 0:
+                raise InvalidInput(
+                    f"debited amount must be positive yen, got {amount!r}", code="invalid_amount"
+                )
+            self._premium_received_after_lapse(
+                period_number=period_number,
+                attempt=attempt,
+                amount=amount,
+                debit_date=debit_date,
+                reference=reference,
             )
+            return True
         if amount != p.premium - p.collected:
             raise InvalidInput(
                 f"debited amount {amount:,} differs from the {p.premium - p.collected:,} yen due",
@@ -342,6 +398,14 @@ class Policy(Aggregate):
             reference=reference,
         )
         return True
+
+    @event(PremiumReceivedAfterLapse)
+    def _premium_received_after_lapse(
+        self, period_number: int, attempt: int, amount: int, debit_date: date, reference: str | None
+    ) -> None:
+        p = self.periods[period_number - 1]
+        p.refund_due += amount
+        p.debits.append(DebitAttempt(attempt, debit_date, "refund_due", amount=amount, reference=reference))
 
     def _check_attempt(self, p: Period, attempt: int) -> None:
         expected = len(p.debits) + 1
@@ -419,12 +483,19 @@ class Policy(Aggregate):
                 f"period {period_number} is collected; it cannot lapse for non-payment",
                 code="already_collected",
             )
-        self._lapsed(period_number=period_number, effective_at=p.start, reason=reason)
+        later = [{"number": q.number, "refund_due": q.collected} for q in self.periods[period_number:]]
+        self._lapsed(period_number=period_number, effective_at=p.start, reason=reason, later_periods=later)
         return True
 
     @event(Lapsed)
-    def _lapsed(self, period_number: int, effective_at: datetime, reason: str) -> None:
+    def _lapsed(
+        self, period_number: int, effective_at: datetime, reason: str, later_periods: list[dict[str, int]]
+    ) -> None:
         self.periods[period_number - 1].lapsed_at = effective_at
+        for later in later_periods:
+            q = self.periods[later["number"] - 1]
+            q.lapsed_at = q.start
+            q.refund_due += later["refund_due"]
         self.lapsed_at = effective_at
         self.lapse_reason = reason
 
@@ -504,25 +575,71 @@ class Policy(Aggregate):
     def _expired(self, period_number: int, effective_at: datetime) -> None:
         self.expired_at = effective_at
 
-    def cancel(self, effective_at: datetime, reason: str) -> None:
+    def cancel(
+        self,
+        effective_at: datetime,
+        reason: str,
+        *,
+        void: bool = False,
+        paid_claims_discovered: Mapping[str, datetime] | None = None,
+    ) -> None:
+        """Cancel at ``effective_at`` (in the current period), or void from inception.
+
+        ``paid_claims_discovered``: discovery time of each claim (id hex) with money paid and not
+        reversed in the current period (the application reads them from the claims). A
+        cancellation effective before such a discovery would take that claim's cover away after
+        it was paid: refused, naming the claims, until the payments are reversed.
+        """
         if self.cancelled_at is not None:
             raise Conflict("policy is already cancelled", code="already_cancelled")
         if self.status in (LAPSED, EXPIRED):
             raise Conflict(f"policy is {self.status}", code="policy_terminated")
-        p = self.period_at(effective_at)
+        if not isinstance(void, bool):
+            raise InvalidInput("void must be true or false", code="invalid_flag")
         first, last = self.periods[0], self.current_period
-        if p is None:
+        if void:
+            if len(self.periods) > 1:
+                raise Conflict(
+                    "only a policy still in its first period can be voided from inception",
+                    code="void_not_allowed",
+                )
+            if first.claims:
+                raise Conflict(
+                    f"a period with {len(first.claims)} claim(s) recorded cannot be voided",
+                    code="void_not_allowed",
+                    claims=list(first.claims),
+                )
+            p = first
+            effective_at = first.start
+        else:
             if effective_at < first.start:
-                p = first  # cancelled before cover began: the whole first period is returned
-                effective_at = first.start
-            else:
+                raise InvalidInput(
+                    f"effective date is before cover starts ({first.start.isoformat()}); "
+                    'send "void": true to cancel from inception',
+                    code="effective_before_cover_start",
+                )
+            found = self.period_at(effective_at)
+            if found is None:
                 raise InvalidInput(
                     f"effective date is after the current period ends ({last.end.isoformat()})",
                     code="invalid_effective_date",
                 )
+            p = found
         if p.number != last.number:
             raise InvalidInput(
                 "cancellation must take effect in the current period", code="invalid_effective_date"
+            )
+        behind = sorted(
+            hex_id
+            for hex_id, discovered in (paid_claims_discovered or {}).items()
+            if sum(p.claim_paid.get(hex_id, {}).values()) > 0 and effective_at <= discovered
+        )
+        if behind:
+            raise Conflict(
+                f"cancellation effective {effective_at.isoformat()} is before the discovery of "
+                f"paid claim(s) {', '.join(behind)}; reverse their payments first",
+                code="paid_claims_after_effective_date",
+                claims=behind,
             )
         # Whole months not yet begun are returned pro rata from what was collected (project reading).
         months_left = _whole_months_left(effective_at, p.end)
@@ -533,6 +650,7 @@ class Policy(Aggregate):
             reason=reason,
             unearned_months=months_left,
             return_premium=unearned,
+            void=void,
         )
 
     @event(Cancelled)
@@ -543,6 +661,7 @@ class Policy(Aggregate):
         reason: str,
         unearned_months: int,
         return_premium: int,
+        void: bool,
     ) -> None:
         self.cancelled_at = effective_at
         self.cancellation_reason = reason
@@ -610,6 +729,10 @@ class Policy(Aggregate):
         for section, amount in sections.items():
             p.paid[section] = p.paid.get(section, 0) + amount
             used[section] = used.get(section, 0) + amount
+
+
+def _is_yen(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_yen(value: Any, name: str, high: int = MAX_YEN) -> None:

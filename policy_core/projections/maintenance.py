@@ -319,7 +319,9 @@ def verify(
                 except psycopg.errors.UndefinedTable:
                     live = {}
             lagging = [
-                v for v in views if v.name in live and live[v.name].position < head and not live[v.name].last_error
+                v
+                for v in views
+                if v.name in live and live[v.name].position < head and not live[v.name].last_error
             ]
             if not lagging or time.monotonic() >= deadline:
                 break

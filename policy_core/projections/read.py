@@ -168,6 +168,7 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
         "plan": "plan = %s",
         "industry": "industry = %s",
         "member_number": "member_number = %s",
+        "number": "number = %s",
         "status": "status = ANY(%s)",
         "holder_name": "holder_name ILIKE %s",
         "in_arrears": "(arrears > 0) = %s",
@@ -224,10 +225,19 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
         )
 
     def list_claims(
-        self, *, policy_id: UUID | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        *,
+        policy_id: UUID | None = None,
+        status: str | None = None,
+        number: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
         limit, offset = self._page(limit, offset)
         clauses, params = [], []
+        if number is not None:
+            clauses.append(sql.SQL("number = %s"))
+            params.append(number)
         if policy_id is not None:
             clauses.append(sql.SQL("policy_id = %s"))
             params.append(policy_id)

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from ..aggregates.claim import Claim
 from ..aggregates.policy import Policy
 from ..bounds import MAX_LOSS_ITEMS_PER_REQUEST, MAX_PEOPLE, check_int, check_moment
+from ..aggregates.register import CLAIM_NUMBERS
+from ..calendar import scheme_year
 from ..errors import Conflict, InvalidInput
 from ..settlement import (
     CAUSES,
@@ -26,6 +28,7 @@ from ..settlement import (
     validate_loss_item,
 )
 from .common import Actor, aware, text
+from .registers import number_series
 
 if TYPE_CHECKING:
     from ..application import PolicyAdministration
@@ -87,7 +90,12 @@ def report_incident(
             own_staff_information=own_staff_information,
             outside_japan=outside_japan,
         )
+        claim_id = uuid4()
+        year = scheme_year(app.scheme_of(policy).calendar, period.start if period else discovered_at)
+        series = number_series(app, policy.scheme, CLAIM_NUMBERS, year)
         claim = Claim(
+            id=claim_id,
+            number=series.issue(claim_id),
             policy_id=policy.id,
             period_number=period.number if period else None,
             occurred_at=occurred_at,
@@ -102,9 +110,9 @@ def report_incident(
             claim.deny(denial.reason, denial.message)
         if period is not None:
             policy.register_claim(claim.id, period.number)
-            app._save(claim, policy, actor=actor, command="report_incident")
+            app._save(claim, policy, series, actor=actor, command="report_incident")
         else:
-            app._save(claim, actor=actor, command="report_incident")
+            app._save(claim, series, actor=actor, command="report_incident")
         return claim.id
 
     return app._retrying(command)

@@ -11,17 +11,18 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
-
 from ..aggregates.claim import CLOSED, DENIED, Claim
 from ..aggregates.policy import Policy
+from ..aggregates.register import POLICY_NUMBERS, MemberRegister
 from ..bank import validate_bank_account
 from ..bank_directory import check_bank_and_branch
 from ..bounds import check_business_date
-from ..calendar import boundary, require_date
+from ..calendar import boundary, require_date, scheme_year
+from ..cover_rules import check_no_overlap
 from ..errors import Conflict, InvalidInput
 from ..quoting import decide_renewal
 from .common import Actor, text
+from .registers import exists, get_or_none, number_series
 
 if TYPE_CHECKING:
     from ..application import PolicyAdministration
@@ -75,30 +76,50 @@ def apply(
         enrollment=enrollment,
     )
     policy_id = Policy.id_for(scheme, member_number, decision.term.start)
-    policy = Policy(
-        id=policy_id,
-        scheme=scheme,
-        member_number=member_number,
-        holder=holder,
-        industry=industry,
-        annual_sales=annual_sales,
-        plan=plan,
-        liability_limit=liability_limit if plan == "E" else None,
-        network_rider=network_rider,
-        bank_account=account.to_dict(),
-        application_date=application_date,
-        enrollment=decision.term.enrollment,
-        period=decision.facts(),
-    )
-    try:
-        app._save(policy, actor=actor, command="apply")
-    except IntegrityError:  # the business-key id exists: the primary key decides, no pre-read
-        raise Conflict(
-            f"member {member_number} already applied to {scheme} for cover from "
-            f"{decision.term.start.isoformat()}",
-            code="already_applied",
-            policy_id=str(policy_id),
-        ) from None
+    calendar = app.scheme(scheme).calendar
+
+    def command() -> UUID:
+        # The member's register and the year's number series are saved with the policy in one
+        # atomic save: a racing application of the same member, or another policy taking the
+        # same number, makes this save stale and the command re-runs against the winner.
+        register = get_or_none(app, MemberRegister, MemberRegister.id_for(scheme, member_number))
+        if register is None:
+            register = MemberRegister.open(scheme, member_number)
+        if any(e["policy_id"] == policy_id for e in register.policies) or exists(app, policy_id):
+            raise Conflict(
+                f"member {member_number} already applied to {scheme} for cover from "
+                f"{decision.term.start.isoformat()}",
+                code="already_applied",
+                policy_id=str(policy_id),
+            )
+        check_no_overlap(
+            [app._get(Policy, e["policy_id"]) for e in register.policies],
+            member_number=member_number,
+            start=decision.term.start,
+            end=decision.term.end,
+        )
+        series = number_series(app, scheme, POLICY_NUMBERS, scheme_year(calendar, decision.term.start))
+        policy = Policy(
+            id=policy_id,
+            scheme=scheme,
+            member_number=member_number,
+            holder=holder,
+            industry=industry,
+            annual_sales=annual_sales,
+            plan=plan,
+            liability_limit=liability_limit if plan == "E" else None,
+            network_rider=network_rider,
+            bank_account=account.to_dict(),
+            application_date=application_date,
+            enrollment=decision.term.enrollment,
+            period=decision.facts(),
+            number=series.issue(policy_id),
+        )
+        register.enter(policy_id, decision.term.start)
+        app._save(policy, register, series, actor=actor, command="apply")
+        return policy_id
+
+    app._retrying(command)
     log.info("policy applied", extra={"policy_id": str(policy_id), "scheme": scheme, "plan": plan})
     return policy_id
 
@@ -119,16 +140,18 @@ def activate(
 def lapse_with_claims(
     app: PolicyAdministration, policy: Policy, period_number: int, reason: str
 ) -> list[Claim]:
-    """Lapse and deny the period's open claims: an uncollected period gives no cover."""
+    """Lapse and deny the open claims of that period and of every later one: cover ends from
+    the start of the unpaid period."""
     if not policy.lapse(period_number, reason):
         return []
     denied = []
-    for claim_hex in policy.period(period_number).claims:
-        claim = app._get(Claim, UUID(claim_hex))
-        if claim.status in (CLOSED, DENIED):
-            continue
-        if claim.deny("policy_not_in_force", f"policy lapsed for non-payment of period {period_number}"):
-            denied.append(claim)
+    for period in policy.periods_without_cover_from(period_number):
+        for claim_hex in period.claims:
+            claim = app._get(Claim, UUID(claim_hex))
+            if claim.status in (CLOSED, DENIED):
+                continue
+            if claim.deny("policy_not_in_force", f"policy lapsed for non-payment of period {period_number}"):
+                denied.append(claim)
     return denied
 
 
@@ -238,15 +261,27 @@ def cancel(
     *,
     effective_date: date,
     reason: str,
+    void: bool = False,
     actor: Actor | None = None,
 ) -> None:
-    """Cancellation takes effect at 16:00 Asia/Tokyo on ``effective_date``."""
+    """Cancellation takes effect at 16:00 Asia/Tokyo on ``effective_date``; ``void`` cancels
+    from inception (only a first period with no claim recorded)."""
     check_business_date(require_date(effective_date, "effective_date"), "effective_date", now=app.clock())
     reason = text(reason, "reason")
 
     def command() -> None:
         policy = app._get(Policy, policy_id)
-        policy.cancel(boundary(effective_date, app.scheme_of(policy).calendar), reason)
+        paid = {
+            hex_id: app._get(Claim, UUID(hex_id)).discovered_at
+            for hex_id, sections in policy.current_period.claim_paid.items()
+            if sum(sections.values()) > 0
+        }
+        policy.cancel(
+            boundary(effective_date, app.scheme_of(policy).calendar),
+            reason,
+            void=void,
+            paid_claims_discovered=paid,
+        )
         app._save(policy, actor=actor, command="cancel")
 
     app._retrying(command)

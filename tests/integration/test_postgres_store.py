@@ -85,6 +85,11 @@ def test_state_survives_a_restart_and_topics_are_stable(database):
             "policy_admin:Policy.Applied",
             "policy_admin:Policy.Activated",
             "policy_admin:Policy.PremiumDebited",
+            # the member's register and the year's policy-number series, saved with the policy
+            "policy_admin:MemberRegister.Created",
+            "policy_admin:MemberRegister.PolicyEntered",
+            "policy_admin:NumberSeries.Created",
+            "policy_admin:NumberSeries.NumberIssued",
         }
     finally:
         rt2.close()

@@ -972,7 +972,7 @@ def test_claims_discovered_after_cancellation_are_denied(app: PolicyAdministrati
 
 
 def test_incident_reported_v1_is_upcast_with_exclusion_flags_false(app: PolicyAdministration) -> None:
-    assert Claim.IncidentReported.class_version == 2
+    assert Claim.IncidentReported.class_version == 3
     pid = in_force_policy(app)
     cid = report(app, pid, own_staff_information=True, outside_japan=True)
     reported = app.history(cid)[0]
@@ -980,9 +980,9 @@ def test_incident_reported_v1_is_upcast_with_exclusion_flags_false(app: PolicyAd
 
     stored = app.mapper.to_stored_event(reported)
     state = app.mapper.transcoder.decode(stored.state)
-    assert state["class_version"] == 2
+    assert state["class_version"] == 3
     assert state["own_staff_information"] is True
-    for key in ("own_staff_information", "outside_japan", "class_version"):
+    for key in ("own_staff_information", "outside_japan", "class_version", "number"):
         del state[key]
     v1 = dataclasses.replace(stored, state=app.mapper.transcoder.encode(state))
 
@@ -990,6 +990,7 @@ def test_incident_reported_v1_is_upcast_with_exclusion_flags_false(app: PolicyAd
     assert isinstance(upcast, Claim.IncidentReported)
     assert upcast.own_staff_information is False
     assert upcast.outside_japan is False
+    assert upcast.number is None
     assert upcast.cause == reported.cause
     assert upcast.discovered_at == reported.discovered_at
     assert upcast.originator_id == cid

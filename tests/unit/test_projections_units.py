@@ -17,6 +17,7 @@ from policy_core.projections.tables import COPY_FROM, Rows, Table, col
 from policy_core.projections.views.claims import claim_status
 from policy_core.projections.views.policies import policy_status
 from policy_core.projections.views.portfolio import (
+    PortfolioView,
     allocate,
     decode_shares,
     encode_shares,
@@ -82,7 +83,7 @@ def test_loss_ratio() -> None:
 
 def test_the_portfolio_version_follows_the_presets() -> None:
     version = next(v for v in all_views() if v.name == "portfolio").schema_version()
-    assert version == f"2+presets.{presets_fingerprint()}"
+    assert version == f"{PortfolioView.version}+presets.{presets_fingerprint()}"
     assert presets_fingerprint() == presets_fingerprint()
 
 

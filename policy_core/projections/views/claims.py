@@ -33,13 +33,14 @@ def claim_status(row: dict[str, Any]) -> str:
 
 class ClaimsView(View):
     name = "claims"
-    version = 2  # 2: columns sized from policy_core.bounds (records_affected bigint)
+    version = 3  # 2: columns sized from policy_core.bounds (records_affected bigint); 3: number
     rebuild_cost = 0.5
     tables = (
         Table(
             CLAIMS,
             (
                 col("claim_id", "uuid", null=False),
+                col("number", "text"),  # the claim number (none for claims reported before numbers)
                 col("policy_id", "uuid", null=False),
                 col("period_number", "integer"),
                 col("status", "text", null=False),
@@ -64,7 +65,7 @@ class ClaimsView(View):
             ),
             key=("claim_id",),
             owner="claim_id",
-            indexes=(("policy_id",), ("status",), ("discovered_on",)),
+            indexes=(("policy_id",), ("status",), ("discovered_on",), ("number",)),
         ),
     )
 
@@ -82,6 +83,7 @@ class ClaimsView(View):
         row = rows.new(
             CLAIMS,
             claim_id=e.originator_id,
+            number=e.number,
             policy_id=e.policy_id,
             period_number=e.period_number,
             cause=e.cause,

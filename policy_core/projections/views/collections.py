@@ -37,7 +37,7 @@ def _status(p: dict[str, Any]) -> str:
 
 class CollectionsView(View):
     name = "collections"
-    version = 1
+    version = 2  # 2: a lapse ends the later periods too; debits received after a lapse (refund_due)
     rebuild_cost = 4.0
     tables = (
         Table(
@@ -73,7 +73,7 @@ class CollectionsView(View):
                 col("attempt", "integer", null=False),
                 col("scheme", "text", null=False),
                 col("debit_date", "date", null=False),
-                col("outcome", "text", null=False),  # debited | failed
+                col("outcome", "text", null=False),  # debited | failed | refund_due (after a lapse)
                 col("amount", sql_int(MAX_ANNUAL_PREMIUM), null=False),
                 col("reference", "text"),
                 col("result_code", "text"),
@@ -230,6 +230,11 @@ class CollectionsView(View):
         row["state"] = "lapsed"
         row["next_debit_date"] = None
         row["updated_at"] = e.timestamp
+        for later in e.later_periods:  # their cover ends too: nothing more is collected for them
+            q = rows.require(DEBITS, e.originator_id, later["number"])
+            q["state"] = "lapsed"
+            q["next_debit_date"] = None
+            q["updated_at"] = e.timestamp
         rows.new(
             LAPSES,
             policy_id=e.originator_id,
@@ -242,6 +247,22 @@ class CollectionsView(View):
             recorded_at=e.timestamp,
         )
         self._policy_changed(e, policy, rows)
+
+    @handles(Policy.PremiumReceivedAfterLapse)
+    def on_received_after_lapse(self, e: Any, rows: Rows) -> None:
+        row = self._debit(e, rows)
+        rows.new(
+            ATTEMPTS,
+            policy_id=e.originator_id,
+            period_number=e.period_number,
+            attempt=e.attempt,
+            scheme=row["scheme"],
+            debit_date=e.debit_date,
+            outcome="refund_due",
+            amount=e.amount,
+            reference=e.reference,
+            recorded_at=e.timestamp,
+        )
 
     @handles(Policy.Cancelled)
     def on_cancelled(self, e: Any, rows: Rows) -> None:

@@ -42,13 +42,14 @@ def policy_status(row: dict[str, Any]) -> str:
 
 class PoliciesView(View):
     name = "policies"
-    version = 2  # 2: renewal_notice_on
+    version = 3  # 2: renewal_notice_on; 3: number, refund_due, a lapse ends the later periods too
     rebuild_cost = 5.0
     tables = (
         Table(
             POLICIES,
             (
                 col("policy_id", "uuid", null=False),
+                col("number", "text"),  # the policy number (none for policies applied before numbers)
                 col("scheme", "text", null=False),
                 col("member_number", "text", null=False),
                 col("holder_name", "text", null=False, personal=True),
@@ -73,6 +74,7 @@ class PoliciesView(View):
                 col("failed_debits", "integer", null=False),  # failed attempts on periods in arrears
                 col("claims", "integer", null=False),
                 col("claims_paid", sql_int(MAX_PORTFOLIO_YEN), null=False),
+                col("refund_due", sql_int(MAX_PORTFOLIO_YEN), null=False),  # premium received without cover
                 col("renewal_notice_on", "date"),  # renewal notice issued for the current period
                 col("non_renewal_notice_on", "date"),
                 col("lapsed_at", "timestamptz"),
@@ -88,6 +90,7 @@ class PoliciesView(View):
             owner="policy_id",
             indexes=(
                 ("scheme", "status"),
+                ("number",),
                 ("member_number",),
                 ("next_debit_date",),
                 ("industry",),
@@ -153,6 +156,7 @@ class PoliciesView(View):
         row = rows.new(
             POLICIES,
             policy_id=e.originator_id,
+            number=e.number,
             scheme=e.scheme,
             member_number=e.member_number,
             holder_name=e.holder.get("name", ""),
@@ -177,6 +181,7 @@ class PoliciesView(View):
             failed_debits=0,
             claims=0,
             claims_paid=0,
+            refund_due=0,
             created_at=e.timestamp,
             updated_at=e.timestamp,
             version=e.originator_version,
@@ -214,9 +219,20 @@ class PoliciesView(View):
         p = rows.require(PERIODS, e.originator_id, e.period_number)
         p["lapsed"] = True
         p["next_debit_date"] = None
+        for later in e.later_periods:  # a lapse ends cover for every later period too
+            q = rows.require(PERIODS, e.originator_id, later["number"])
+            q["lapsed"] = True
+            q["next_debit_date"] = None
+            row["refund_due"] += later["refund_due"]
         row["lapsed_at"] = e.effective_at
         row["lapse_reason"] = e.reason
         self._refresh(row, rows)
+
+    @handles(Policy.PremiumReceivedAfterLapse)
+    def on_received_after_lapse(self, e: Any, rows: Rows) -> None:
+        row = self._touch(e, rows)
+        rows.require(PERIODS, e.originator_id, e.period_number)["attempts"] += 1
+        row["refund_due"] += e.amount
 
     @handles(Policy.Renewed)
     def on_renewed(self, e: Any, rows: Rows) -> None:

@@ -113,7 +113,7 @@ def presets_fingerprint() -> str:
 
 class PortfolioView(View):
     name = "portfolio"
-    version = 2  # 2: amounts allocated by the shares recorded for each period
+    version = 3  # 2: amounts allocated by the shares recorded for each period; 3: lapse ends later periods
     rebuild_cost = 4.0
     tables = (
         Table(
@@ -413,6 +413,11 @@ class PortfolioView(View):
         policy["lapsed"] = True
         self._totals(rows, policy["scheme"], period["scheme_year"])["lapsed_premium"] += period["premium"]
         self._recount(policy, period, rows)
+        for later in e.later_periods:  # a lapse ends cover for every later period too
+            q = rows.require(PERIODS, e.originator_id, later["number"])
+            q["lapsed"] = True
+            self._totals(rows, policy["scheme"], q["scheme_year"])["lapsed_premium"] += q["premium"]
+            self._recount(policy, q, rows)
         self._reactivate(policy, rows)
 
     @handles(Policy.Cancelled)
