@@ -43,8 +43,9 @@ def check_no_overlap(policies: Iterable[Any], *, member_number: str, start: date
     clashing = [p for p in policies if overlaps(p, start, end)]
     if clashing:
         first = clashing[0]
+        label = getattr(first, "number", None) or first.id
         raise Conflict(
-            f"member {member_number} already holds policy {getattr(first, 'number', None) or first.id} in this "
+            f"member {member_number} already holds policy {label} in this "
             f"scheme, covering from {cover_start(first).isoformat()}"
             + (f" to {cover_end(first).isoformat()}" if cover_end(first) else " and renewing")
             + f"; the new cover from {start.isoformat()} would overlap it",
