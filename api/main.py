@@ -19,7 +19,7 @@ from policy_core.settings import Settings
 from . import errors
 from .auth import ApiKey, load_or_create_keys, parse_keys
 from .idempotency import IdempotencyMiddleware, ensure_table
-from .routers import claims, policies, reports, schemes
+from .routers import audit, claims, policies, reports, schemes
 
 log = logging.getLogger("api")
 PREFIX = "/api/v1"
@@ -51,6 +51,7 @@ def create_app(
         service = None
         if runtime is None and settings.run_projections:
             rt.projections.start()
+            rt.audit.start()  # the sealer lives beside the projection runner
         if runtime is None and settings.run_scheduler:
             from scheduler.wiring import build_service
 
@@ -100,9 +101,11 @@ def create_app(
                 for name, view in lag.items()
             },
         }
+        with rt.database.connect(connect_timeout=3, autocommit=True) as conn:
+            body["audit"] = rt.audit.lag(conn)
         return body if ok else errors.JSONResponse(status_code=503, content=body)
 
     app.include_router(health, prefix=PREFIX)
-    for r in (schemes.router, reports.router, policies.router, claims.router):
+    for r in (schemes.router, reports.router, policies.router, claims.router, audit.router):
         app.include_router(r, prefix=PREFIX)
     return app

@@ -35,6 +35,7 @@ class Runtime:
     clock: Any  # has now() -> aware datetime
     read_models: Any = None  # projections.ReadModels
     projections: Any = None  # projections.ProjectionRunner
+    audit: Any = None  # audit.Sealer (the hash chain over the log)
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -55,6 +56,20 @@ def initialise_store(app: PolicyAdministration) -> None:
 
 def build_application(database: Database, settings: Settings, **kwargs: Any) -> PolicyAdministration:
     return PolicyAdministration(env=database.eventsourcing_env(settings.pool_size), **kwargs)
+
+
+def build_sealer(database: Database, app: PolicyAdministration, settings: Settings, **kwargs: Any) -> Any:
+    """The audit sealer over the application's log, signing with the configured key."""
+    from .audit import Sealer, Signer
+
+    return Sealer(
+        database,
+        app,
+        signer=Signer.from_settings(settings),
+        every_events=settings.audit_checkpoint_events,
+        every_minutes=settings.audit_checkpoint_minutes,
+        **kwargs,
+    )
 
 
 def bootstrap(
@@ -93,5 +108,12 @@ def bootstrap(
         runtime.read_models = ReadModels(db, mapper=app.mapper)
         runtime._closers.append(runtime.read_models.close)
         runtime._closers.append(runtime.projections.stop)
+    runtime.audit = build_sealer(db, app, settings)
+    if initialise:
+        import psycopg
+
+        with psycopg.connect(db.dsn, autocommit=True) as conn:
+            runtime.audit.prepare(conn)
+    runtime._closers.append(runtime.audit.stop)
     log.info("runtime ready", extra={"embedded": db.embedded is not None, "schema": db.schema or "public"})
     return runtime

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 from uuid import UUID
 
+from .audit.cli import register as register_audit
 from .logs import configure_logging
 from .projections.cli import register as register_projections
 from .settings import Settings
@@ -192,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=1)
     sim.set_defaults(func=cmd_simulate)
     register_projections(sub)
+    register_audit(sub)
     return parser
 
 

@@ -32,3 +32,12 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = Field(
         default=30.0, gt=0, validation_alias="POLICY_SCHEDULER_INTERVAL"
     )
+    # Audit (issue 13): the checkpoint signing key (PEM or base64 Ed25519 seed; unset: generated
+    # once into POLICY_DATA_DIR/audit-signing-key.pem, mode 0600) and how often the sealer signs.
+    audit_signing_key: str | None = Field(default=None, validation_alias="POLICY_AUDIT_SIGNING_KEY")
+    audit_checkpoint_events: int = Field(
+        default=10_000, ge=1, validation_alias="POLICY_AUDIT_CHECKPOINT_EVENTS"
+    )
+    audit_checkpoint_minutes: float = Field(
+        default=60.0, gt=0, validation_alias="POLICY_AUDIT_CHECKPOINT_MINUTES"
+    )

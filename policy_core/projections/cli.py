@@ -54,23 +54,52 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             poll_interval=args.poll_interval,
         )
+        seal = not args.no_seal
         if args.once:
             read = runner.catch_up()
-            print(json.dumps({"caught_up": True, "events_read": read}))
+            sealed = rt.audit.catch_up() if seal else 0
+            print(json.dumps({"caught_up": True, "events_read": read, "events_sealed": sealed}))
             return 0
 
         def stop(signum: int, frame: Any) -> None:
             log.info("stopping", extra={"signal": signum})
             runner.stop(timeout=0)
+            rt.audit.stop(timeout=0)
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         runner.start()
+        if seal:
+            rt.audit.start()  # the audit sealer follows the log in this process too
         while runner.running:
             runner._thread.join(0.5)  # type: ignore[union-attr]
+        rt.audit.stop()
         return 0
     finally:
         rt.close()
+
+
+def _chain_refuses(rt: Any, args: argparse.Namespace) -> bool:
+    """A rebuild or verify never launders a forgery: over a log whose hash chain does not verify
+    it refuses (exit 3) unless ``--allow-unverified-chain`` says so explicitly."""
+    from ..audit.cli import verification
+
+    result = verification(rt)
+    if result.ok:
+        return False
+    d = result.difference
+    report = {"refused": True, "reason": "the event log's hash chain does not verify", "difference": vars(d)}
+    if args.allow_unverified_chain:
+        log.warning("running over a log whose hash chain does not verify", extra={"position": d.position})
+        return False
+    print(json.dumps(report, ensure_ascii=False, default=str), file=sys.stderr)
+    print(
+        "policy-admin: refusing to replay a log whose hash chain does not verify "
+        f"(first difference at position {d.position}: {d.kind}); see `policy-admin audit verify`, "
+        "or pass --allow-unverified-chain",
+        file=sys.stderr,
+    )
+    return True
 
 
 def cmd_rebuild(settings: Any, args: argparse.Namespace) -> int:
@@ -80,6 +109,8 @@ def cmd_rebuild(settings: Any, args: argparse.Namespace) -> int:
 
     rt = _runtime(settings)
     try:
+        if _chain_refuses(rt, args):
+            return 3
         views = select_views(args.view)
         source = EventSource.from_app(rt.app)
         bar, on_batch = _progress(f"rebuild {args.view or 'all views'}", source.head())
@@ -106,6 +137,8 @@ def cmd_verify(settings: Any, args: argparse.Namespace) -> int:
 
     rt = _runtime(settings)
     try:
+        if _chain_refuses(rt, args):
+            return 3
         views = select_views(args.view)
         source = EventSource.from_app(rt.app)
         bar, on_batch = _progress(f"verify {args.view or 'all views'}", source.head())
@@ -179,6 +212,9 @@ def register(sub: Any) -> None:
     run.add_argument("--batch-size", type=int, default=2000)
     run.add_argument("--poll-interval", type=float, default=1.0)
     run.add_argument("--once", action="store_true", help="catch up to the head and exit")
+    run.add_argument(
+        "--no-seal", action="store_true", help="do not run the audit sealer here (it runs elsewhere)"
+    )
     run.set_defaults(func=_guarded(cmd_run))
 
     rb = psub.add_parser("rebuild", help="replay a view (default: all) from event zero and swap it in")
@@ -191,6 +227,11 @@ def register(sub: Any) -> None:
         help="worker processes for the bulk of the replay, views split between them "
         "(default: the cores, at most 2)",
     )
+    rb.add_argument(
+        "--allow-unverified-chain",
+        action="store_true",
+        help="run even though the event log's hash chain does not verify (a forgery would become the views)",
+    )
     rb.set_defaults(func=_guarded(cmd_rebuild))
 
     vf = psub.add_parser(
@@ -199,6 +240,11 @@ def register(sub: Any) -> None:
     vf.add_argument("view", nargs="?", choices=VIEW_NAMES)
     vf.add_argument("--batch-size", type=int, default=REBUILD_BATCH)
     vf.add_argument("--samples", type=int, default=20, help="differing rows shown per table")
+    vf.add_argument(
+        "--allow-unverified-chain",
+        action="store_true",
+        help="run even though the event log's hash chain does not verify",
+    )
     vf.set_defaults(func=_guarded(cmd_verify))
 
     st = psub.add_parser("status", help="each view's position and lag (exit 1 when not ready)")
