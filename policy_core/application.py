@@ -28,7 +28,7 @@ from .aggregates.register import NumberSeries
 from .errors import NotFound
 from .holidays import is_bank_holiday
 from .scheme import Scheme, get_scheme, load_scheme
-from .usecases import bulk, claims, collections, lifecycle, quotes, reads
+from .usecases import bulk, claims, collections, lifecycle, quotes, reads, risk_assessments
 from .usecases.collections import DebitOutcome
 from .usecases.common import SYSTEM, Actor, aware, fold
 
@@ -133,6 +133,12 @@ class PolicyAdministration(Application[UUID]):
     get_claim = reads.get_claim
     get_policies = reads.get_policies
     history = reads.history
+
+    assess_risk = risk_assessments.assess_risk
+    get_risk_assessment = risk_assessments.get_risk_assessment
+    list_risk_assessments = risk_assessments.list_risk_assessments
+    risk_questionnaire = risk_assessments.current_questionnaire
+    scheme_risk_average = risk_assessments.scheme_average_for
 
     # ------------------------------------------------------------------ store
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:

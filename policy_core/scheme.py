@@ -38,6 +38,17 @@ class Coinsurer(BaseModel):
     share_bp: int = Field(gt=0, le=10_000)  # basis points: 10000 = 100%
 
 
+class SchemeContact(BaseModel):
+    """Who a member writes to: printed on the documents the scheme sends."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scheme_name: str  # the scheme's name in Japanese, as the documents print it
+    office: str
+    phone: str | None = None
+    note: str | None = None
+
+
 class Scheme(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -58,6 +69,7 @@ class Scheme(BaseModel):
     discount_tiers: list[DiscountTier] = []
     coinsurers: list[Coinsurer]
     tariffs: list[Tariff]
+    contact: SchemeContact | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Self:

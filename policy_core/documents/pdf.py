@@ -36,7 +36,9 @@ RULE = (190, 198, 206)
 BAND = (233, 239, 246)
 
 # 行頭禁則 (may not start a line) and 行末禁則 (may not end a line).
-NO_START = set("、。，．,.）)」』】〕〉》］]｝}！？!?ー・：；:;ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ々〜％%")
+NO_START = set(
+    "、。，．,.）)」』】〕〉》］]｝}！？!?ー・：；:;ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ々〜％%"
+)
 NO_END = set("（(「『【〔〈《［[｛{")
 _UNIT = re.compile(r"[A-Za-z0-9,.%/\-+:()¥]+|\s|.", re.S)
 
@@ -121,16 +123,9 @@ class DocumentPDF(FPDF):
     def bold_cell(self, w: float, h: float, text: str, **kwargs: object) -> None:
         """The fonts have one weight: a thin outline stroked over the fill reads as bold."""
         check_glyphs(text, self.font_family)
-        self.text_mode, self.line_width = TextMode.FILL_STROKE, 0.18
-        self.set_draw_color(*self._text_rgb())
-        try:
+        rgb = tuple(round(v * 255) for v in self.text_color.colors[:3])
+        with self.local_context(text_mode=TextMode.FILL_STROKE, line_width=0.18, draw_color=rgb):
             self.cell(w, h, text, **kwargs)  # type: ignore[arg-type]
-        finally:
-            self.text_mode, self.line_width = TextMode.FILL, 0.2
-
-    def _text_rgb(self) -> tuple[int, int, int]:
-        c = self.text_color
-        return tuple(round(v * 255) for v in c.colors[:3]) if hasattr(c, "colors") else INK  # type: ignore[return-value]
 
     def wrap(self, text: str, width: float) -> list[str]:
         """Lines of at most ``width`` mm in the current font, with Japanese line-breaking rules
@@ -139,24 +134,30 @@ class DocumentPDF(FPDF):
         lines: list[str] = []
         for paragraph in text.split("\n"):
             units = _UNIT.findall(paragraph)
-            line = ""
+            line, line_w = "", 0.0
             for unit in units:
                 if not line and unit.isspace():
                     continue
-                candidate = line + unit
-                if self.get_string_width(candidate) <= width or not line:
-                    line = candidate
-                    continue
-                if unit[0] in NO_START:  # hang the mark at the end of the line (ぶら下げ)
-                    line = candidate
+                unit_w = self._unit_width(unit)
+                if line_w + unit_w <= width or not line or unit[0] in NO_START:
+                    # a closing mark that does not fit hangs at the end of the line (ぶら下げ)
+                    line, line_w = line + unit, line_w + unit_w
                     continue
                 carry = ""
                 while line and line[-1] in NO_END:
                     carry, line = line[-1] + carry, line[:-1]
                 lines.append(line.rstrip())
                 line = (carry + unit).lstrip()
+                line_w = self.get_string_width(line)
             lines.append(line.rstrip())
         return lines
+
+    def _unit_width(self, unit: str) -> float:
+        key = (self.font_family, self.font_size_pt, unit)
+        cache = self.__dict__.setdefault("_widths", {})
+        if key not in cache:
+            cache[key] = self.get_string_width(unit)
+        return cache[key]
 
     def para(
         self,
@@ -276,4 +277,9 @@ class DocumentPDF(FPDF):
 
 def render(pdf: DocumentPDF) -> bytes:
     pdf.alias_nb_pages()
+    for font in pdf.fonts.values():
+        # The subset keeps the font's bounding box: recomputing it would draw every glyph of the
+        # subset (most of the time of a document), and the head table's box only needs to enclose.
+        if hasattr(font, "ttfont"):
+            font.ttfont.recalcBBoxes = False
     return bytes(pdf.output())

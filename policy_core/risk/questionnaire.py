@@ -91,6 +91,7 @@ class Area(_Frozen):
     key: str = Field(min_length=1, max_length=40)
     title: str = Field(min_length=1)
     title_en: str = Field(min_length=1)
+    short_title: str = ""  # for the report's chart; the title when empty
     weight: int = Field(gt=0)
     questions: list[Question] = Field(min_length=1)
 

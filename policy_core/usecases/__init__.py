@@ -19,6 +19,10 @@ callers keep writing ``app.apply(...)``.
 - ``reads``: ``get_policy``, ``get_claim`` (current or as of a recorded time),
   ``get_policies``, ``history``.
 
+- ``risk_assessments``: ``assess_risk`` (the free risk diagnosis), ``get_risk_assessment``,
+  ``list_risk_assessments`` (with the change since a member's previous one), the questionnaire
+  in force and the scheme's average by area.
+
 A new family (corrections, personal data, audit) is a new module here and its lines in the
 routing table.
 """

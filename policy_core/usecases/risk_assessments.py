@@ -20,7 +20,8 @@ from ..risk.scoring import change_since, check_answers, scheme_average, score_an
 from ..scheme import SCHEME_KEYS, get_scheme
 
 if TYPE_CHECKING:
-    from ..application import Actor, PolicyAdministration
+    from ..application import PolicyAdministration
+    from .common import Actor
 
 MAX_EMPLOYEES = 10_000_000
 MAX_RECORDS = 10**12

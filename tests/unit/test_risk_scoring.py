@@ -233,9 +233,9 @@ def app():
 
 
 def test_assess_records_the_version_answers_and_result_with_a_number_per_scheme(app):
-    a1 = ra.assess_risk(app, scheme="jcci", member_number="M-1", business=BUSINESS, answers=answers("b"))
-    a2 = ra.assess_risk(app, scheme="jcci", member_number="M-2", business=BUSINESS, answers=answers("a"))
-    c1 = ra.assess_risk(app, scheme="chuokai", member_number="M-1", business=BUSINESS, answers=answers("c"))
+    a1 = app.assess_risk(scheme="jcci", member_number="M-1", business=BUSINESS, answers=answers("b"))
+    a2 = app.assess_risk(scheme="jcci", member_number="M-2", business=BUSINESS, answers=answers("a"))
+    c1 = app.assess_risk(scheme="chuokai", member_number="M-1", business=BUSINESS, answers=answers("c"))
     got = ra.get_risk_assessment(app, a1)
     assert isinstance(got, RiskAssessment)
     assert (got.number, got.scheme, got.questionnaire_version) == (1, "jcci", "2026-12")
@@ -250,9 +250,9 @@ def test_assess_records_the_version_answers_and_result_with_a_number_per_scheme(
 
 
 def test_reassessment_lists_newest_first_with_the_change(app):
-    ra.assess_risk(app, scheme="jcci", member_number="M-1", business=BUSINESS, answers=answers("c"))
-    ra.assess_risk(app, scheme="jcci", member_number="M-2", business=BUSINESS, answers=answers("b"))
-    ra.assess_risk(app, scheme="jcci", member_number="M-1", business=BUSINESS, answers=answers("b"))
+    app.assess_risk(scheme="jcci", member_number="M-1", business=BUSINESS, answers=answers("c"))
+    app.assess_risk(scheme="jcci", member_number="M-2", business=BUSINESS, answers=answers("b"))
+    app.assess_risk(scheme="jcci", member_number="M-1", business=BUSINESS, answers=answers("b"))
     items = ra.list_risk_assessments(app, member_number="M-1")
     assert [i["number"] for i in items] == [3, 1]
     assert items[0]["change"]["overall"] == 50 and items[0]["change"]["grade_from"] == "E"
@@ -275,7 +275,7 @@ def test_bad_input_records_nothing(app):
         args = {"scheme": "jcci", "member_number": "M-1", "business": BUSINESS, "answers": answers("a")}
         args.update(kwargs)
         with pytest.raises(InvalidInput):
-            ra.assess_risk(app, **args)
+            app.assess_risk(**args)
     assert ra.assessment_register(app, "jcci") is None
     assert app.recorder.max_notification_id() in (None, 0)
     assert isinstance(AssessmentRegister.id_for("jcci"), type(RiskAssessment.id_for("jcci", 1)))
