@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from .. import bounds
 from ..aggregates.risk_assessment import AssessmentRegister, RiskAssessment
 from ..calendar import TOKYO
 from ..errors import InvalidInput, NotFound
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
     from .common import Actor
 
 MAX_EMPLOYEES = 10_000_000
-MAX_RECORDS = 10**12
+MAX_RECORDS = bounds.MAX_PEOPLE
+MAX_ANSWERS = 1_000
 
 
 def current_questionnaire(app: PolicyAdministration) -> Questionnaire:
@@ -40,13 +42,7 @@ def _count(value: Any, name: str, maximum: int) -> int:
 
 
 def _member_number(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 50:
-        raise InvalidInput(
-            "member_number must be a non-empty string of at most 50 characters", code="invalid_text"
-        )
-    if any(ord(c) < 32 for c in value):
-        raise InvalidInput("member_number contains control characters", code="invalid_text")
-    return value.strip()
+    return bounds.clean_text(value, "member_number", max_len=bounds.MAX_MEMBER_NUMBER, required=True)
 
 
 def check_business(scheme: str, business: Any) -> dict[str, Any]:
@@ -90,7 +86,9 @@ def assess_risk(
     elif not isinstance(assessed_on, date) or isinstance(assessed_on, datetime):
         raise InvalidInput("assessed_on must be a date", code="invalid_date")
     elif assessed_on > today:
-        raise InvalidInput("assessed_on is in the future", code="invalid_date")
+        raise InvalidInput("assessed_on is in the future", code="date_out_of_range", field="assessed_on")
+    else:
+        bounds.check_business_date(assessed_on, "assessed_on", now=app.clock())
     questionnaire = questionnaire_in_force(assessed_on)
     answers = check_answers(questionnaire, answers)
     result = score_answers(questionnaire, answers)
