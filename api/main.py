@@ -19,7 +19,7 @@ from policy_core.settings import Settings
 from . import errors
 from .auth import ApiKey, load_or_create_keys, parse_keys
 from .idempotency import IdempotencyMiddleware, ensure_table
-from .routers import audit, claims, policies, reports, risk_assessments, schemes
+from .routers import audit, claims, documents, policies, reports, risk_assessments, schemes
 
 log = logging.getLogger("api")
 PREFIX = "/api/v1"
@@ -106,6 +106,14 @@ def create_app(
         return body if ok else errors.JSONResponse(status_code=503, content=body)
 
     app.include_router(health, prefix=PREFIX)
-    for r in (schemes.router, reports.router, policies.router, claims.router, audit.router, risk_assessments.router):
+    for r in (
+        schemes.router,
+        reports.router,
+        policies.router,
+        claims.router,
+        audit.router,
+        risk_assessments.router,
+        documents.router,
+    ):
         app.include_router(r, prefix=PREFIX)
     return app

@@ -28,7 +28,7 @@ from .aggregates.register import NumberSeries
 from .errors import NotFound
 from .holidays import is_bank_holiday
 from .scheme import Scheme, get_scheme, load_scheme
-from .usecases import bulk, claims, collections, lifecycle, quotes, reads, risk_assessments
+from .usecases import bulk, claims, collections, documents, lifecycle, quotes, reads, risk_assessments
 from .usecases.collections import DebitOutcome
 from .usecases.common import SYSTEM, Actor, aware, fold
 
@@ -139,6 +139,9 @@ class PolicyAdministration(Application[UUID]):
     list_risk_assessments = risk_assessments.list_risk_assessments
     risk_questionnaire = risk_assessments.current_questionnaire
     scheme_risk_average = risk_assessments.scheme_average_for
+
+    certificate_of_cover = documents.certificate_of_cover
+    payment_advice = documents.payment_advice
 
     # ------------------------------------------------------------------ store
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:

@@ -22,6 +22,8 @@ callers keep writing ``app.apply(...)``.
 - ``risk_assessments``: ``assess_risk`` (the free risk diagnosis), ``get_risk_assessment``,
   ``list_risk_assessments`` (with the change since a member's previous one), the questionnaire
   in force and the scheme's average by area.
+- ``documents``: ``certificate_of_cover`` and ``payment_advice``, what those documents print,
+  from recorded facts only.
 
 A new family (corrections, personal data, audit) is a new module here and its lines in the
 routing table.
