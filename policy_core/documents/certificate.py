@@ -249,8 +249,10 @@ def render_payment_advice_pdf(doc: dict[str, Any]) -> bytes:
                 if s["coinsurance_reduction"]
                 else ""
             )
-            + f"、1事故あたり支払限度額 {yen(s['accident_limit'])}（既払 {yen(s['previously_paid_on_claim'])}）"
-            + f"と保険期間中の残額 {yen(s['period_limit_remaining'])} の範囲で、{yen(s['paid'])} をお支払いします。"
+            + f"、1事故あたり支払限度額 {yen(s['accident_limit'])}"
+            + f"（既払 {yen(s['previously_paid_on_claim'])}）"
+            + f"と保険期間中の残額 {yen(s['period_limit_remaining'])} の範囲で、"
+            + f"{yen(s['paid'])} をお支払いします。"
         )
         pdf.para(text, size=8.2, bullet="・", indent=1)
 
