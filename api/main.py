@@ -19,7 +19,7 @@ from policy_core.settings import Settings
 from . import errors
 from .auth import ApiKey, load_or_create_keys, parse_keys
 from .idempotency import IdempotencyMiddleware, ensure_table
-from .routers import audit, claims, documents, policies, reports, risk_assessments, schemes
+from .routers import audit, claims, documents, policies, reports, risk_assessments, risk_dashboard, schemes
 
 log = logging.getLogger("api")
 PREFIX = "/api/v1"
@@ -116,4 +116,5 @@ def create_app(
         documents.router,
     ):
         app.include_router(r, prefix=PREFIX)
+    app.include_router(risk_dashboard.router)
     return app
