@@ -101,7 +101,7 @@ class _ReplayingMiddleware(BaseHTTPMiddleware):
                     409, "request_in_progress", "a request with this Idempotency-Key is still running"
                 )
             return Response(
-                content=json.dumps(row[2]),
+                content=_unseal(runtime, row[2]),
                 status_code=row[1],
                 media_type=row[3],
                 headers={"Idempotent-Replayed": "true"},
@@ -112,7 +112,7 @@ class _ReplayingMiddleware(BaseHTTPMiddleware):
             if response.status_code < 500 and response.status_code not in (401, 403):
                 conn.execute(
                     f"UPDATE {TABLE} SET status=%s, response=%s, media_type=%s WHERE scope=%s AND key=%s",
-                    (response.status_code, Jsonb(_json(content)), response.media_type, scope, key),
+                    (response.status_code, Jsonb(_seal(runtime, content)), response.media_type, scope, key),
                 )
             else:  # not a result worth replaying: free the key for a retry
                 conn.execute(f"DELETE FROM {TABLE} WHERE scope=%s AND key=%s", (scope, key))
@@ -125,8 +125,22 @@ class _ReplayingMiddleware(BaseHTTPMiddleware):
         )
 
 
-def _json(content: bytes) -> Any:
-    try:
-        return json.loads(content)
-    except ValueError:
-        return None
+_PURPOSE = "policy_admin:idempotency-response:v1"
+
+
+def _seal(runtime: Any, content: bytes) -> dict[str, str]:
+    """The stored response, sealed under the idempotency system key: a response body quotes the
+    holder's name and contact details, which must not sit in this table in plain text."""
+    from policy_core.personal_data.crypto import encrypt_blob
+    from policy_core.personal_data.keys import SYSTEM_IDEMPOTENCY
+
+    return {"sealed": encrypt_blob(runtime.app.vault.system_key(SYSTEM_IDEMPOTENCY), _PURPOSE, content)}
+
+
+def _unseal(runtime: Any, stored: Any) -> bytes:
+    from policy_core.personal_data.crypto import decrypt_blob
+    from policy_core.personal_data.keys import SYSTEM_IDEMPOTENCY
+
+    if isinstance(stored, dict) and isinstance(stored.get("sealed"), str):
+        return decrypt_blob(runtime.app.vault.system_key(SYSTEM_IDEMPOTENCY), _PURPOSE, stored["sealed"])
+    return json.dumps(stored).encode()  # a row stored before sealing (migrate seals them)

@@ -27,6 +27,8 @@ from .bounds import check_moment
 from .aggregates.register import NumberSeries
 from .errors import NotFound
 from .holidays import is_bank_holiday
+from .personal_data.keys import Vault, memory_vault
+from .personal_data.mapper import PersonalDataMapper
 from .scheme import Scheme, get_scheme, load_scheme
 from .usecases import bulk, claims, collections, documents, lifecycle, quotes, reads, risk_assessments
 from .usecases.collections import DebitOutcome
@@ -93,7 +95,11 @@ class PolicyAdministration(Application[UUID]):
         clock: Callable[[], datetime] | None = None,
         is_holiday: Callable[[date], bool] = is_bank_holiday,
         participants: Callable[[str], int] | None = None,
+        vault: Vault | None = None,
     ) -> None:
+        # Personal fields are sealed per data subject at the persistence boundary (the mapper);
+        # with no vault given (the in-memory store of unit tests), keys live in memory.
+        self.vault = vault or memory_vault()
         super().__init__(env)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.is_holiday = is_holiday
@@ -142,6 +148,16 @@ class PolicyAdministration(Application[UUID]):
 
     certificate_of_cover = documents.certificate_of_cover
     payment_advice = documents.payment_advice
+
+    def construct_mapper(self) -> PersonalDataMapper:
+        """The library's mapper (transcoder, optional cipher and compressor) wrapped so that
+        personal fields are stored only as per-subject envelopes (docs/personal-data.md)."""
+        return PersonalDataMapper(
+            transcoder=self.construct_transcoder(),
+            compressor=self.factory.compressor(),
+            cipher=self.factory.cipher(),
+            vault=self.vault,
+        )
 
     # ------------------------------------------------------------------ store
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from .application import PolicyAdministration
 from .database import Database, open_database
+from .personal_data.setup import open_vault, store_cipher_env
 from .settings import Settings
 
 log = logging.getLogger("policy_core.bootstrap")
@@ -48,14 +49,21 @@ class Runtime:
 
 
 def initialise_store(app: PolicyAdministration) -> None:
-    """Create the event store's tables: an explicit start-up step, idempotent."""
+    """Create the event store's tables (and the key store's): an explicit start-up step, idempotent."""
+    ensure_keys = getattr(app.vault.store, "ensure_tables", None)
+    if ensure_keys is not None:
+        ensure_keys()
     app.recorder.create_table()  # type: ignore[attr-defined]
     if app.snapshots is not None:
         app.snapshots.recorder.create_table()  # type: ignore[attr-defined]
 
 
 def build_application(database: Database, settings: Settings, **kwargs: Any) -> PolicyAdministration:
-    return PolicyAdministration(env=database.eventsourcing_env(settings.pool_size), **kwargs)
+    env = database.eventsourcing_env(settings.pool_size)
+    vault = kwargs.get("vault")
+    if settings.store_cipher and vault is not None:
+        env.update(store_cipher_env(vault))
+    return PolicyAdministration(env=env, **kwargs)
 
 
 def build_sealer(database: Database, app: PolicyAdministration, settings: Settings, **kwargs: Any) -> Any:
@@ -92,9 +100,11 @@ def bootstrap(
     else:
         clock_obj = _FunctionClock(clock)
     participants = participants_counter(db)
-    app = build_application(db, settings, clock=clock_obj.now, participants=participants)
+    vault = open_vault(db, settings, initialise=initialise)
+    app = build_application(db, settings, clock=clock_obj.now, participants=participants, vault=vault)
     runtime = Runtime(settings=settings, database=db, app=app, clock=clock_obj)
     runtime._closers.append(app.close)
+    runtime._closers.append(vault.store.close)  # type: ignore[attr-defined]
     runtime._closers.append(getattr(participants, "close", lambda: None))
     if initialise:
         initialise_store(app)

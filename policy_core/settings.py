@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,3 +41,15 @@ class Settings(BaseSettings):
     audit_checkpoint_minutes: float = Field(
         default=60.0, gt=0, validation_alias="POLICY_AUDIT_CHECKPOINT_MINUTES"
     )
+    # Personal data (docs/personal-data.md): the master key wrapping every data key (base64 of 32
+    # bytes; unset: generated once into POLICY_DATA_DIR/master-key, mode 0600).
+    master_key: SecretStr | None = Field(default=None, validation_alias="POLICY_MASTER_KEY")
+    # How long an unwrapped data key stays in a process's memory (an erasure elsewhere takes
+    # effect here within this time).
+    key_cache_seconds: float = Field(default=60.0, ge=0, validation_alias="POLICY_KEY_CACHE_SECONDS")
+    # Years after the end of a member's last period before their personal data may be erased.
+    retention_years: int = Field(default=10, ge=0, le=100, validation_alias="POLICY_RETENTION_YEARS")
+    # The library's whole-state cipher (eventsourcing AESCipher) on top of the field envelopes.
+    store_cipher: bool = Field(default=False, validation_alias="POLICY_STORE_CIPHER")
+    # Days a Zengin request/result file is kept once its results are ingested.
+    zengin_purge_days: int = Field(default=7, ge=0, validation_alias="POLICY_ZENGIN_PURGE_DAYS")

@@ -27,6 +27,10 @@ BANK = {
     "holder_kana": "ﾔﾏﾀﾞ ﾀﾛｳ",
 }
 FIXED_NOW = datetime(2030, 1, 1, tzinfo=UTC)
+# One master key for every runtime the suite starts (a deployment's processes share one; tests of
+# the generated key file unset it). Fixed bytes: a test key, never a deployment's.
+TEST_MASTER_KEY = "cG9saWN5LWFkbWluIHRlc3QgbWFzdGVyIGtleSAzMmI="
+os.environ.setdefault("POLICY_MASTER_KEY", TEST_MASTER_KEY)
 
 
 @pytest.fixture(scope="session")

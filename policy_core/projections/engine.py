@@ -251,6 +251,8 @@ class Projector:
             )
         self.source = source
         self.views = list(views)
+        for v in self.views:
+            v.bind(source)
         self.conn = conn
         self.schema = schema
         self.isolate = isolate

@@ -170,7 +170,7 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
         "member_number": "member_number = %s",
         "number": "number = %s",
         "status": "status = ANY(%s)",
-        "holder_name": "holder_name ILIKE %s",
+        "holder_name": "holder_name_index = %s",
         "in_arrears": "(arrears > 0) = %s",
         "next_debit_on_or_before": "next_debit_date <= %s",
         "current_period": "current_period = %s",
@@ -187,24 +187,63 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
                 continue
             if name == "status":
                 value = [value] if isinstance(value, str) else list(value)
-            elif name == "holder_name":
-                value = "%" + str(value).replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+            elif name == "holder_name":  # exact match on the normalised name, through the blind index
+                value = self._name_index(str(value))
             clauses.append(sql.SQL(self._POLICY_FILTERS[name]))
             params.append(value)
         where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("")
         return where, params
 
+    @property
+    def vault(self) -> Any:
+        vault = getattr(self.mapper, "vault", None)
+        if vault is None:
+            raise RuntimeError("these read models were built without the application's mapper (no keys)")
+        return vault
+
+    def _name_index(self, name: str) -> str:
+        from ..personal_data.crypto import blind_index
+        from ..personal_data.keys import SYSTEM_BLIND_INDEX
+
+        return blind_index(self.vault.system_key(SYSTEM_BLIND_INDEX), name)
+
+    def holder_name(self, row: Mapping[str, Any]) -> str:
+        """The sealed name of a policies row opened for display ("[erased]" once the key is gone)."""
+        from ..personal_data.crypto import ERASED, open_envelope
+
+        sealed = row.get("holder_name_sealed")
+        if not sealed:
+            return ERASED
+        envelope = json.loads(sealed)
+        key = self.vault.key(UUID(envelope["kid"]))
+        return ERASED if key is None else open_envelope(key, "holder_name", envelope)
+
+    def _policy_out(self, row: dict[str, Any], reveal: bool) -> dict[str, Any]:
+        sealed = {"holder_name_sealed": row.pop("holder_name_sealed", None)}
+        row.pop("holder_name_index", None)
+        if reveal:
+            row["holder_name"] = self.holder_name(sealed)
+        return row
+
     def list_policies(
-        self, filters: Mapping[str, Any] | None = None, limit: int = 50, offset: int = 0
+        self,
+        filters: Mapping[str, Any] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        *,
+        reveal_personal: bool = False,
     ) -> list[dict[str, Any]]:
+        """Policies rows; the holder's name only with ``reveal_personal`` (operator, auditor),
+        opened from its sealed copy; the blind index and the sealed copy are never returned."""
         limit, offset = self._page(limit, offset)
         where, params = self._policy_where(filters)
-        return self._all(
+        rows = self._all(
             sql.SQL("SELECT * FROM {}{} ORDER BY created_at, policy_id LIMIT %s OFFSET %s").format(
                 self._t("rm_policies"), where
             ),
             [*params, limit, offset],
         )
+        return [self._policy_out(r, reveal_personal) for r in rows]
 
     def count_policies(self, filters: Mapping[str, Any] | None = None) -> int:
         where, params = self._policy_where(filters)
@@ -213,10 +252,11 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
         )
         return row["n"] if row else 0
 
-    def get_policy_row(self, policy_id: UUID) -> dict[str, Any] | None:
-        return self._one(
+    def get_policy_row(self, policy_id: UUID, *, reveal_personal: bool = False) -> dict[str, Any] | None:
+        row = self._one(
             sql.SQL("SELECT * FROM {} WHERE policy_id = %s").format(self._t("rm_policies")), [policy_id]
         )
+        return None if row is None else self._policy_out(row, reveal_personal)
 
     # ------------------------------------------------------------------ claims
     def get_claim_row(self, claim_id: UUID) -> dict[str, Any] | None:

@@ -70,6 +70,10 @@ class View:
                 return t
         raise KeyError(name)
 
+    def bind(self, source: Any) -> None:
+        """Called by the projector with its event source (which carries the application's mapper):
+        a view that derives keyed values (the policies view's blind index) takes its keys here."""
+
     # ------------------------------------------------------------------ applying
     def ids(self, event: Any) -> Iterable[UUID]:
         """Aggregate ids whose rows the batch should prefetch for this event."""

@@ -261,7 +261,9 @@ def test_rebuild_equals_live_and_verify_finds_tampering(runtime, database):
             "WHERE policy_id = %s AND section = 'liability_basic'",
             [pids[0]],
         )
-        conn.execute("UPDATE rm_policies SET holder_name = 'Somebody Else' WHERE policy_id = %s", [pids[1]])
+        conn.execute(
+            "UPDATE rm_policies SET holder_name_index = 'not-the-index' WHERE policy_id = %s", [pids[1]]
+        )
         conn.execute("DELETE FROM rm_collections_attempts WHERE policy_id = %s", [pids[1]])
         conn.commit()
     report = verify(database.dsn, source, database.schema, all_views())
@@ -273,7 +275,9 @@ def test_rebuild_equals_live_and_verify_finds_tampering(runtime, database):
     assert limits.samples[0]["kind"] == "changed"
     assert limits.samples[0]["columns"]["paid"]["rebuilt"] + 1 == limits.samples[0]["columns"]["paid"]["live"]
     policies = {t.table: t for t in by_view["policies"].tables}["rm_policies"]
-    assert policies.samples[0]["columns"] == {"holder_name": {"live": "<redacted>", "rebuilt": "<redacted>"}}
+    assert policies.samples[0]["columns"] == {
+        "holder_name_index": {"live": "<redacted>", "rebuilt": "<redacted>"}
+    }
     attempts = {t.table: t for t in by_view["collections"].tables}["rm_collections_attempts"]
     assert attempts.differing == 2 and {s["kind"] for s in attempts.samples} == {"missing_in_live"}
     assert "Somebody Else" not in json.dumps(report.to_dict(), default=str)
@@ -640,7 +644,12 @@ def test_the_read_api_serves_limits_collections_and_the_portfolio(runtime, datab
         assert reads.get_policy_row(b)["arrears"] == period_b.premium
 
         assert [r["policy_id"] for r in reads.list_policies({"scheme": "chuokai"})] == [a, b]
-        assert [r["policy_id"] for r in reads.list_policies({"holder_name": "q-3"})] == [c]
+        # exact match on the normalised name (blind index): width, case and spaces do not matter
+        assert [r["policy_id"] for r in reads.list_policies({"holder_name": "ｈｏｌｄｅｒ q-3"})] == [c]
+        assert reads.list_policies({"holder_name": "q-3"}) == []  # no substring search
+        assert "holder_name" not in reads.list_policies({"scheme": "jcci"})[0]
+        shown = reads.list_policies({"scheme": "jcci"}, reveal_personal=True)[0]
+        assert shown["holder_name"] == "Holder Q-3" and "holder_name_sealed" not in shown
         assert [r["policy_id"] for r in reads.list_policies({"in_arrears": True})] == [b]
         assert reads.count_policies({"status": ["active"]}) == 3
         with pytest.raises(ValueError):

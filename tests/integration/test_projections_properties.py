@@ -30,6 +30,8 @@ from policy_core.bootstrap import bootstrap
 from policy_core.calendar import TOKYO, scheme_year
 from policy_core.database import Database
 from policy_core.errors import DomainError
+from policy_core.personal_data.crypto import blind_index
+from policy_core.personal_data.keys import SYSTEM_BLIND_INDEX
 from policy_core.projections import EventSource, all_views, verify
 from policy_core.projections.engine import Projector
 from policy_core.projections.maintenance import prepare
@@ -201,7 +203,7 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
         out["rm_policies"][(pid,)] = dict(
             scheme=pol.scheme,
             member_number=pol.member_number,
-            holder_name=pol.holder["name"],
+            holder_name_index=blind_index(app.vault.system_key(SYSTEM_BLIND_INDEX), pol.holder["name"]),
             industry=pol.industry,
             plan=pol.plan,
             annual_sales=pol.annual_sales,

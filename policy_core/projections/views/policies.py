@@ -10,16 +10,23 @@ so that next debit date and arrears follow the aggregate's own rules:
 * arrears: premium still due on periods with a failed debit that neither got
   collected nor lapsed (a lapsed period's premium is no longer collected).
 
-The holder's name is personal data: it is stored for the search screen, never
-logged, and redacted in verify reports.
+The holder's name is personal data and is not stored here in plain text: the row keeps
+a keyed blind index of the normalised name (exact-match search) and the name sealed under
+the member's data key (deterministic envelope, so a rebuild reproduces it byte for byte),
+opened at read time for the roles that may see it. Both are cleared when the member's data is
+erased (and are empty on a rebuild after it: the name reads as erased).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ...aggregates.policy import Policy
 from ...bounds import MAX_ANNUAL_PREMIUM, MAX_ANNUAL_SALES, MAX_LIABILITY_LIMIT, MAX_PORTFOLIO_YEN, sql_int
+from ...personal_data.crypto import blind_index, seal, subject_id
+from ...personal_data.keys import SYSTEM_BLIND_INDEX
+from ...personal_data.mapper import is_erased_marker
 from ..tables import Rows, Table, col
 from ..view import View, handles
 
@@ -42,7 +49,8 @@ def policy_status(row: dict[str, Any]) -> str:
 
 class PoliciesView(View):
     name = "policies"
-    version = 3  # 2: renewal_notice_on; 3: number, refund_due, a lapse ends the later periods too
+    version = 4  # 2: renewal_notice_on; 3: number, refund_due, a lapse ends the later periods too;
+    # 4: holder name as blind index + sealed copy (no plain name)
     rebuild_cost = 5.0
     tables = (
         Table(
@@ -52,7 +60,8 @@ class PoliciesView(View):
                 col("number", "text"),  # the policy number (none for policies applied before numbers)
                 col("scheme", "text", null=False),
                 col("member_number", "text", null=False),
-                col("holder_name", "text", null=False, personal=True),
+                col("holder_name_index", "text", personal=True),  # HMAC of the normalised name
+                col("holder_name_sealed", "text", personal=True),  # envelope under the member's key
                 col("industry", "text", null=False),
                 col("plan", "text", null=False),
                 col("liability_limit", sql_int(MAX_LIABILITY_LIMIT)),
@@ -89,6 +98,7 @@ class PoliciesView(View):
             key=("policy_id",),
             owner="policy_id",
             indexes=(
+                ("holder_name_index",),
                 ("scheme", "status"),
                 ("number",),
                 ("member_number",),
@@ -115,7 +125,32 @@ class PoliciesView(View):
         ),
     )
 
+    vault: Any = None
+
+    def bind(self, source: Any) -> None:
+        self.vault = getattr(getattr(source, "mapper", None), "vault", None)
+
     # ------------------------------------------------------------------ helpers
+    def set_holder(
+        self, row: dict[str, Any], scheme: str, member_number: str, holder: dict[str, Any]
+    ) -> None:
+        """The holder's name as the row keeps it: blind index and sealed copy (None once erased).
+
+        For any event that records a new holder (an endorsement), not only ``Applied``."""
+        name = holder.get("name") if isinstance(holder, dict) else None
+        if not name or is_erased_marker(holder) or self.vault is None:
+            row["holder_name_index"] = row["holder_name_sealed"] = None
+            return
+        found = self.vault.existing_key_for_subject(subject_id(scheme, member_number))
+        if found is None:  # the member's key is destroyed: nothing to index or show
+            row["holder_name_index"] = row["holder_name_sealed"] = None
+            return
+        kid, key = found
+        row["holder_name_index"] = blind_index(self.vault.system_key(SYSTEM_BLIND_INDEX), name)
+        row["holder_name_sealed"] = json.dumps(
+            seal(key, str(kid), "holder_name", name, deterministic=True), sort_keys=True
+        )
+
     def _new_period(self, policy_id: Any, period: dict[str, Any], rows: Rows) -> None:
         rows.new(
             PERIODS,
@@ -159,7 +194,6 @@ class PoliciesView(View):
             number=e.number,
             scheme=e.scheme,
             member_number=e.member_number,
-            holder_name=e.holder.get("name", ""),
             industry=e.industry,
             plan=e.plan,
             liability_limit=e.liability_limit,
@@ -186,6 +220,7 @@ class PoliciesView(View):
             updated_at=e.timestamp,
             version=e.originator_version,
         )
+        self.set_holder(row, e.scheme, e.member_number, e.holder)
         self._new_period(e.originator_id, p, rows)
         self._refresh(row, rows)
 

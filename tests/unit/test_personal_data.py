@@ -1,0 +1,147 @@
+"""Per-subject envelopes, the vault, the mapper at the persistence boundary (in-memory store)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+from cryptography.exceptions import InvalidTag
+
+from policy_core.application import PolicyAdministration
+from policy_core.personal_data import crypto
+from policy_core.personal_data.keys import (
+    SYSTEM_BLIND_INDEX,
+    LocalMasterKey,
+    MasterKeyError,
+    MemoryKeyStore,
+    Vault,
+)
+from policy_core.personal_data.mapper import PersonalDataError
+from tests.unit.test_model import apply_kwargs, make_app
+
+NAME = "電子太郎商会"
+
+
+def test_envelope_round_trip_and_binding():
+    key = bytes(range(32))
+    env = crypto.seal(key, "kid-1", "holder", {"name": NAME})
+    assert crypto.is_envelope(env)
+    assert NAME not in str(env)
+    assert crypto.open_envelope(key, "holder", env) == {"name": NAME}
+    with pytest.raises(InvalidTag):  # moved to another field: does not open
+        crypto.open_envelope(key, "description", env)
+    tampered = dict(env, kid="kid-2")
+    with pytest.raises(InvalidTag):
+        crypto.open_envelope(key, "holder", tampered)
+    # random nonces for events, the same envelope for the same value when deterministic
+    assert crypto.seal(key, "k", "f", "x") != crypto.seal(key, "k", "f", "x")
+    assert crypto.seal(key, "k", "f", "x", deterministic=True) == crypto.seal(
+        key, "k", "f", "x", deterministic=True
+    )
+    assert crypto.seal(key, "k", "f", "x", deterministic=True) != crypto.seal(
+        key, "k", "f", "y", deterministic=True
+    )
+
+
+def test_blind_index_normalises_width_case_and_spaces():
+    key = b"k" * 32
+    assert crypto.blind_index(key, "ＡＢＣ 商会") == crypto.blind_index(key, "abc商会")
+    assert crypto.blind_index(key, "abc商会") != crypto.blind_index(b"j" * 32, "abc商会")
+    assert crypto.blind_index(key, "abc商会") != crypto.blind_index(key, "abd商会")
+
+
+def test_subject_id_is_stable_per_member_in_scheme():
+    assert crypto.subject_id("jcci", "M-1") == crypto.subject_id("jcci", "M-1")
+    assert crypto.subject_id("jcci", "M-1") != crypto.subject_id("chuokai", "M-1")
+
+
+def test_master_key_validation():
+    with pytest.raises(MasterKeyError, match="base64"):
+        LocalMasterKey.from_base64("not base64!!")
+    with pytest.raises(MasterKeyError, match="32 bytes"):
+        LocalMasterKey.from_base64(base64.b64encode(b"short").decode())
+    key = LocalMasterKey.from_base64(LocalMasterKey.generate_base64())
+    assert "local:" in repr(key) and key.unwrap(key.wrap(b"secret")) == b"secret"
+
+
+def test_vault_refuses_a_different_master_key():
+    store = MemoryKeyStore()
+    Vault(LocalMasterKey(b"a" * 32), store).check()
+    with pytest.raises(MasterKeyError, match="refusing to start"):
+        Vault(LocalMasterKey(b"b" * 32), store).check()
+
+
+def test_vault_keys_destroy_and_rotate():
+    store = MemoryKeyStore()
+    vault = Vault(LocalMasterKey(b"a" * 32), store)
+    vault.check()
+    subject = crypto.subject_id("jcci", "M-9")
+    kid, key = vault.key_for_subject(subject)
+    assert vault.key_for_subject(subject) == (kid, key)
+    assert vault.key(kid) == key
+    index_key = vault.system_key(SYSTEM_BLIND_INDEX)
+    assert vault.rotate(LocalMasterKey(b"c" * 32)) == 2
+    # after rotation: a fresh vault with the new master reads the same keys, the old master is refused
+    fresh = Vault(LocalMasterKey(b"c" * 32), store)
+    fresh.check()
+    assert fresh.key(kid) == key and fresh.system_key(SYSTEM_BLIND_INDEX) == index_key
+    with pytest.raises(MasterKeyError):
+        Vault(LocalMasterKey(b"a" * 32), store).check()
+    assert fresh.destroy(subject) == [kid]
+    assert fresh.key(kid) is None
+    with pytest.raises(ValueError):
+        fresh.destroy(SYSTEM_BLIND_INDEX)
+
+
+def _stored_states(app: PolicyAdministration) -> list[bytes]:
+    return [n.state for n in app.recorder.select_notifications(start=1, limit=1000)]
+
+
+def test_stored_events_hold_no_plain_personal_values_and_read_back():
+    app = make_app()
+    kwargs = apply_kwargs(holder={"name": NAME, "email": "taro@example.jp", "phone": "03-9999-0001"})
+    kwargs["bank_account"] = dict(kwargs["bank_account"], account_number="7654321", holder_kana="ﾃﾞﾝｼ ﾀﾛｳ")
+    pid = app.apply(**kwargs)
+    stored = b"".join(_stored_states(app))
+    for value in (NAME, "taro@example.jp", "03-9999-0001", "7654321", "ﾃﾞﾝｼ ﾀﾛｳ"):
+        assert value.encode() not in stored
+        assert value.encode("unicode_escape") not in stored
+    assert b"__pii__" in stored and b"M-0001" in stored  # business facts stay readable
+    policy = app.get_policy(pid)
+    assert policy.holder["name"] == NAME and policy.bank_account["account_number"] == "7654321"
+    assert app.history(pid)[0].holder["email"] == "taro@example.jp"
+
+
+def test_claim_description_sealed_under_the_members_key_and_erased_with_it():
+    app = make_app()
+    pid = app.apply(**apply_kwargs())
+    at = datetime(2028, 6, 1, 3, tzinfo=UTC)
+    cid = app.report_incident(
+        policy_id=pid, occurred_at=at, discovered_at=at, cause="lost_media", records_affected=3,
+        description="佐藤花子さんの名簿を紛失", record_if_outside_cover=True,
+    )  # fmt: skip
+    assert "佐藤花子".encode("unicode_escape") not in b"".join(_stored_states(app))
+    assert app.get_claim(cid).description == "佐藤花子さんの名簿を紛失"
+    subject = crypto.subject_id("chuokai", "M-0001")
+    app.vault.destroy(subject)
+    assert app.get_claim(cid).description == crypto.ERASED
+    policy = app.get_policy(pid)
+    assert policy.holder == {"name": crypto.ERASED, "erased": True}
+    assert policy.bank_account == {"erased": True}
+    assert policy.current_period.premium > 0  # business facts unchanged
+
+
+def test_personal_fields_without_a_known_subject_are_refused():
+    app = make_app()
+    from policy_core.aggregates.claim import Claim
+
+    at = datetime(2028, 6, 1, tzinfo=UTC)
+    claim = Claim(
+        policy_id=uuid4(), period_number=None, occurred_at=at, discovered_at=at, cause="lost_media",
+        records_affected=1, description="someone", own_staff_information=False, outside_japan=False,
+    )  # fmt: skip
+    with pytest.raises(PersonalDataError):
+        app.save(claim)
+    assert _stored_states(app) == []
