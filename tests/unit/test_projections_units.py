@@ -124,8 +124,9 @@ def test_views_have_unique_names_and_tables() -> None:
 
 
 def test_only_the_holder_name_is_marked_personal() -> None:
+    """Derived from personal data (never plain): its blind index and its sealed copy."""
     personal = {(t.name, c) for v in all_views() for t in v.tables for c in t.personal}
-    assert personal == {("rm_policies", "holder_name")}
+    assert personal == {("rm_policies", "holder_name_index"), ("rm_policies", "holder_name_sealed")}
 
 
 def test_status_precedence_matches_the_aggregates() -> None:
