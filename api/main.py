@@ -19,7 +19,17 @@ from policy_core.settings import Settings
 from . import errors
 from .auth import ApiKey, load_or_create_keys, parse_keys
 from .idempotency import IdempotencyMiddleware, ensure_table
-from .routers import audit, claims, documents, policies, reports, risk_assessments, risk_dashboard, schemes
+from .routers import (
+    audit,
+    claims,
+    documents,
+    policies,
+    reports,
+    risk_assessments,
+    risk_dashboard,
+    schemes,
+    subjects,
+)
 
 log = logging.getLogger("api")
 PREFIX = "/api/v1"
@@ -114,6 +124,7 @@ def create_app(
         audit.router,
         risk_assessments.router,
         documents.router,
+        subjects.router,
     ):
         app.include_router(r, prefix=PREFIX)
     app.include_router(risk_dashboard.router)

@@ -33,7 +33,9 @@ def period_view(p: Period) -> dict[str, Any]:
     }
 
 
-def masked_account(account: dict[str, str]) -> dict[str, str]:
+def masked_account(account: dict[str, Any]) -> dict[str, Any]:
+    if account.get("erased") is True:  # the member's data key is destroyed
+        return {"erased": True}
     return BankAccount.from_dict(account).masked()
 
 

@@ -30,7 +30,17 @@ from .holidays import is_bank_holiday
 from .personal_data.keys import Vault, memory_vault
 from .personal_data.mapper import PersonalDataMapper
 from .scheme import Scheme, get_scheme, load_scheme
-from .usecases import bulk, claims, collections, documents, lifecycle, quotes, reads, risk_assessments
+from .usecases import (
+    bulk,
+    claims,
+    collections,
+    documents,
+    erasure,
+    lifecycle,
+    quotes,
+    reads,
+    risk_assessments,
+)
 from .usecases.collections import DebitOutcome
 from .usecases.common import SYSTEM, Actor, aware, fold
 
@@ -148,6 +158,12 @@ class PolicyAdministration(Application[UUID]):
 
     certificate_of_cover = documents.certificate_of_cover
     payment_advice = documents.payment_advice
+
+    request_erasure = erasure.request_erasure
+    run_due_erasures = erasure.run_due_erasures
+    subject_status = erasure.subject_status
+    # Years after a member's last period before erasure is lawful (POLICY_RETENTION_YEARS).
+    retention_years: int = 10
 
     def construct_mapper(self) -> PersonalDataMapper:
         """The library's mapper (transcoder, optional cipher and compressor) wrapped so that

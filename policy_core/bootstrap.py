@@ -102,6 +102,7 @@ def bootstrap(
     participants = participants_counter(db)
     vault = open_vault(db, settings, initialise=initialise)
     app = build_application(db, settings, clock=clock_obj.now, participants=participants, vault=vault)
+    app.retention_years = settings.retention_years
     runtime = Runtime(settings=settings, database=db, app=app, clock=clock_obj)
     runtime._closers.append(app.close)
     runtime._closers.append(vault.store.close)  # type: ignore[attr-defined]

@@ -46,6 +46,7 @@ class RunReport:
     failed: int = 0
     lapsed: int = 0
     unchanged: int = 0
+    erased: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
 
@@ -60,6 +61,7 @@ class RunReport:
             "debit_failed": self.failed,
             "lapsed": self.lapsed,
             "unchanged": self.unchanged,
+            "erased": self.erased,
             "errors": self.errors,
             "steps": self.steps,
         }
@@ -170,9 +172,17 @@ class Jobs:
                 break
             if not self._run_at(instant, report, seen):
                 break  # everything due has been tried in this run (failures are in report.errors)
+        self._erasures(as_of, report)
         self.catch_up()
         log.info("run-due finished", extra={k: v for k, v in report.to_dict().items() if isinstance(v, int)})
         return report
+
+    def _erasures(self, as_of: datetime, report: RunReport) -> None:
+        """Erasure requests that have become lawful by ``as_of`` (each re-checked when carried out)."""
+        today = as_of.astimezone(TOKYO).date()
+        due = self.read.erasures_due(today)
+        if due:
+            report.erased += self.app.run_due_erasures(due, today)["erased"]
 
     def _run_at(self, instant: datetime, report: RunReport, seen: set[tuple[Any, ...]]) -> bool:
         """Everything due at ``instant`` not yet tried in this run; False when nothing was left."""

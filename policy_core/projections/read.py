@@ -334,6 +334,17 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
             params,
         )
 
+    def erasures_due(self, on_or_before: date) -> list[tuple[str, str]]:
+        """(scheme, member number) of the pending erasure requests lawful on or before the day."""
+        rows = self._all(
+            sql.SQL(
+                "SELECT scheme, member_number FROM {} WHERE status = 'pending' AND lawful_from <= %s "
+                "ORDER BY lawful_from, subject_id"
+            ).format(self._t("rm_erasures")),
+            [on_or_before],
+        )
+        return [(r["scheme"], r["member_number"]) for r in rows]
+
     def arrears(self, *, scheme: str | None = None) -> list[dict[str, Any]]:
         params: list[Any] = []
         extra = sql.SQL("")

@@ -5,11 +5,19 @@ from __future__ import annotations
 from ..view import View
 from .claims import ClaimsView
 from .collections import CollectionsView
+from .erasures import ErasuresView
 from .limits import LimitsView
 from .policies import PoliciesView
 from .portfolio import PortfolioView
 
-VIEW_CLASSES: tuple[type[View], ...] = (LimitsView, PoliciesView, ClaimsView, CollectionsView, PortfolioView)
+VIEW_CLASSES: tuple[type[View], ...] = (
+    LimitsView,
+    PoliciesView,
+    ClaimsView,
+    CollectionsView,
+    PortfolioView,
+    ErasuresView,
+)
 VIEW_NAMES = tuple(v.name for v in VIEW_CLASSES)
 
 
@@ -35,6 +43,7 @@ __all__ = [
     "ClaimsView",
     "CollectionsView",
     "LimitsView",
+    "ErasuresView",
     "PoliciesView",
     "PortfolioView",
     "all_views",

@@ -23,6 +23,7 @@ import json
 from typing import Any
 
 from ...aggregates.policy import Policy
+from ...aggregates.subject import DataSubject
 from ...bounds import MAX_ANNUAL_PREMIUM, MAX_ANNUAL_SALES, MAX_LIABILITY_LIMIT, MAX_PORTFOLIO_YEN, sql_int
 from ...personal_data.crypto import blind_index, seal, subject_id
 from ...personal_data.keys import SYSTEM_BLIND_INDEX
@@ -223,6 +224,18 @@ class PoliciesView(View):
         self.set_holder(row, e.scheme, e.member_number, e.holder)
         self._new_period(e.originator_id, p, rows)
         self._refresh(row, rows)
+
+    def ids(self, event: Any):  # type: ignore[no-untyped-def]
+        yield from super().ids(event)
+        yield from getattr(event, "policies", None) or ()  # PersonalDataErased: the member's policies
+
+    @handles(DataSubject.PersonalDataErased)
+    def on_personal_data_erased(self, e: Any, rows: Rows) -> None:
+        """The name's blind index and sealed copy go with the key (a rebuild makes none)."""
+        for pid in e.policies:
+            row = rows.get(POLICIES, pid)
+            if row is not None:
+                row["holder_name_index"] = row["holder_name_sealed"] = None
 
     @handles(Policy.Activated)
     def on_activated(self, e: Any, rows: Rows) -> None:
