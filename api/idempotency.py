@@ -125,22 +125,14 @@ class _ReplayingMiddleware(BaseHTTPMiddleware):
         )
 
 
-_PURPOSE = "policy_admin:idempotency-response:v1"
-
-
 def _seal(runtime: Any, content: bytes) -> dict[str, str]:
-    """The stored response, sealed under the idempotency system key: a response body quotes the
-    holder's name and contact details, which must not sit in this table in plain text."""
-    from policy_core.personal_data.crypto import encrypt_blob
-    from policy_core.personal_data.keys import SYSTEM_IDEMPOTENCY
+    """The stored response, sealed: a response body quotes the holder's name and contacts."""
+    from policy_core.personal_data.crypto import seal_response
 
-    return {"sealed": encrypt_blob(runtime.app.vault.system_key(SYSTEM_IDEMPOTENCY), _PURPOSE, content)}
+    return seal_response(runtime.app.vault, content)
 
 
 def _unseal(runtime: Any, stored: Any) -> bytes:
-    from policy_core.personal_data.crypto import decrypt_blob
-    from policy_core.personal_data.keys import SYSTEM_IDEMPOTENCY
+    from policy_core.personal_data.crypto import unseal_response
 
-    if isinstance(stored, dict) and isinstance(stored.get("sealed"), str):
-        return decrypt_blob(runtime.app.vault.system_key(SYSTEM_IDEMPOTENCY), _PURPOSE, stored["sealed"])
-    return json.dumps(stored).encode()  # a row stored before sealing (migrate seals them)
+    return unseal_response(runtime.app.vault, stored)

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from .audit.cli import register as register_audit
 from .logs import configure_logging
+from .personal_data.cli import register as register_personal_data
 from .projections.cli import register as register_projections
 from .settings import Settings
 
@@ -18,7 +19,13 @@ log = logging.getLogger("policy_core.cli")
 
 
 def _event_row(e: Any) -> dict[str, Any]:
-    data = {k: v for k, v in vars(e).items() if k not in ("originator_id", "originator_version", "timestamp")}
+    """One event for the auditor's replay, personal fields masked (names, contacts, the account
+    number and claim descriptions never go to a terminal or a file in plain text)."""
+    from .personal_data.masking import mask_personal
+
+    data = mask_personal(
+        {k: v for k, v in vars(e).items() if k not in ("originator_id", "originator_version", "timestamp")}
+    )
     return {
         "version": e.originator_version,
         "type": type(e).__name__,
@@ -149,7 +156,11 @@ def cmd_zengin_ingest(settings: Settings, args: argparse.Namespace) -> int:
     rt = bootstrap(settings)
     try:
         gateway = ZenginGateway(rt.database, settings.data_dir / "zengin" / "outbox")
-        counts = gateway.ingest_result_file(Path(args.file).read_bytes(), rt.app)
+        result = Path(args.file)
+        counts = gateway.ingest_result_file(result.read_bytes(), rt.app)
+        # The result file holds account numbers too: owner-only from here, purged with its requests.
+        result.chmod(0o600)
+        counts["purged_request_files"] = gateway.purge(settings.zengin_purge_days)
         print(json.dumps(counts))
     finally:
         rt.close()
@@ -193,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=1)
     sim.set_defaults(func=cmd_simulate)
     register_projections(sub)
+    register_personal_data(sub)
     register_audit(sub)
     return parser
 

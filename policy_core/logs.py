@@ -30,6 +30,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False)
 
 
+class AccessLogWithoutQuery(logging.Filter):
+    """The access log keeps the path, never the query string: queries carry search values
+    (``?holder_name=…``, ``?member_number=…``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+def install_access_log_filter() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AccessLogWithoutQuery) for f in access.filters):
+        access.addFilter(AccessLogWithoutQuery())
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
@@ -37,4 +54,5 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    install_access_log_filter()
     root.setLevel(level.upper())

@@ -11,6 +11,7 @@ bank's result code; ingesting the same file twice changes nothing.
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ class ZenginGateway:
             if r.customer_number not in known:
                 by_date[r.debit_date].append(r)
         self.outbox.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.outbox, 0o700)
         for debit_date, batch in sorted(by_date.items()):
             c = self.collector
             data = write_request_file(
@@ -99,7 +101,7 @@ class ZenginGateway:
             name = f"request-{debit_date:%Y%m%d}-{batch[0].customer_number}.txt"
             path = self.outbox / name
             tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(data)
+            _write_private(tmp, data)  # account numbers and holder kana: owner-only
             with self.database.connect() as conn:
                 with conn.cursor() as cur:
                     cur.executemany(
@@ -176,3 +178,32 @@ class ZenginGateway:
             conn.commit()
         log.info("zengin result file ingested", extra={"records": len(records), **counts})
         return counts
+
+    def purge(self, older_than_days: int) -> int:
+        """Delete the request files whose every record has its result ingested, at least
+        ``older_than_days`` days ago (``POLICY_ZENGIN_PURGE_DAYS``): they hold account numbers."""
+        with self.database.connect() as conn:
+            names = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT request_file FROM {TABLE} GROUP BY request_file "
+                    "HAVING bool_and(settled_at IS NOT NULL) "
+                    "AND max(settled_at) <= now() - make_interval(days => %s)",
+                    [older_than_days],
+                ).fetchall()
+            ]
+        gone = 0
+        for name in names:
+            path = self.outbox / name
+            if path.exists():
+                path.unlink()
+                gone += 1
+                log.info("zengin request file purged", extra={"file": name})
+        return gone
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(path, 0o600)

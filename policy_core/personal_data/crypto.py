@@ -98,3 +98,21 @@ def encrypt_blob(key: bytes, purpose: str, data: bytes) -> str:
 def decrypt_blob(key: bytes, purpose: str, text: str) -> bytes:
     raw = _unb64(text)
     return AESGCM(key).decrypt(raw[:12], raw[12:], purpose.encode())
+
+
+_RESPONSE_PURPOSE = "policy_admin:idempotency-response:v1"
+
+
+def seal_response(vault: Any, content: bytes) -> dict[str, str]:
+    """A stored API response sealed under the idempotency system key (``api_idempotency``)."""
+    from .keys import SYSTEM_IDEMPOTENCY
+
+    return {"sealed": encrypt_blob(vault.system_key(SYSTEM_IDEMPOTENCY), _RESPONSE_PURPOSE, content)}
+
+
+def unseal_response(vault: Any, stored: Any) -> bytes:
+    from .keys import SYSTEM_IDEMPOTENCY
+
+    if isinstance(stored, dict) and isinstance(stored.get("sealed"), str):
+        return decrypt_blob(vault.system_key(SYSTEM_IDEMPOTENCY), _RESPONSE_PURPOSE, stored["sealed"])
+    return json.dumps(stored).encode()  # a row stored before sealing (``personal-data migrate`` seals them)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import stat
+
 import tempfile
 from datetime import date, datetime
 
@@ -41,6 +43,10 @@ def test_request_file_then_result_file_records_each_outcome_once(database, tmp_p
         files = sorted((tmp_path / "outbox").glob("request-*.txt"))
         assert [f.name[:17] for f in files] == ["request-20270426-"]
         request = files[0].read_bytes()
+        # account numbers and holder kana: owner-only files in an owner-only directory
+        assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+        assert stat.S_IMODE((tmp_path / "outbox").stat().st_mode) == 0o700
+        assert gateway.purge(0) == 0  # no result ingested yet: kept
         parsed = parse_request_file(request)
         assert len(parsed.records) == 5 and parsed.trailer.total_count == 5
         assert parsed.trailer.total_amount == 5 * 30_000
@@ -68,6 +74,8 @@ def test_request_file_then_result_file_records_each_outcome_once(database, tmp_p
         ]
         again = gateway.ingest_result_file(result, rt.app)
         assert again["unchanged"] == 5
+        assert gateway.purge(7) == 0 and files[0].exists()  # ingested today: kept for 7 days
+        assert gateway.purge(0) == 1 and not files[0].exists()  # purged once the days have passed
 
         # a result file the bank made by hand with other codes is read the same way
         custom = write_result_file(request, {r.customer_number: "8" for r in parsed.records})

@@ -139,9 +139,45 @@ def test_personal_fields_without_a_known_subject_are_refused():
 
     at = datetime(2028, 6, 1, tzinfo=UTC)
     claim = Claim(
-        policy_id=uuid4(), period_number=None, occurred_at=at, discovered_at=at, cause="lost_media",
+        id=uuid4(), policy_id=uuid4(), period_number=None, occurred_at=at, discovered_at=at, cause="lost_media",
         records_affected=1, description="someone", own_staff_information=False, outside_japan=False,
     )  # fmt: skip
     with pytest.raises(PersonalDataError):
         app.save(claim)
     assert _stored_states(app) == []
+
+
+def test_access_log_keeps_the_path_without_the_query():
+    import logging
+
+    from policy_core.logs import AccessLogWithoutQuery
+
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/api/v1/policies?holder_name=%E5%B1%B1%E7%94%B0", "1.1", 200), None,
+    )  # fmt: skip
+    assert AccessLogWithoutQuery().filter(record)
+    assert record.getMessage() == '127.0.0.1:5000 - "GET /api/v1/policies HTTP/1.1" 200'
+
+
+def test_masking_for_cli_output():
+    from policy_core.personal_data.masking import mask_personal
+
+    out = mask_personal(
+        {
+            "holder": {"name": NAME, "email": "a@b.jp"},
+            "bank_account": {
+                "bank_code": "0001", "branch_code": "001", "account_type": "ordinary",
+                "account_number": "7654321", "holder_kana": "ﾃﾞﾝｼ",
+            },
+            "description": "佐藤花子",
+            "member_number": "M-1",
+        }
+    )  # fmt: skip
+    assert (
+        NAME not in str(out)
+        and "7654321" not in str(out)
+        and "佐藤" not in str(out)
+        and "ﾃﾞﾝｼ" not in str(out)
+    )
+    assert out["member_number"] == "M-1" and out["bank_account"]["account_number_masked"].endswith("321")
