@@ -29,6 +29,7 @@ from .errors import NotFound
 from .holidays import is_bank_holiday
 from .personal_data.keys import Vault, memory_vault
 from .personal_data.mapper import PersonalDataMapper
+from .personal_data.migrate import StoreMigrated  # noqa: F401 - its topic is read back from the log
 from .scheme import Scheme, get_scheme, load_scheme
 from .usecases import (
     bulk,

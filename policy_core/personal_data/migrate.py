@@ -21,8 +21,9 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Any
-from uuid import uuid4
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
+from eventsourcing.domain import Aggregate, event
 from psycopg import sql
 
 from ..database import Database
@@ -48,6 +49,7 @@ DDL = (
         originator_id uuid NOT NULL,
         originator_version integer NOT NULL,
         notification_id bigint,
+        old_row_digest text,
         old_state_sha256 text NOT NULL,
         new_state_sha256 text NOT NULL,
         run_id uuid NOT NULL,
@@ -136,7 +138,7 @@ def migrate(
         while True:
             rows = conn.execute(
                 sql.SQL(
-                    "SELECT notification_id, originator_id, originator_version, state FROM {} "
+                    "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
                     "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
                 ).format(events),
                 [after, batch_size],
@@ -144,8 +146,10 @@ def migrate(
             if not rows:
                 break
             n = 0
-            for nid, oid, version, state in rows:
-                n += _rewrite(conn, codec, mapper, events, "events", oid, version, nid, bytes(state), run_id)
+            for nid, oid, version, topic, state in rows:
+                n += _rewrite(
+                    conn, codec, mapper, events, "events", oid, version, nid, bytes(state), run_id, topic
+                )
             after = rows[-1][0]
             counts["events_rewritten"] += n
             conn.execute(
@@ -170,6 +174,12 @@ def migrate(
             )
             conn.commit()
         counts["idempotency_sealed"] = _seal_idempotency(conn, app)
+        digest, rows_total = rows_digest(conn, run_id)
+        if rows_total:
+            # The run's record in the log itself: chained and signed by the audit sealer after it,
+            # so a row record added later (to pass off tampering as migration) does not match it.
+            record = StoreMigrated.record(run_id, rows_total, digest)
+            app.save(record)
         conn.execute(
             f"UPDATE {RUNS} SET finished_at=now(), idempotency_sealed=%s WHERE run_id=%s",
             [counts["idempotency_sealed"], run_id],
@@ -190,6 +200,7 @@ def _rewrite(
     nid: int | None,
     state: bytes,
     run_id: Any,
+    topic: str | None = None,
 ) -> int:
     data = codec.decode(state)
     if not _needs_sealing(data):
@@ -199,12 +210,92 @@ def _rewrite(
         sql.SQL("UPDATE {} SET state=%s WHERE originator_id=%s AND originator_version=%s").format(table),
         [new_state, oid, version],
     )
+    old_row = None
+    if nid is not None and topic is not None:
+        from ..audit.chain import event_bytes, row_digest
+
+        old_row = row_digest(event_bytes(nid, oid, version, topic, state)).hex()
     conn.execute(
-        f"INSERT INTO {ROWS} (table_name, originator_id, originator_version, notification_id, old_state_sha256, "
-        "new_state_sha256, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        [table_name, oid, version, nid, _sha(state), _sha(new_state), run_id],
+        f"INSERT INTO {ROWS} (table_name, originator_id, originator_version, notification_id, old_row_digest, "
+        "old_state_sha256, new_state_sha256, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT DO NOTHING",
+        [table_name, oid, version, nid, old_row, _sha(state), _sha(new_state), run_id],
     )
     return 1
+
+
+def rows_digest(conn: Any, run_id: Any) -> tuple[str, int]:
+    """SHA-256 over the run's event-row records in a canonical order (what ``StoreMigrated`` holds)."""
+    rows = conn.execute(
+        f"SELECT originator_id, originator_version, old_row_digest, new_state_sha256 FROM {ROWS} "
+        "WHERE run_id = %s AND table_name = 'events' ORDER BY originator_id, originator_version",
+        [run_id],
+    ).fetchall()
+    h = hashlib.sha256()
+    for oid, version, old, new in rows:
+        h.update(f"{oid}|{version}|{old}|{new}\n".encode())
+    return h.hexdigest(), len(rows)
+
+
+class StoreMigrated(Aggregate):
+    """A personal-data migration run, as a fact in the log (no personal data: counts and a digest)."""
+
+    TOPIC = "policy_admin:PersonalDataMigration"
+
+    class Created(Aggregate.Created):
+        TOPIC = "policy_admin:PersonalDataMigration.Recorded"
+        run_id: UUID
+        rows: int
+        rows_digest: str
+
+    @event(Created)
+    def __init__(self, id: UUID, run_id: UUID, rows: int, rows_digest: str) -> None:  # noqa: A002
+        self.run_id = run_id
+        self.rows = rows
+        self.rows_digest = rows_digest
+
+    @classmethod
+    def record(cls, run_id: UUID, rows: int, digest: str) -> StoreMigrated:
+        return cls(
+            id=uuid5(NAMESPACE_URL, f"policy_admin:personal-data-migration:{run_id}"),
+            run_id=run_id,
+            rows=rows,
+            rows_digest=digest,
+        )
+
+
+def authorised_rewrites(conn: Any, schema: str, events_table: str, decode: Callable[[bytes], Any]) -> dict:
+    """``{(originator_id, version): (old row digest, new state sha256)}`` for the rewritten event
+    rows of every migration run whose ``StoreMigrated`` event in the log matches its row records.
+
+    For the audit verification: a row that differs from what was sealed, is recorded here with
+    the sealed row digest and whose current state hashes to the recorded new one, was rewritten
+    by an authorised migration, not tampered with."""
+    if not conn.execute("SELECT to_regclass(%s)", [f'"{schema}".{ROWS}']).fetchone()[0]:
+        return {}
+    out: dict[tuple[str, int], tuple[str, str]] = {}
+    events = sql.Identifier(schema, events_table)
+    recorded = conn.execute(
+        sql.SQL("SELECT state FROM {} WHERE topic = %s").format(events), [StoreMigrated.Created.TOPIC]
+    ).fetchall()
+    for (state,) in recorded:
+        data = decode(bytes(state))
+        run_id = data["run_id"]
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT originator_id, originator_version, old_row_digest, new_state_sha256 FROM {} "
+                "WHERE run_id = %s AND table_name = 'events' ORDER BY originator_id, originator_version"
+            ).format(sql.Identifier(schema, ROWS)),
+            [run_id],
+        ).fetchall()
+        h = hashlib.sha256()
+        for oid, version, old, new in rows:
+            h.update(f"{oid}|{version}|{old}|{new}\n".encode())
+        if h.hexdigest() != data["rows_digest"] or len(rows) != data["rows"]:
+            continue  # the row records were altered after the run: authorise none of them
+        for oid, version, old, new in rows:
+            out[(str(oid), version)] = (old, new)
+    return out
 
 
 def _seal_idempotency(conn: Any, app: Any) -> int:

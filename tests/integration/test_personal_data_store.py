@@ -172,3 +172,42 @@ def test_history_masks_personal_fields(database, monkeypatch, capsys):
     first = json.loads(out.splitlines()[0])
     assert first["data"]["holder"]["name"] == "***" and first["data"]["member_number"] == "HIS-1"
     assert first["data"]["bank_account"]["account_number_masked"].endswith(ACCOUNT[-3:])
+
+
+def test_the_audit_chain_tells_the_recorded_migration_from_tampering(database):
+    from policy_core.audit.cli import verification
+
+    old = TodaysMainAdministration(
+        env=database.eventsourcing_env(2), clock=lambda: datetime(2026, 6, 1, tzinfo=UTC)
+    )
+    initialise_store(old)
+    for member in ("AUD-1", "AUD-2"):
+        old.apply(
+            scheme="jcci",
+            member_number=member,
+            holder={"name": NAME},
+            industry="retail",
+            annual_sales=20_000_000,
+            plan="A",
+            bank_account=dict(BANK, account_number=ACCOUNT),
+            application_date=date(2026, 1, 10),
+        )
+    old.close()
+    rt = bootstrap(_settings(), database=database)
+    try:
+        rt.audit.catch_up()  # the plain rows are sealed as they were
+        assert verification(rt).ok
+        assert migrate(rt.app, rt.database)["events_rewritten"] == 2
+        rt.audit.catch_up()  # the migration's own record is sealed after it
+        result = verification(rt)
+        assert result.ok and result.migrated == 2, result.difference
+        # a row record altered afterwards no longer matches the run's record in the log: tampering
+        with database.connect() as conn:
+            conn.execute(
+                "UPDATE pii_migrated_rows SET new_state_sha256 = repeat('0', 64) WHERE table_name='events'"
+            )
+            conn.commit()
+        failed = verification(rt)
+        assert not failed.ok and failed.difference.kind == "changed"
+    finally:
+        rt.close()
