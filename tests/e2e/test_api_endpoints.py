@@ -296,5 +296,12 @@ def test_health_and_readiness(client, settle):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["database"] == "ok"
-    assert set(body["projections"]) == {"limits", "policies", "claims", "collections", "portfolio"}
+    assert set(body["projections"]) == {
+        "limits",
+        "policies",
+        "claims",
+        "collections",
+        "portfolio",
+        "erasures",
+    }
     assert all(v["events_behind"] == 0 for v in body["projections"].values())

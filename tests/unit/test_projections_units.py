@@ -117,7 +117,7 @@ def test_views_have_unique_names_and_tables() -> None:
     tables = [t.name for v in all_views() for t in v.tables]
     assert len(set(tables)) == len(tables)
     assert all(t.startswith("rm_") for t in tables)
-    assert VIEW_NAMES == ("limits", "policies", "claims", "collections", "portfolio")
+    assert VIEW_NAMES == ("limits", "policies", "claims", "collections", "portfolio", "erasures")
     assert [v.name for v in select_views("claims")] == ["claims"]
     with pytest.raises(ValueError, match="unknown view"):
         select_views(["limit"])
