@@ -8,7 +8,6 @@ so two concurrent repeats cannot both execute.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from typing import Any
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from .application import PolicyAdministration
 from .database import Database, open_database
-from .personal_data.setup import open_vault, store_cipher_env
+from .personal_data.setup import check_store_cipher, open_vault, store_cipher_env
 from .settings import Settings
 
 log = logging.getLogger("policy_core.bootstrap")
@@ -109,6 +109,7 @@ def bootstrap(
     runtime._closers.append(getattr(participants, "close", lambda: None))
     if initialise:
         initialise_store(app)
+    check_store_cipher(app, settings.store_cipher)
     if read_models:
         runtime.projections = ProjectionRunner(db, app)
         if initialise:

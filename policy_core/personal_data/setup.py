@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from ..database import Database
 from ..settings import Settings
@@ -115,3 +116,23 @@ def store_cipher_env(vault: Vault) -> dict[str, str]:
         "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
         "CIPHER_KEY": base64.b64encode(vault.system_key(SYSTEM_STORE_CIPHER)).decode("ascii"),
     }
+
+
+def check_store_cipher(app: Any, enabled: bool) -> None:
+    """Refuse to start when ``POLICY_STORE_CIPHER`` does not match how the store was written (the
+    first stored event does not decode): it would run with data it cannot read."""
+    from eventsourcing.persistence import ProgrammingError
+
+    try:
+        first = app.recorder.select_notifications(start=1, limit=1)
+    except ProgrammingError:  # no tables yet (bootstrap without initialising)
+        return
+    if not first:
+        return
+    try:
+        app.mapper.to_domain_event(first[0])
+    except Exception:  # noqa: BLE001 - any failure to decode means the same: refuse
+        raise MasterKeyError(
+            f"the event store was not written with POLICY_STORE_CIPHER={'true' if enabled else 'false'}: "
+            "refusing to start (the setting is chosen when the store is created)"
+        ) from None

@@ -211,3 +211,32 @@ def test_the_audit_chain_tells_the_recorded_migration_from_tampering(database):
         assert not failed.ok and failed.difference.kind == "changed"
     finally:
         rt.close()
+
+
+def test_the_optional_whole_state_cipher_encrypts_business_facts_too(database):
+    rt = bootstrap(_settings(POLICY_STORE_CIPHER=True), database=database)
+    try:
+        assert rt.app.mapper.cipher is not None
+        pid = rt.app.apply(
+            scheme="jcci",
+            member_number="CIPHER-77",
+            holder={"name": NAME},
+            industry="retail",
+            annual_sales=20_000_000,
+            plan="A",
+            bank_account=dict(BANK, account_number=ACCOUNT),
+            application_date=date(2026, 1, 10),
+        )
+        raw = _raw(database)
+        assert _plain_in(raw, "CIPHER-77", "retail", "__pii__", NAME, ACCOUNT) == []
+        assert (
+            rt.app.get_policy(pid).holder["name"] == NAME
+            and rt.app.get_policy(pid).member_number == "CIPHER-77"
+        )
+        rt.projections.catch_up()
+        assert (
+            rt.read_models.list_policies({"holder_name": NAME}, reveal_personal=True)[0]["holder_name"]
+            == NAME
+        )
+    finally:
+        rt.close()
