@@ -23,8 +23,8 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from .aggregates.policy import DebitAttempt, Period, Policy
-from .bounds import check_moment
 from .aggregates.register import NumberSeries
+from .bounds import check_moment
 from .errors import NotFound
 from .holidays import is_bank_holiday
 from .scheme import Scheme, get_scheme, load_scheme

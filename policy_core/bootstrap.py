@@ -1,7 +1,12 @@
-"""The one wiring point: settings -> database -> application, read models, projections.
+"""The composition root: settings -> database -> application, read models, projections, jobs;
+and what each process runs.
 
-Nothing connects at import time; the API builds this in its lifespan, the CLI in
-its command, tests in fixtures.
+``bootstrap`` builds a ``Runtime`` (tests build one in fixtures). The process functions at the
+end compose the runtime into what a command runs: ``serve`` (the HTTP app, the projection
+runner and the scheduler in one process), ``run_projections`` (``projections run``) and
+``run_scheduler`` (``scheduler run``). This module and ``policy_core.cli`` are the only ones
+in ``policy_core`` that import ``api`` or ``scheduler`` (tests/unit/test_architecture.py);
+``api`` builds only the HTTP app from the runtime it is given. Nothing connects at import time.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ class Runtime:
     read_models: Any = None  # projections.ReadModels
     projections: Any = None  # projections.ProjectionRunner
     audit: Any = None  # audit.Sealer (the hash chain over the log)
+    jobs: Any = None  # scheduler.jobs.Jobs: run-due (POST /operations/run-due, the CLI, the scheduler)
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -108,6 +114,9 @@ def bootstrap(
         runtime.read_models = ReadModels(db, mapper=app.mapper)
         runtime._closers.append(runtime.read_models.close)
         runtime._closers.append(runtime.projections.stop)
+        from scheduler.wiring import build_jobs
+
+        runtime.jobs = build_jobs(runtime)
     runtime.audit = build_sealer(db, app, settings)
     if initialise:
         import psycopg
@@ -117,3 +126,100 @@ def bootstrap(
     runtime._closers.append(runtime.audit.stop)
     log.info("runtime ready", extra={"embedded": db.embedded is not None, "schema": db.schema or "public"})
     return runtime
+
+
+# ---------------------------------------------------------------------------- processes
+
+
+def _stop_on_signals(stop: Callable[[], None]) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: stop())
+    signal.signal(signal.SIGINT, lambda *_: stop())
+
+
+def serve(settings: Settings, *, host: str, port: int) -> None:
+    """``policy-admin serve``: the HTTP API, and in the same process the projection runner and
+    the scheduler (each unless turned off in the settings). Tables are made at start-up."""
+    import uvicorn
+
+    from api.main import create_app
+
+    runtime = bootstrap(settings)
+    service = None
+    try:
+        app = create_app(settings, runtime=runtime)
+        if settings.run_projections:
+            runtime.projections.start()
+            runtime.audit.start()  # the sealer lives beside the projection runner
+        if settings.run_scheduler:
+            from scheduler.wiring import build_service
+
+            service = build_service(runtime, interval_seconds=settings.scheduler_interval_seconds)
+            service.start()
+        uvicorn.run(app, host=host, port=port, log_config=None)  # returns on SIGTERM / SIGINT
+    finally:
+        if service is not None:
+            service.stop()
+        runtime.close()
+
+
+def run_scheduler(settings: Settings, *, interval: float) -> None:
+    """``policy-admin scheduler run``: tick run-due while holding leadership, until a signal."""
+    import threading
+
+    from scheduler.wiring import build_service
+
+    runtime = bootstrap(settings)
+    service = build_service(runtime, interval_seconds=interval)
+    stop = threading.Event()
+    _stop_on_signals(stop.set)
+    service.start()
+    try:
+        stop.wait()
+    finally:
+        service.stop()
+        runtime.close()
+
+
+def run_projections(
+    settings: Settings,
+    *,
+    views: list[str] | None = None,
+    batch_size: int | None = None,
+    poll_interval: float = 1.0,
+    once: bool = False,
+    seal: bool = True,
+) -> dict[str, int]:
+    """``policy-admin projections run``: follow the event store live until a signal (or, with
+    ``once``, catch up and return), the audit sealer beside the runner unless ``seal`` is off.
+    Returns the events read and sealed (``once``; zeros when following live)."""
+    from .projections.runner import ProjectionRunner
+    from .projections.views import select_views
+
+    runtime = bootstrap(settings)
+    try:
+        options: dict[str, Any] = {"views": select_views(views)}
+        if batch_size is not None:
+            options["batch_size"] = batch_size
+        runner = ProjectionRunner(runtime.database, runtime.app, poll_interval=poll_interval, **options)
+        if once:
+            read = runner.catch_up()
+            sealed = runtime.audit.catch_up() if seal else 0
+            return {"events_read": read, "events_sealed": sealed}
+
+        import threading
+
+        stopped = threading.Event()
+        _stop_on_signals(stopped.set)
+        runner.start()
+        if seal:
+            runtime.audit.start()  # the audit sealer follows the log in this process too
+        while runner.running and not stopped.wait(0.5):
+            pass
+        log.info("stopping the projection runner")
+        runner.stop()
+        runtime.audit.stop()
+        return {"events_read": 0, "events_sealed": 0}
+    finally:
+        runtime.close()
