@@ -20,7 +20,7 @@ from policy_core.settings import Settings
 
 from . import errors
 from .auth import ApiKey, load_or_create_keys, parse_keys
-from .idempotency import IdempotencyMiddleware, ensure_table
+from .idempotency import IdempotencyMiddleware
 from .routers import audit, claims, documents, policies, reports, risk_assessments, risk_dashboard, schemes
 
 log = logging.getLogger("api")
@@ -51,7 +51,6 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = runtime
         app.state.api_keys = keys
-        ensure_table(runtime.database)
         yield
 
     app = FastAPI(

@@ -15,10 +15,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from .application import PolicyAdministration
 from .database import Database, open_database
+from .ddl import create_all
 from .settings import Settings
 
 log = logging.getLogger("policy_core.bootstrap")
@@ -55,9 +57,25 @@ class Runtime:
 
 def initialise_store(app: PolicyAdministration) -> None:
     """Create the event store's tables: an explicit start-up step, idempotent."""
-    app.recorder.create_table()  # type: ignore[attr-defined]
-    if app.snapshots is not None:
-        app.snapshots.recorder.create_table()  # type: ignore[attr-defined]
+    from .application import create_event_store
+
+    create_event_store(SimpleNamespace(app=app))
+
+
+def _declare_tables() -> None:
+    """Import every module that declares tables (policy_core.ddl): the one list of them."""
+    from api import idempotency  # noqa: F401
+    from scheduler import zengin_gateway  # noqa: F401
+
+    from . import application  # noqa: F401
+    from .audit import sealer  # noqa: F401
+    from .projections import runner  # noqa: F401
+
+
+def create_tables(runtime: Runtime) -> list[str]:
+    """The start-up step: create every table every module declares (idempotent)."""
+    _declare_tables()
+    return create_all(runtime)
 
 
 def build_application(database: Database, settings: Settings, **kwargs: Any) -> PolicyAdministration:
@@ -102,15 +120,8 @@ def bootstrap(
     runtime = Runtime(settings=settings, database=db, app=app, clock=clock_obj)
     runtime._closers.append(app.close)
     runtime._closers.append(getattr(participants, "close", lambda: None))
-    if initialise:
-        initialise_store(app)
     if read_models:
         runtime.projections = ProjectionRunner(db, app)
-        if initialise:
-            import psycopg
-
-            with psycopg.connect(db.dsn, autocommit=True) as conn:
-                runtime.projections.prepare(conn)
         runtime.read_models = ReadModels(db, mapper=app.mapper)
         runtime._closers.append(runtime.read_models.close)
         runtime._closers.append(runtime.projections.stop)
@@ -118,12 +129,9 @@ def bootstrap(
 
         runtime.jobs = build_jobs(runtime)
     runtime.audit = build_sealer(db, app, settings)
-    if initialise:
-        import psycopg
-
-        with psycopg.connect(db.dsn, autocommit=True) as conn:
-            runtime.audit.prepare(conn)
     runtime._closers.append(runtime.audit.stop)
+    if initialise:
+        create_tables(runtime)
     log.info("runtime ready", extra={"embedded": db.embedded is not None, "schema": db.schema or "public"})
     return runtime
 
