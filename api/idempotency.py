@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from policy_core.database import Database
+from policy_core.ddl import table_provider
 
 from .errors import problem
 
@@ -42,6 +43,11 @@ def ensure_table(db: Database) -> None:
                 PRIMARY KEY (scope, key))"""
         )
         conn.commit()
+
+
+@table_provider("api idempotency", tables=(TABLE,))
+def create_tables(runtime: Any) -> None:
+    ensure_table(runtime.database)
 
 
 class IdempotencyMiddleware:

@@ -1,7 +1,9 @@
 """HTTP API (FastAPI) under /api/v1.
 
-The runtime (database, application, read models) is built in the lifespan: nothing
-connects at import time. Domain errors map to problem+json in one place (errors.py).
+``create_app`` builds only the HTTP app, from a runtime it is given (built by the composition
+root, ``policy_core.bootstrap``, which also runs the projection runner and the scheduler beside
+it in ``serve``). Nothing connects at import time. Domain errors map to problem+json in one
+place (errors.py).
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from policy_core.bootstrap import Runtime, bootstrap
+from policy_core.bootstrap import Runtime
 from policy_core.settings import Settings
 
 from . import errors
 from .auth import ApiKey, load_or_create_keys, parse_keys
-from .idempotency import IdempotencyMiddleware, ensure_table
+from .idempotency import IdempotencyMiddleware
 from .routers import (
     audit,
     claims,
@@ -47,33 +49,19 @@ def resolve_keys(settings: Settings, runtime: Runtime) -> dict[str, ApiKey]:
 
 def create_app(
     settings: Settings | None = None,
-    runtime: Runtime | None = None,
+    *,
+    runtime: Runtime,
     api_keys: dict[str, ApiKey] | None = None,
 ) -> FastAPI:
-    settings = settings or Settings()
+    """The HTTP app over ``runtime`` (which the caller owns: it starts and closes it)."""
+    settings = settings or runtime.settings
+    keys = api_keys if api_keys is not None else resolve_keys(settings, runtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = runtime or bootstrap(settings)
-        app.state.runtime = rt
-        app.state.api_keys = api_keys if api_keys is not None else resolve_keys(settings, rt)
-        ensure_table(rt.database)
-        service = None
-        if runtime is None and settings.run_projections:
-            rt.projections.start()
-            rt.audit.start()  # the sealer lives beside the projection runner
-        if runtime is None and settings.run_scheduler:
-            from scheduler.wiring import build_service
-
-            service = build_service(rt, interval_seconds=settings.scheduler_interval_seconds)
-            service.start()
-        try:
-            yield
-        finally:
-            if service is not None:
-                service.stop()
-            if runtime is None:
-                rt.close()
+        app.state.runtime = runtime
+        app.state.api_keys = keys
+        yield
 
     app = FastAPI(
         title="policy-admin",

@@ -23,8 +23,9 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from .aggregates.policy import DebitAttempt, Period, Policy
-from .bounds import check_moment
 from .aggregates.register import NumberSeries
+from .bounds import check_moment
+from .ddl import EVENT_STORE, table_provider
 from .errors import NotFound
 from .holidays import is_bank_holiday
 from .personal_data.keys import Vault, memory_vault
@@ -294,6 +295,20 @@ class PolicyAdministration(Application[UUID]):
             name = cls.__name__.lower() if cls else "aggregate"
             raise NotFound(f"{name} {aggregate_id} not found", code=f"{name}_not_found")
         return events
+
+
+@table_provider(
+    "event store",
+    tables=(f"{APPLICATION_NAME}_events", f"{APPLICATION_NAME}_snapshots"),
+    order=EVENT_STORE,
+)
+def create_event_store(runtime: Any) -> None:
+    """The event store's tables (the library's recorders make them: ``CREATE_TABLE=n`` keeps
+    them from doing it implicitly)."""
+    app = runtime.app
+    app.recorder.create_table()
+    if app.snapshots is not None:
+        app.snapshots.recorder.create_table()
 
 
 __all__ = [

@@ -1,7 +1,12 @@
-"""The one wiring point: settings -> database -> application, read models, projections.
+"""The composition root: settings -> database -> application, read models, projections, jobs;
+and what each process runs.
 
-Nothing connects at import time; the API builds this in its lifespan, the CLI in
-its command, tests in fixtures.
+``bootstrap`` builds a ``Runtime`` (tests build one in fixtures). The process functions at the
+end compose the runtime into what a command runs: ``serve`` (the HTTP app, the projection
+runner and the scheduler in one process), ``run_projections`` (``projections run``) and
+``run_scheduler`` (``scheduler run``). This module and ``policy_core.cli`` are the only ones
+in ``policy_core`` that import ``api`` or ``scheduler`` (tests/unit/test_architecture.py);
+``api`` builds only the HTTP app from the runtime it is given. Nothing connects at import time.
 """
 
 from __future__ import annotations
@@ -10,10 +15,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from .application import PolicyAdministration
 from .database import Database, open_database
+from .ddl import create_all
 from .personal_data.setup import check_store_cipher, open_vault, store_cipher_env
 from .settings import Settings
 
@@ -37,6 +44,7 @@ class Runtime:
     read_models: Any = None  # projections.ReadModels
     projections: Any = None  # projections.ProjectionRunner
     audit: Any = None  # audit.Sealer (the hash chain over the log)
+    jobs: Any = None  # scheduler.jobs.Jobs: run-due (POST /operations/run-due, the CLI, the scheduler)
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -49,13 +57,27 @@ class Runtime:
 
 
 def initialise_store(app: PolicyAdministration) -> None:
-    """Create the event store's tables (and the key store's): an explicit start-up step, idempotent."""
-    ensure_keys = getattr(app.vault.store, "ensure_tables", None)
-    if ensure_keys is not None:
-        ensure_keys()
-    app.recorder.create_table()  # type: ignore[attr-defined]
-    if app.snapshots is not None:
-        app.snapshots.recorder.create_table()  # type: ignore[attr-defined]
+    """Create the event store's tables: an explicit start-up step, idempotent."""
+    from .application import create_event_store
+
+    create_event_store(SimpleNamespace(app=app))
+
+
+def _declare_tables() -> None:
+    """Import every module that declares tables (policy_core.ddl): the one list of them."""
+    from api import idempotency  # noqa: F401
+    from scheduler import zengin_gateway  # noqa: F401
+
+    from . import application  # noqa: F401
+    from .audit import sealer  # noqa: F401
+    from .personal_data import store  # noqa: F401
+    from .projections import runner  # noqa: F401
+
+
+def create_tables(runtime: Runtime) -> list[str]:
+    """The start-up step: create every table every module declares (idempotent)."""
+    _declare_tables()
+    return create_all(runtime)
 
 
 def build_application(database: Database, settings: Settings, **kwargs: Any) -> PolicyAdministration:
@@ -107,25 +129,115 @@ def bootstrap(
     runtime._closers.append(app.close)
     runtime._closers.append(vault.store.close)  # type: ignore[attr-defined]
     runtime._closers.append(getattr(participants, "close", lambda: None))
-    if initialise:
-        initialise_store(app)
-    check_store_cipher(app, settings.store_cipher)
     if read_models:
         runtime.projections = ProjectionRunner(db, app)
-        if initialise:
-            import psycopg
-
-            with psycopg.connect(db.dsn, autocommit=True) as conn:
-                runtime.projections.prepare(conn)
         runtime.read_models = ReadModels(db, mapper=app.mapper)
         runtime._closers.append(runtime.read_models.close)
         runtime._closers.append(runtime.projections.stop)
-    runtime.audit = build_sealer(db, app, settings)
-    if initialise:
-        import psycopg
+        from scheduler.wiring import build_jobs
 
-        with psycopg.connect(db.dsn, autocommit=True) as conn:
-            runtime.audit.prepare(conn)
+        runtime.jobs = build_jobs(runtime)
+    runtime.audit = build_sealer(db, app, settings)
     runtime._closers.append(runtime.audit.stop)
+    if initialise:
+        create_tables(runtime)
+    check_store_cipher(app, settings.store_cipher)
     log.info("runtime ready", extra={"embedded": db.embedded is not None, "schema": db.schema or "public"})
     return runtime
+
+
+# ---------------------------------------------------------------------------- processes
+
+
+def _stop_on_signals(stop: Callable[[], None]) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: stop())
+    signal.signal(signal.SIGINT, lambda *_: stop())
+
+
+def serve(settings: Settings, *, host: str, port: int) -> None:
+    """``policy-admin serve``: the HTTP API, and in the same process the projection runner and
+    the scheduler (each unless turned off in the settings). Tables are made at start-up."""
+    import uvicorn
+
+    from api.main import create_app
+
+    runtime = bootstrap(settings)
+    service = None
+    try:
+        app = create_app(settings, runtime=runtime)
+        if settings.run_projections:
+            runtime.projections.start()
+            runtime.audit.start()  # the sealer lives beside the projection runner
+        if settings.run_scheduler:
+            from scheduler.wiring import build_service
+
+            service = build_service(runtime, interval_seconds=settings.scheduler_interval_seconds)
+            service.start()
+        uvicorn.run(app, host=host, port=port, log_config=None)  # returns on SIGTERM / SIGINT
+    finally:
+        if service is not None:
+            service.stop()
+        runtime.close()
+
+
+def run_scheduler(settings: Settings, *, interval: float) -> None:
+    """``policy-admin scheduler run``: tick run-due while holding leadership, until a signal."""
+    import threading
+
+    from scheduler.wiring import build_service
+
+    runtime = bootstrap(settings)
+    service = build_service(runtime, interval_seconds=interval)
+    stop = threading.Event()
+    _stop_on_signals(stop.set)
+    service.start()
+    try:
+        stop.wait()
+    finally:
+        service.stop()
+        runtime.close()
+
+
+def run_projections(
+    settings: Settings,
+    *,
+    views: list[str] | None = None,
+    batch_size: int | None = None,
+    poll_interval: float = 1.0,
+    once: bool = False,
+    seal: bool = True,
+) -> dict[str, int]:
+    """``policy-admin projections run``: follow the event store live until a signal (or, with
+    ``once``, catch up and return), the audit sealer beside the runner unless ``seal`` is off.
+    Returns the events read and sealed (``once``; zeros when following live)."""
+    from .projections.runner import ProjectionRunner
+    from .projections.views import select_views
+
+    runtime = bootstrap(settings)
+    try:
+        options: dict[str, Any] = {"views": select_views(views)}
+        if batch_size is not None:
+            options["batch_size"] = batch_size
+        runner = ProjectionRunner(runtime.database, runtime.app, poll_interval=poll_interval, **options)
+        if once:
+            read = runner.catch_up()
+            sealed = runtime.audit.catch_up() if seal else 0
+            return {"events_read": read, "events_sealed": sealed}
+
+        import threading
+
+        stopped = threading.Event()
+        _stop_on_signals(stopped.set)
+        runner.start()
+        if seal:
+            runtime.audit.start()  # the audit sealer follows the log in this process too
+        while runner.running and not stopped.wait(0.5):
+            pass
+        log.info("stopping the projection runner")
+        runner.stop()
+        runtime.audit.stop()
+        return {"events_read": 0, "events_sealed": 0}
+    finally:
+        runtime.close()

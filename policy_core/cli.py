@@ -82,18 +82,14 @@ def cmd_schemes(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
+    from .bootstrap import serve
 
-    from api.main import create_app
-
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+    serve(settings, host=args.host, port=args.port)
     return 0
 
 
 def cmd_run_due(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import datetime
-
-    from scheduler.wiring import build_jobs
 
     from .bootstrap import bootstrap
 
@@ -103,7 +99,7 @@ def cmd_run_due(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     rt = bootstrap(settings)
     try:
-        report = build_jobs(rt).run_due(as_of)
+        report = rt.jobs.run_due(as_of)
         print(json.dumps(report.to_dict(), ensure_ascii=False))
     finally:
         rt.close()
@@ -111,24 +107,9 @@ def cmd_run_due(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_scheduler_run(settings: Settings, args: argparse.Namespace) -> int:
-    import signal
-    import threading
+    from .bootstrap import run_scheduler
 
-    from scheduler.wiring import build_service
-
-    from .bootstrap import bootstrap
-
-    rt = bootstrap(settings)
-    service = build_service(rt, interval_seconds=args.interval)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    service.start()
-    try:
-        stop.wait()
-    finally:
-        service.stop()
-        rt.close()
+    run_scheduler(settings, interval=args.interval)
     return 0
 
 

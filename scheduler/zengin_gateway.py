@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from uuid import UUID
 
 from policy_core.application import Actor, DebitOutcome, PolicyAdministration
 from policy_core.database import Database
+from policy_core.ddl import table_provider
 
 from .gateway import RESULT_CODES, DebitRequest, DebitResult
 from .zengin import parse_result_file, write_request_file
@@ -62,71 +64,91 @@ def ensure_table(db: Database) -> None:
         conn.commit()
 
 
+@table_provider("zengin requests", tables=(TABLE,))
+def create_tables(runtime: Any) -> None:
+    """Made at start-up whichever gateway is configured, so switching to ``zengin`` needs no DDL."""
+    ensure_table(runtime.database)
+
+
 class ZenginGateway:
     def __init__(self, database: Database, outbox: Path, collector: CollectorAccount | None = None) -> None:
         self.database = database
         self.outbox = Path(outbox)
         self.collector = collector or CollectorAccount()
-        ensure_table(database)
 
     def collect(self, requests: Sequence[DebitRequest]) -> list[DebitResult]:
         by_date: dict[Any, list[DebitRequest]] = defaultdict(list)
-        with self.database.connect() as conn:
-            known = {
-                r[0]
-                for r in conn.execute(
-                    f"SELECT customer_number FROM {TABLE} WHERE customer_number = ANY(%s)",
-                    ([r.customer_number for r in requests],),
-                ).fetchall()
-            }
         for r in requests:
-            if r.customer_number not in known:
-                by_date[r.debit_date].append(r)
+            by_date[r.debit_date].append(r)
         self.outbox.mkdir(parents=True, exist_ok=True)
         os.chmod(self.outbox, 0o700)
-        for debit_date, batch in sorted(by_date.items()):
-            c = self.collector
-            data = write_request_file(
-                batch,
-                collector_code=c.collector_code,
-                collector_name_kana=c.collector_name_kana,
-                collection_date=debit_date,
-                bank_code=c.bank_code,
-                bank_name_kana=c.bank_name_kana,
-                branch_code=c.branch_code,
-                branch_name_kana=c.branch_name_kana,
-                account_type=c.account_type,
-                account_number=c.account_number,
-            )
-            name = f"request-{debit_date:%Y%m%d}-{batch[0].customer_number}.txt"
-            path = self.outbox / name
-            tmp = path.with_suffix(".tmp")
-            _write_private(tmp, data)  # account numbers and holder kana: owner-only
+        for debit_date, candidates in sorted(by_date.items()):
             with self.database.connect() as conn:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        f"INSERT INTO {TABLE} (customer_number, policy_id, period_number, attempt, amount, "
-                        "debit_date, request_file) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                        [
-                            (
-                                r.customer_number,
-                                UUID(r.policy_id),
-                                r.period_number,
-                                r.attempt,
-                                r.amount,
-                                r.debit_date,
-                                name,
-                            )
-                            for r in batch
-                        ],
-                    )
-                tmp.rename(path)
+                # Two collectors at once (two run-due calls) take turns per debit date: the
+                # second sees the first's rows and writes nothing again.
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", [self._lock_key(debit_date)])
+                known = {
+                    row[0]
+                    for row in conn.execute(
+                        f"SELECT customer_number FROM {TABLE} WHERE customer_number = ANY(%s)",
+                        ([r.customer_number for r in candidates],),
+                    ).fetchall()
+                }
+                batch = [r for r in candidates if r.customer_number not in known]
+                if not batch:
+                    conn.rollback()
+                    continue
+                name = self._write(debit_date, batch, conn)
                 conn.commit()
             log.info(
                 "zengin request file written",
                 extra={"file": name, "records": len(batch), "debit_date": debit_date.isoformat()},
             )
         return []  # results come back in the bank's result file
+
+    def _lock_key(self, debit_date: Any) -> int:
+        where = f"{self.database.schema or 'public'}:{debit_date.isoformat()}"
+        return zlib.crc32(f"policy-admin:zengin:{where}".encode()) - 2**31
+
+    def _write(self, debit_date: Any, batch: list[DebitRequest], conn: Any) -> str:
+        """Write one debit date's request file and remember its requests (committed by the caller,
+        after the file is in place)."""
+        c = self.collector
+        data = write_request_file(
+            batch,
+            collector_code=c.collector_code,
+            collector_name_kana=c.collector_name_kana,
+            collection_date=debit_date,
+            bank_code=c.bank_code,
+            bank_name_kana=c.bank_name_kana,
+            branch_code=c.branch_code,
+            branch_name_kana=c.branch_name_kana,
+            account_type=c.account_type,
+            account_number=c.account_number,
+        )
+        name = f"request-{debit_date:%Y%m%d}-{batch[0].customer_number}.txt"
+        path = self.outbox / name
+        tmp = path.with_suffix(".tmp")
+        _write_private(tmp, data)  # account numbers and holder kana: owner-only
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {TABLE} (customer_number, policy_id, period_number, attempt, amount, "
+                "debit_date, request_file) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                [
+                    (
+                        r.customer_number,
+                        UUID(r.policy_id),
+                        r.period_number,
+                        r.attempt,
+                        r.amount,
+                        r.debit_date,
+                        name,
+                    )
+                    for r in batch
+                ],
+            )
+        tmp.rename(path)
+        return name
 
     def ingest_result_file(
         self,

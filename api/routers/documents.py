@@ -6,7 +6,7 @@ again later, the same period or payment gives the same file."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Response
@@ -17,7 +17,9 @@ from ..deps import AppDep, Reader
 
 router = APIRouter(tags=["documents"])
 
-PDF = {200: {"content": {"application/pdf": {}}, "description": "an A4 PDF in Japanese"}}
+PDF: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {}}, "description": "an A4 PDF in Japanese"}
+}
 
 
 def _pdf(data: bytes, filename: str) -> Response:

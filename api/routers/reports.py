@@ -112,8 +112,6 @@ def collections(rt: RuntimeDep, key: Lister, scheme: ShortText = None) -> dict[s
 
 @router.post("/operations/run-due", tags=["operations"])
 def run_due(body: RunDueRequest, rt: RuntimeDep, key: Operator) -> dict[str, Any]:
-    from scheduler.wiring import build_jobs
-
     if body.as_of > rt.clock.now():
         raise InvalidInput(f"as_of {body.as_of.isoformat()} is in the future", code="as_of_in_future")
-    return build_jobs(rt).run_due(body.as_of).to_dict()
+    return rt.jobs.run_due(body.as_of).to_dict()

@@ -37,9 +37,10 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from ..database import Database
+from ..ddl import table_provider
 from .chain import ContentDigests, canonical, event_bytes, next_link, row_digest
 from .keys import Signer
-from .store import ensure_tables, q
+from .store import TABLES, ensure_tables, q
 
 log = logging.getLogger("policy_core.audit")
 
@@ -382,3 +383,12 @@ def checkpoint_dict(cid: int, statement: bytes, signature: bytes, reason: str) -
         "statement": json.loads(statement),
         "signature": base64.b64encode(signature).decode(),
     }
+
+
+@table_provider("audit chain", tables=TABLES)
+def create_tables(runtime: Any) -> None:
+    """The hash chain's tables (``audit_*``), made by the runtime's sealer."""
+    if runtime.audit is None:
+        return
+    with psycopg.connect(runtime.database.dsn, autocommit=True) as conn:
+        runtime.audit.prepare(conn)

@@ -259,7 +259,7 @@ def render_assessment_pdf(ctx: dict[str, Any]) -> bytes:
         if ctx["average_members"]:
             row.append(f"{a['average']}")
         rows.append(row)
-    pdf.table(rows, widths, header=header, align=["L", "R", "L", "R"], size=8.6)
+    pdf.ruled_table(rows, widths, header=header, align=["L", "R", "L", "R"], size=8.6)
 
     pdf.heading("管理対策別の所見とご提案", number="3")
     for i, a in enumerate(ctx["areas"], start=1):
@@ -289,7 +289,7 @@ def render_assessment_pdf(ctx: dict[str, Any]) -> bytes:
         size=8.8,
     )
     pdf.ln(1)
-    pdf.table(
+    pdf.ruled_table(
         [[c["title"], f"{c['score']}", "対策済み" if c["protected"] else "要強化"] for c in ctx["causes"]],
         [118, 22, 34],
         header=["漏えいの原因", "評点", "対策状況"],

@@ -89,10 +89,10 @@ def render_certificate_pdf(doc: dict[str, Any]) -> bytes:
     rows += [["会員番号", f["member_number"]], ["業種", labels.industry(f["industry"])]]
     if f.get("annual_sales") is not None:
         rows.append(["年間売上高（申告）", yen(f["annual_sales"])])
-    pdf.table(rows, [50, 124], label_column=True, size=9)
+    pdf.ruled_table(rows, [50, 124], label_column=True, size=9)
 
     pdf.heading("保険期間", number="2")
-    pdf.table(
+    pdf.ruled_table(
         [
             ["保険期間", f"{jp_moment(f['start'])} から {jp_moment(f['end'])} まで（{f['months']}か月）"],
             ["加入区分", f"{labels.ENROLLMENT.get(f['enrollment'], f['enrollment'])}（第{f['period']}期）"],
@@ -103,7 +103,7 @@ def render_certificate_pdf(doc: dict[str, Any]) -> bytes:
     )
 
     pdf.heading("ご契約内容（支払限度額）", number="3")
-    pdf.table(
+    pdf.ruled_table(
         [
             [labels.SECTIONS[s], _limit(f["limits"][s]), _limit(f["limits"][s])]
             for s in SECTION_ORDER
@@ -120,7 +120,7 @@ def render_certificate_pdf(doc: dict[str, Any]) -> bytes:
         if f["network_rider"]
         else "付帯なし（ホームページの運営・電子メールの送受信に起因する事故は補償の対象外です）"
     )
-    pdf.table(
+    pdf.ruled_table(
         [
             ["プラン", f"{f['plan']}プラン"],
             ["免責金額", f"1事故につき {yen(f['deductible'])}（損害の生じた補償ごと）"],
@@ -137,7 +137,7 @@ def render_certificate_pdf(doc: dict[str, Any]) -> bytes:
     )
 
     pdf.heading("保険料", number="4")
-    pdf.table(
+    pdf.ruled_table(
         [
             ["年間保険料", yen(f["annual_premium"])],
             ["今回の保険料", f"{yen(f['premium'])}（年払い・口座振替）"],
@@ -150,7 +150,7 @@ def render_certificate_pdf(doc: dict[str, Any]) -> bytes:
     )
 
     pdf.heading("引受保険会社（共同保険）", number="5")
-    pdf.table(
+    pdf.ruled_table(
         [
             [("幹事　" if i == 0 else "") + c["name"], f"{c['share_bp'] / 100:g}%"]
             for i, c in enumerate(f["coinsurers"])
@@ -197,7 +197,7 @@ def render_payment_advice_pdf(doc: dict[str, Any]) -> bytes:
     )
 
     pdf.heading("事故の内容", number="1")
-    pdf.table(
+    pdf.ruled_table(
         [
             ["制度名", name],
             ["加入者証番号", doc["policy_reference"]],
@@ -231,7 +231,7 @@ def render_payment_advice_pdf(doc: dict[str, Any]) -> bytes:
                 yen(s["paid"]),
             ]
         )
-    pdf.table(
+    pdf.ruled_table(
         rows, [25, 23, 22, 21, 24, 35, 24], header=header, align=["L", "R", "R", "R", "R", "L", "R"], size=7.6
     )
     pdf.ln(1)
@@ -257,7 +257,7 @@ def render_payment_advice_pdf(doc: dict[str, Any]) -> bytes:
         pdf.para(text, size=8.2, bullet="・", indent=1)
 
     pdf.heading("お支払額", number="3")
-    pdf.table(
+    pdf.ruled_table(
         [
             ["今回お支払額", yen(doc["total"])],
             ["この事故の既払保険金", yen(doc["previously_paid"])],

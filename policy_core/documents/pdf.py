@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 
@@ -40,7 +40,8 @@ NO_START = set(
     "、。，．,.）)」』】〕〉》］]｝}！？!?ー・：；:;ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ々〜％%"
 )
 NO_END = set("（(「『【〔〈《［[｛{")
-_UNIT = re.compile(r"[A-Za-z0-9,.%/\-+:()¥]+|\s|.", re.S)
+# A run of Latin letters or figures (with the unit that follows it) is never split.
+_UNIT = re.compile(r"[A-Za-z0-9,.%/\-+:()¥]+[円件名社点%]?|\s|.", re.S)
 
 
 @cache
@@ -78,8 +79,8 @@ def man_yen(amount: int) -> str:
     return f"{oku:,}億{rest:,}万円" if rest else f"{oku:,}億円"
 
 
-def jp_date(d: datetime | object) -> str:
-    return f"{d.year}年{d.month}月{d.day}日"  # type: ignore[attr-defined]
+def jp_date(d: date) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
 
 
 class DocumentPDF(FPDF):
@@ -123,7 +124,8 @@ class DocumentPDF(FPDF):
     def bold_cell(self, w: float, h: float, text: str, **kwargs: object) -> None:
         """The fonts have one weight: a thin outline stroked over the fill reads as bold."""
         check_glyphs(text, self.font_family)
-        rgb = tuple(round(v * 255) for v in self.text_color.colors[:3])
+        colour = self.text_color
+        rgb = tuple(round(v * 255) for v in colour.colors[:3]) if colour is not None else INK
         with self.local_context(text_mode=TextMode.FILL_STROKE, line_width=0.18, draw_color=rgb):
             self.cell(w, h, text, **kwargs)  # type: ignore[arg-type]
 
@@ -211,7 +213,7 @@ class DocumentPDF(FPDF):
         self.line(self.l_margin, y + 1.0, self.w - self.r_margin, y + 1.0)
         self.set_y(y + 4)
 
-    def table(
+    def ruled_table(
         self,
         rows: Sequence[Sequence[str]],
         widths: Sequence[float],

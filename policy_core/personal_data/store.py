@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from ..database import Database
+from ..ddl import EVENT_STORE, table_provider
 from .keys import StoredKey
 
 MASTER = "pii_master"
@@ -53,6 +54,20 @@ def ensure_tables(db: Database) -> None:
                 )
             )
         conn.commit()
+
+
+@table_provider(
+    "personal data keys",
+    tables=(MASTER, KEYS, SUBJECTS, "pii_migrations", "pii_migrated_rows"),
+    order=EVENT_STORE,
+)
+def create_key_store(runtime: Any) -> None:
+    """The key store and the migration records (the vault also makes the key store before the
+    application exists: it needs its keys to build the mapper)."""
+    from .migrate import ensure_tables as ensure_migration_tables
+
+    ensure_tables(runtime.database)
+    ensure_migration_tables(runtime.database)
 
 
 def tables_exist(db: Database) -> bool:

@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import sys
 from typing import Any
 
@@ -42,41 +41,19 @@ def _progress(desc: str, total: int) -> tuple[Any, Any]:
 
 
 def cmd_run(settings: Any, args: argparse.Namespace) -> int:
-    from .runner import ProjectionRunner
-    from .views import select_views
+    from ..bootstrap import run_projections
 
-    rt = _runtime(settings)
-    try:
-        runner = ProjectionRunner(
-            rt.database,
-            rt.app,
-            views=select_views(args.views or None),
-            batch_size=args.batch_size,
-            poll_interval=args.poll_interval,
-        )
-        seal = not args.no_seal
-        if args.once:
-            read = runner.catch_up()
-            sealed = rt.audit.catch_up() if seal else 0
-            print(json.dumps({"caught_up": True, "events_read": read, "events_sealed": sealed}))
-            return 0
-
-        def stop(signum: int, frame: Any) -> None:
-            log.info("stopping", extra={"signal": signum})
-            runner.stop(timeout=0)
-            rt.audit.stop(timeout=0)
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        runner.start()
-        if seal:
-            rt.audit.start()  # the audit sealer follows the log in this process too
-        while runner.running:
-            runner._thread.join(0.5)  # type: ignore[union-attr]
-        rt.audit.stop()
-        return 0
-    finally:
-        rt.close()
+    out = run_projections(
+        settings,
+        views=args.views or None,
+        batch_size=args.batch_size,
+        poll_interval=args.poll_interval,
+        once=args.once,
+        seal=not args.no_seal,
+    )
+    if args.once:
+        print(json.dumps({"caught_up": True, **out}))
+    return 0
 
 
 def _chain_refuses(rt: Any, args: argparse.Namespace) -> bool:

@@ -30,6 +30,7 @@ import psycopg
 from psycopg import sql
 
 from ..database import Database
+from ..ddl import READ_MODELS, table_provider
 from . import tracking
 from .engine import DEFAULT_BATCH, EventSource, Projector, trace
 from .maintenance import REBUILD_BATCH, Progress, live_schema, prepare, rebuild
@@ -77,11 +78,13 @@ class ProjectionRunner:
         self.backend_pids: tuple[int, ...] = ()  # the live session's connections (diagnostics)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.prepared = False  # by the start-up step: a catch-up then runs no DDL
 
     # ------------------------------------------------------------------ one-shot
     def prepare(self, conn: psycopg.Connection[Any]) -> None:
         """Create missing views; rebuild (blue/green) those whose schema version changed."""
         stale = prepare(conn, self.schema, self.views)
+        self.prepared = True
         if stale:
             log.warning(
                 "view schema version changed; rebuilding", extra={"views": ",".join(v.name for v in stale)}
@@ -97,13 +100,15 @@ class ProjectionRunner:
             )
 
     def catch_up(self) -> int:
-        """Prepare, then apply everything up to the head once. Returns notifications read.
+        """Prepare (unless the start-up step did), then apply everything up to the head once.
+        Returns notifications read.
 
         Resident: a long backlog (a debit run's 100,000 events) is written at checkpoints, not
         once per batch; a live runner moving a view meanwhile makes that view start again from
         what the runner committed."""
         with psycopg.connect(self.database.dsn, autocommit=True) as conn:
-            self.prepare(conn)
+            if not self.prepared:
+                self.prepare(conn)
             projector = Projector(self.source, self.views, conn, self.schema, fault=self.fault, resident=True)
             return projector.catch_up(self.batch_size)
 
@@ -275,3 +280,17 @@ class ProjectionRunner:
             "failing_views": failing,
             "stopped_views": stopped,
         }
+
+
+@table_provider(
+    "read models",
+    tables=(tracking.TRACKING, "rm_* (every view's tables)", "<schema>_reporting views"),
+    order=READ_MODELS,
+)
+def create_read_models(runtime: Any) -> None:
+    """Every view's tables (rebuilding a view whose schema version changed) and the reporting
+    views; a runtime built without read models has none to make."""
+    if runtime.projections is None:
+        return
+    with psycopg.connect(runtime.database.dsn, autocommit=True) as conn:
+        runtime.projections.prepare(conn)

@@ -82,7 +82,7 @@ def check_answers(questionnaire: Questionnaire, answers: Any) -> dict[str, str]:
 def score_answers(questionnaire: Questionnaire, answers: Mapping[str, str]) -> dict[str, Any]:
     """The whole result of one checklist, as recorded by the assessment event."""
     answers = check_answers(questionnaire, answers)
-    areas = []
+    areas: list[dict[str, Any]] = []
     cause_points: dict[str, list[int]] = {c.key: [0, 0] for c in questionnaire.causes}
     for area in questionnaire.areas:
         points = best = 0

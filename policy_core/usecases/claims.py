@@ -14,8 +14,8 @@ from uuid import UUID, uuid4
 
 from ..aggregates.claim import Claim
 from ..aggregates.policy import Policy
-from ..bounds import MAX_LOSS_ITEMS_PER_REQUEST, MAX_PEOPLE, check_int, check_moment
 from ..aggregates.register import CLAIM_NUMBERS
+from ..bounds import MAX_LOSS_ITEMS_PER_REQUEST, MAX_PEOPLE, check_int, check_moment
 from ..calendar import scheme_year
 from ..errors import Conflict, InvalidInput
 from ..settlement import (

@@ -102,6 +102,23 @@ def test_chuokai_certificate_and_payment_advice(client):
     assert assert_renders_without_missing_glyphs(advice) >= 1
     assert client.get(f"/api/v1/claims/{cid}/payments/1/advice.pdf", headers=AU).content == advice
 
+    # a change to what the certificate prints issues a new one; the old one stays readable as of then
+    issued = client.get(f"/api/v1/policies/{pid}/events", headers=AU).json()["items"][-1]["recorded_at"]
+    r = client.post(
+        f"/api/v1/policies/{pid}/cancellation",
+        headers=OP,
+        json={"effective_date": "2026-10-01", "reason": "business closed"},
+    )
+    assert r.status_code == 200, r.text
+    new = client.get(f"/api/v1/policies/{pid}/certificate.pdf?period=1", headers=AU).content
+    assert new != cert and "2026年10月1日 午後4時をもって解約" in flat(pdf_text(new))
+    old = client.get(
+        f"/api/v1/policies/{pid}/certificate.pdf", headers=AU, params={"period": 1, "as_of": issued}
+    )
+    assert old.content == cert
+    # the advice shows the payment as recorded: unchanged by the later cancellation
+    assert client.get(f"/api/v1/claims/{cid}/payments/1/advice.pdf", headers=AU).content == advice
+
 
 def test_jcci_certificate_with_the_network_rider(client):
     app = dict(APPLICATION, scheme="jcci", member_number="J-7", plan="A", network_rider=True)

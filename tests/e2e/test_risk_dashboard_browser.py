@@ -78,6 +78,13 @@ def test_operator_enters_a_paper_checklist_and_reads_the_report(server):
         expect(report.locator("[data-testid=overall-grade]")).to_contain_text("A")
         for area in Q.areas:
             expect(report.locator(f'section[data-area="{area.key}"] h3')).to_contain_text(area.title)
+        with (
+            page.expect_popup() as popup,
+            page.expect_response(lambda r: r.url.endswith("report.pdf")) as pdf,
+        ):
+            report.locator("a", has_text="PDF版").click()
+        assert pdf.value.status == 200 and pdf.value.headers["content-type"] == "application/pdf"
+        popup.value.close()
         page.click("#list tbody tr:nth-child(2) button")
         expect(report.locator("[data-testid=overall-grade]")).to_contain_text("C")
         browser.close()
