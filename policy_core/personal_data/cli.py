@@ -40,7 +40,8 @@ def cmd_rotate_master(settings: Any, args: argparse.Namespace) -> int:
         if settings.master_key is not None:
             if not new_b64:
                 raise MasterKeyError(
-                    "POLICY_MASTER_KEY is set: give the new key as POLICY_NEW_MASTER_KEY (base64 of 32 bytes), "
+                    "POLICY_MASTER_KEY is set: give the new key as POLICY_NEW_MASTER_KEY "
+                    "(base64 of 32 bytes), "
                     "then deploy it as POLICY_MASTER_KEY"
                 )
             new = LocalMasterKey.from_base64(new_b64)

@@ -153,7 +153,8 @@ def migrate(
             after = rows[-1][0]
             counts["events_rewritten"] += n
             conn.execute(
-                f"UPDATE {RUNS} SET last_notification_id=%s, events_rewritten=events_rewritten+%s WHERE run_id=%s",
+                f"UPDATE {RUNS} SET last_notification_id=%s, events_rewritten=events_rewritten+%s "
+                "WHERE run_id=%s",
                 [after, n, run_id],
             )
             conn.commit()  # the batch and the progress together: a stop resumes after this batch
@@ -216,7 +217,8 @@ def _rewrite(
 
         old_row = row_digest(event_bytes(nid, oid, version, topic, state)).hex()
     conn.execute(
-        f"INSERT INTO {ROWS} (table_name, originator_id, originator_version, notification_id, old_row_digest, "
+        f"INSERT INTO {ROWS} (table_name, originator_id, originator_version, notification_id, "
+        "old_row_digest, "
         "old_state_sha256, new_state_sha256, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT DO NOTHING",
         [table_name, oid, version, nid, old_row, _sha(state), _sha(new_state), run_id],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import stat
-
 import tempfile
 from datetime import date, datetime
 

@@ -139,7 +139,8 @@ def test_personal_fields_without_a_known_subject_are_refused():
 
     at = datetime(2028, 6, 1, tzinfo=UTC)
     claim = Claim(
-        id=uuid4(), policy_id=uuid4(), period_number=None, occurred_at=at, discovered_at=at, cause="lost_media",
+        id=uuid4(), policy_id=uuid4(), period_number=None, occurred_at=at, discovered_at=at,
+        cause="lost_media",
         records_affected=1, description="someone", own_staff_information=False, outside_japan=False,
     )  # fmt: skip
     with pytest.raises(PersonalDataError):
