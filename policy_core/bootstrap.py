@@ -79,7 +79,9 @@ def create_tables(runtime: Runtime) -> list[str]:
 
 
 def build_application(database: Database, settings: Settings, **kwargs: Any) -> PolicyAdministration:
-    return PolicyAdministration(env=database.eventsourcing_env(settings.pool_size), **kwargs)
+    app = PolicyAdministration(env=database.eventsourcing_env(settings.pool_size), **kwargs)
+    app.reinstatement_window_days = settings.reinstatement_window_days
+    return app
 
 
 def build_sealer(database: Database, app: PolicyAdministration, settings: Settings, **kwargs: Any) -> Any:
