@@ -73,13 +73,17 @@ def test_views_follow_every_correction_and_verify_agrees(runtime, database):
     report = verify(database.dsn, EventSource.from_app(app), database.schema, all_views())
     assert report.ok, report.to_dict()
 
-    reads = ReadModels(database, mapper=app.mapper)
-    row = reads.get_claim_row(cid)
-    assert (row["paid_total"], row["payments_reversed"], row["recoveries_due"]) == (2_350_000, 1, 1_450_000)
-    assert (row["reserve_total"], row["status"]) == (0, "paid")
-    portfolio = reads.portfolio("chuokai", 2026)
-    assert portfolio["paid_yen"] == 2_350_000 and portfolio["recoveries_due_yen"] == 1_450_000
-    assert portfolio["outstanding_reserve_yen"] == 0 and portfolio["return_premium"] == 0
-    assert portfolio["incurred_yen"] == 2_350_000
-    assert portfolio["paid_loss_ratio_percent"] == round(2_350_000 * 100 / p.premium, 2)
-    assert sum(c["recoveries_due_yen"] for c in portfolio["coinsurers"]) == 1_450_000
+    with ReadModels(database, mapper=app.mapper) as reads:
+        row = reads.get_claim_row(cid)
+        assert (row["paid_total"], row["payments_reversed"], row["recoveries_due"]) == (
+            2_350_000,
+            1,
+            1_450_000,
+        )
+        assert (row["reserve_total"], row["status"]) == (0, "paid")
+        portfolio = reads.portfolio("chuokai", 2026)
+        assert portfolio["paid_yen"] == 2_350_000 and portfolio["recoveries_due_yen"] == 1_450_000
+        assert portfolio["outstanding_reserve_yen"] == 0 and portfolio["return_premium"] == 0
+        assert portfolio["incurred_yen"] == 2_350_000
+        assert portfolio["paid_loss_ratio_percent"] == round(2_350_000 * 100 / p.premium, 2)
+        assert sum(c["recoveries_due_yen"] for c in portfolio["coinsurers"]) == 1_450_000
