@@ -197,3 +197,25 @@ def as_of_query() -> Any:
 
 
 AsOf = Annotated[Timestamp | None, as_of_query()]
+
+
+# ---------------------------------------------------------------- corrections and reserves (issue 11)
+Section = Literal["liability_basic", "liability_recourse", "expense_basic", "expense_recourse"]
+ReserveYen = _yen(bounds.MAX_CLAIM_LOSS_YEN, "case reserve for a section, integer yen")
+
+
+class Correction(Strict):
+    """Any correction: why (recorded with the actor; the original event stays)."""
+
+    reason: Name
+
+
+class ReserveRequest(Strict):
+    sections: Annotated[dict[Section, ReserveYen], Field(min_length=1)]
+    reason: Name
+
+
+class LossCorrection(Strict):
+    amount: LossAmount | None = None
+    recipients: Recipients | None = None
+    reason: Name

@@ -36,11 +36,13 @@ from .usecases import (
     bulk,
     claims,
     collections,
+    corrections,
     documents,
     erasure,
     lifecycle,
     quotes,
     reads,
+    reserves,
     risk_assessments,
 )
 from .usecases.collections import DebitOutcome
@@ -119,6 +121,8 @@ class PolicyAdministration(Application[UUID]):
         # The portfolio read model provides it; with none, no discount.
         self.participants = participants or (lambda scheme: 0)
         self.conflicts_retried = 0
+        # Days after a cancellation was recorded within which it can be undone (reinstatement).
+        self.reinstatement_window_days = corrections.DEFAULT_REINSTATEMENT_WINDOW_DAYS
 
     # ------------------------------------------------------------------ use cases (routing)
     # One line per use case; the code is in policy_core/usecases/<family>.py.
@@ -143,6 +147,14 @@ class PolicyAdministration(Application[UUID]):
     deny_claim = claims.deny_claim
     close_claim = claims.close_claim
     terms_of = staticmethod(claims.terms_of)
+
+    set_reserve = reserves.set_reserve
+
+    reverse_payment = corrections.reverse_payment
+    correct_loss = corrections.correct_loss
+    withdraw_loss = corrections.withdraw_loss
+    reopen_claim = corrections.reopen_claim
+    reinstate = corrections.reinstate
 
     renew_many = bulk.renew_many
     record_debit_results = bulk.record_debit_results

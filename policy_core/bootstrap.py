@@ -85,7 +85,9 @@ def build_application(database: Database, settings: Settings, **kwargs: Any) -> 
     vault = kwargs.get("vault")
     if settings.store_cipher and vault is not None:
         env.update(store_cipher_env(vault))
-    return PolicyAdministration(env=env, **kwargs)
+    app = PolicyAdministration(env=env, **kwargs)
+    app.reinstatement_window_days = settings.reinstatement_window_days
+    return app
 
 
 def build_sealer(database: Database, app: PolicyAdministration, settings: Settings, **kwargs: Any) -> Any:

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     collection_gateway: str = Field(
         default="simulated", pattern="^(simulated|zengin)$", validation_alias="POLICY_COLLECTION_GATEWAY"
     )
+    # Days after a cancellation was recorded within which POST /policies/{id}/reinstatement undoes it.
+    reinstatement_window_days: int = Field(
+        default=30, ge=0, le=3660, validation_alias="POLICY_REINSTATEMENT_WINDOW_DAYS"
+    )
     scheduler_interval_seconds: float = Field(
         default=30.0, gt=0, validation_alias="POLICY_SCHEDULER_INTERVAL"
     )

@@ -1,15 +1,24 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from policy_core.aggregates.claim import Claim
 
 from ..deps import AppDep, Operator, Reader
 from ..presenters import claim_view, event_view
-from ..schemas import AsOf, ClaimClosure, ClaimDenial, ClaimReport, LossAssessment
+from ..schemas import (
+    AsOf,
+    ClaimClosure,
+    ClaimDenial,
+    ClaimReport,
+    Correction,
+    LossAssessment,
+    LossCorrection,
+    ReserveRequest,
+)
 
 router = APIRouter(tags=["claims"])
 
@@ -55,4 +64,55 @@ def deny_claim(claim_id: UUID, body: ClaimDenial, app: AppDep, key: Operator) ->
 @router.post("/claims/{claim_id}/closure")
 def close_claim(claim_id: UUID, body: ClaimClosure, app: AppDep, key: Operator) -> dict[str, Any]:
     app.close_claim(claim_id, reason=body.reason, actor=key.actor())
+    return claim_view(app.get_claim(claim_id))
+
+
+# ---------------------------------------------------------------- reserves and corrections (issue 11)
+@router.post("/claims/{claim_id}/reserve")
+def set_reserve(claim_id: UUID, body: ReserveRequest, app: AppDep, key: Operator) -> dict[str, Any]:
+    """Set the case reserve (支払備金) of the named sections; a repeat of the same reserve records nothing."""
+    app.set_reserve(claim_id, sections=dict(body.sections), reason=body.reason, actor=key.actor())
+    return claim_view(app.get_claim(claim_id))
+
+
+@router.post("/claims/{claim_id}/payments/{number}/reversal", status_code=201)
+def reverse_payment(
+    claim_id: UUID,
+    number: Annotated[int, Path(ge=1, le=100_000)],
+    body: Correction,
+    app: AppDep,
+    key: Operator,
+) -> dict[str, Any]:
+    payment = app.reverse_payment(claim_id, number, reason=body.reason, actor=key.actor())
+    return {
+        "reversal": {"payment": number, "total": payment["total"], "reason": body.reason},
+        "claim": claim_view(app.get_claim(claim_id)),
+    }
+
+
+@router.post("/claims/{claim_id}/losses/{item}/correction")
+def correct_loss(
+    claim_id: UUID,
+    item: Annotated[int, Path(ge=1, le=100_000)],
+    body: LossCorrection,
+    app: AppDep,
+    key: Operator,
+) -> dict[str, Any]:
+    app.correct_loss(
+        claim_id, item, amount=body.amount, recipients=body.recipients, reason=body.reason, actor=key.actor()
+    )
+    return claim_view(app.get_claim(claim_id))
+
+
+@router.post("/claims/{claim_id}/losses/{item}/withdrawal")
+def withdraw_loss(
+    claim_id: UUID, item: Annotated[int, Path(ge=1, le=100_000)], body: Correction, app: AppDep, key: Operator
+) -> dict[str, Any]:
+    app.withdraw_loss(claim_id, item, reason=body.reason, actor=key.actor())
+    return claim_view(app.get_claim(claim_id))
+
+
+@router.post("/claims/{claim_id}/reopening")
+def reopen_claim(claim_id: UUID, body: Correction, app: AppDep, key: Operator) -> dict[str, Any]:
+    app.reopen_claim(claim_id, reason=body.reason, actor=key.actor())
     return claim_view(app.get_claim(claim_id))

@@ -15,6 +15,7 @@ from ..presenters import event_view, policy_view
 from ..schemas import (
     AsOf,
     CancellationRequest,
+    Correction,
     NonRenewalRequest,
     PolicyApplication,
     QuoteRequest,
@@ -133,6 +134,13 @@ def cancel_policy(policy_id: UUID, body: CancellationRequest, app: AppDep, key: 
     app.cancel(
         policy_id, effective_date=body.effective_date, reason=body.reason, void=body.void, actor=key.actor()
     )
+    return policy_view(app.get_policy(policy_id))
+
+
+@router.post("/policies/{policy_id}/reinstatement")
+def reinstate_policy(policy_id: UUID, body: Correction, app: AppDep, key: Operator) -> dict[str, Any]:
+    """Undo a cancellation within the reinstatement window (POLICY_REINSTATEMENT_WINDOW_DAYS)."""
+    app.reinstate(policy_id, reason=body.reason, actor=key.actor())
     return policy_view(app.get_policy(policy_id))
 
 

@@ -14,7 +14,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from ..bounds import MAX_CLAIM_LOSS_YEN, MAX_LOSS_ITEMS_PER_CLAIM
-from ..errors import Conflict, InvalidInput
+from ..errors import Conflict, InvalidInput, NotFound
 from ..settlement import SECTIONS, LossItem, Settlement
 
 REPORTED, ASSESSED, PAID, DENIED, CLOSED = "reported", "assessed", "paid", "denied", "closed"
@@ -72,6 +72,53 @@ class Claim(Aggregate):
         TOPIC = "policy_admin:Claim.ClaimClosed"
         reason: str
 
+    # ---------------------------------------------------------------- corrections and reserves
+    class ReserveChanged(Aggregate.Event):
+        """The case reserve (支払備金) per section after the change: set by the handler, drawn
+        down by a payment (``cause`` "payment"), released by closing or denying."""
+
+        TOPIC = "policy_admin:Claim.ReserveChanged"
+        reserve: dict[str, int]
+        cause: str  # set | payment | closure | denial
+        reason: str
+
+    class PaymentReversed(Aggregate.Event):
+        """A payment reversed in full: what it paid per section no longer counts as paid."""
+
+        TOPIC = "policy_admin:Claim.PaymentReversed"
+        payment_number: int
+        period_number: int
+        sections: dict[str, int]
+        total: int
+        reason: str
+
+    class LossCorrected(Aggregate.Event):
+        TOPIC = "policy_admin:Claim.LossCorrected"
+        item: int  # the item's stable number (1-based, in the order assessed)
+        before: dict[str, Any]
+        after: dict[str, Any]
+        reason: str
+
+    class LossWithdrawn(Aggregate.Event):
+        TOPIC = "policy_admin:Claim.LossWithdrawn"
+        item: int
+        before: dict[str, Any]
+        reason: str
+
+    class RecoveryBecameDue(Aggregate.Event):
+        """Corrections made the claim owe less than was paid: the insured owes it back (求償 /
+        回収). Never a negative payment."""
+
+        TOPIC = "policy_admin:Claim.RecoveryBecameDue"
+        sections: dict[str, int]  # newly due per section
+        total: int
+        reason: str
+
+    class ClaimReopened(Aggregate.Event):
+        TOPIC = "policy_admin:Claim.ClaimReopened"
+        previous_status: str  # closed | denied
+        reason: str
+
     @event(IncidentReported)
     def __init__(
         self,
@@ -103,6 +150,9 @@ class Claim(Aggregate):
         self.denial_reason: str | None = None
         self.denial_message: str | None = None
         self.closed_reason: str | None = None
+        self.reserve: dict[str, int] = {s: 0 for s in SECTIONS}
+        self.recoveries_due: dict[str, int] = {s: 0 for s in SECTIONS}
+        self.reopened: int = 0
 
     # ------------------------------------------------------------------ reads
     @property
@@ -111,9 +161,9 @@ class Claim(Aggregate):
             return DENIED
         if self.closed_reason is not None:
             return CLOSED
-        if self.payments:
+        if any(not p.get("reversed") for p in self.payments):
             return PAID
-        if self.losses:
+        if self.live_losses():
             return ASSESSED
         return REPORTED
 
@@ -121,8 +171,35 @@ class Claim(Aggregate):
     def paid_total(self) -> int:
         return sum(self.paid.values())
 
+    @property
+    def reserve_total(self) -> int:
+        return sum(self.reserve.values())
+
+    def incurred(self) -> dict[str, int]:
+        """Incurred = paid + case reserve, per section."""
+        return {s: self.paid.get(s, 0) + self.reserve.get(s, 0) for s in SECTIONS}
+
+    def live_losses(self) -> list[dict[str, Any]]:
+        return [i for i in self.losses if not i.get("withdrawn")]
+
     def loss_items(self) -> list[LossItem]:
-        return [LossItem(i["category"], i["risk"], i["amount"], i.get("recipients")) for i in self.losses]
+        return [
+            LossItem(i["category"], i["risk"], i["amount"], i.get("recipients")) for i in self.live_losses()
+        ]
+
+    def loss_item(self, number: int) -> dict[str, Any]:
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= len(self.losses):
+            raise NotFound(
+                f"claim has loss items 1..{len(self.losses)}, not {number!r}", code="loss_item_not_found"
+            )
+        return self.losses[number - 1]
+
+    def payment(self, number: int) -> dict[str, Any]:
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= len(self.payments):
+            raise NotFound(
+                f"claim has payments 1..{len(self.payments)}, not {number!r}", code="payment_not_found"
+            )
+        return self.payments[number - 1]
 
     def _check_open(self) -> None:
         if self.denial_reason is not None:
@@ -156,7 +233,8 @@ class Claim(Aggregate):
 
     @event(LossesAssessed)
     def _losses_assessed(self, items: list[dict[str, Any]]) -> None:
-        self.losses.extend(dict(i) for i in items)
+        for i in items:  # items are numbered in the order assessed: the number never changes
+            self.losses.append({**i, "number": len(self.losses) + 1, "withdrawn": False})
 
     def pay(self, settlement: Settlement, period_number: int) -> dict[str, Any]:
         """Record a settlement already decided against the policy's period usage."""
@@ -180,17 +258,158 @@ class Claim(Aggregate):
     def _claim_paid(
         self, payment_number: int, period_number: int, total: int, settlement: dict[str, Any]
     ) -> None:
-        self.payments.append({"payment_number": payment_number, "total": total, "settlement": settlement})
+        self.payments.append(
+            {"payment_number": payment_number, "total": total, "settlement": settlement, "reversed": False}
+        )
         for section, s in settlement["sections"].items():
             self.paid[section] = self.paid.get(section, 0) + s["paid"]
+
+    def draw_down_reserve(self, paid: dict[str, int]) -> bool:
+        """After a payment: each section's reserve falls by what it paid, never below 0."""
+        after = {s: max(0, self.reserve.get(s, 0) - paid.get(s, 0)) for s in SECTIONS}
+        if after == self.reserve:
+            return False
+        self._reserve_changed(reserve=after, cause="payment", reason="payment drew the reserve down")
+        return True
+
+    def set_reserve(self, sections: dict[str, int], reason: str) -> bool:
+        """The handler's estimate of what is still to pay, per section (sections not named keep theirs)."""
+        self._check_open()
+        if not isinstance(sections, dict) or not sections:
+            raise InvalidInput("sections must name at least one section", code="invalid_reserve")
+        for section, amount in sections.items():
+            if section not in SECTIONS:
+                raise InvalidInput(f"unknown section {section!r}", code="unknown_section")
+            if (
+                isinstance(amount, bool)
+                or not isinstance(amount, int)
+                or not 0 <= amount <= MAX_CLAIM_LOSS_YEN
+            ):
+                raise InvalidInput(
+                    f"reserve for {section} must be yen from 0 to {MAX_CLAIM_LOSS_YEN:,}",
+                    code="invalid_amount",
+                )
+        after = {**self.reserve, **sections}
+        if after == self.reserve:
+            return False
+        self._reserve_changed(reserve=after, cause="set", reason=reason)
+        return True
+
+    def _release_reserve(self, cause: str, reason: str) -> None:
+        if any(self.reserve.values()):
+            self._reserve_changed(reserve={s: 0 for s in SECTIONS}, cause=cause, reason=reason)
+
+    @event(ReserveChanged)
+    def _reserve_changed(self, reserve: dict[str, int], cause: str, reason: str) -> None:
+        self.reserve = dict(reserve)
+
+    def reverse_payment(self, number: int, reason: str) -> dict[str, Any]:
+        payment = self.payment(number)
+        if payment.get("reversed"):
+            raise Conflict(f"payment {number} is already reversed", code="payment_already_reversed")
+        sections = {s: r["paid"] for s, r in payment["settlement"]["sections"].items() if r["paid"]}
+        self._payment_reversed(
+            payment_number=number,
+            period_number=self.period_number,
+            sections=sections,
+            total=payment["total"],
+            reason=reason,
+        )
+        return self.payments[number - 1]
+
+    @event(PaymentReversed)
+    def _payment_reversed(
+        self, payment_number: int, period_number: int, sections: dict[str, int], total: int, reason: str
+    ) -> None:
+        self.payments[payment_number - 1] = {
+            **self.payments[payment_number - 1],
+            "reversed": True,
+            "reversal_reason": reason,
+        }
+        for section, amount in sections.items():
+            self.paid[section] -= amount
+
+    def correct_loss(self, number: int, item: LossItem, reason: str) -> None:
+        self._check_open()
+        before = self.loss_item(number)
+        if before.get("withdrawn"):
+            raise Conflict(f"loss item {number} was withdrawn", code="loss_item_withdrawn")
+        after = {
+            "category": item.category,
+            "risk": item.risk,
+            "amount": item.amount,
+            "recipients": item.recipients,
+        }
+        if all(before.get(k) == v for k, v in after.items()):
+            raise Conflict(f"loss item {number} already reads so", code="nothing_to_correct")
+        total = sum(i["amount"] for i in self.live_losses()) - before["amount"] + item.amount
+        if total > MAX_CLAIM_LOSS_YEN:
+            raise InvalidInput(
+                f"a claim's loss items total at most {MAX_CLAIM_LOSS_YEN:,} yen",
+                code="claim_loss_out_of_range",
+            )
+        self._loss_corrected(item=number, before=_item_fields(before), after=after, reason=reason)
+
+    @event(LossCorrected)
+    def _loss_corrected(self, item: int, before: dict[str, Any], after: dict[str, Any], reason: str) -> None:
+        self.losses[item - 1] = {**self.losses[item - 1], **after}
+
+    def withdraw_loss(self, number: int, reason: str) -> None:
+        self._check_open()
+        before = self.loss_item(number)
+        if before.get("withdrawn"):
+            raise Conflict(f"loss item {number} is already withdrawn", code="loss_item_withdrawn")
+        self._loss_withdrawn(item=number, before=_item_fields(before), reason=reason)
+
+    @event(LossWithdrawn)
+    def _loss_withdrawn(self, item: int, before: dict[str, Any], reason: str) -> None:
+        self.losses[item - 1] = {**self.losses[item - 1], "withdrawn": True}
+
+    def record_recovery_due(self, overpaid: dict[str, int], reason: str) -> bool:
+        """``overpaid``: per section, how much more was paid than the claim now owes (decided by
+        the settlement rules). What is not yet due becomes due."""
+        new = {s: amount - self.recoveries_due.get(s, 0) for s, amount in overpaid.items()}
+        new = {s: a for s, a in new.items() if a > 0}
+        if not new:
+            return False
+        self._recovery_became_due(sections=new, total=sum(new.values()), reason=reason)
+        return True
+
+    @event(RecoveryBecameDue)
+    def _recovery_became_due(self, sections: dict[str, int], total: int, reason: str) -> None:
+        for s, amount in sections.items():
+            self.recoveries_due[s] = self.recoveries_due.get(s, 0) + amount
+
+    @property
+    def recoveries_due_total(self) -> int:
+        return sum(self.recoveries_due.values())
+
+    def reopen(self, reason: str) -> None:
+        if self.denial_reason is not None:
+            previous = DENIED
+        elif self.closed_reason is not None:
+            previous = CLOSED
+        else:
+            raise Conflict(
+                f"claim is {self.status}; only a closed or denied claim reopens", code="claim_open"
+            )
+        self._claim_reopened(previous_status=previous, reason=reason)
+
+    @event(ClaimReopened)
+    def _claim_reopened(self, previous_status: str, reason: str) -> None:
+        self.denial_reason = None
+        self.denial_message = None
+        self.closed_reason = None
+        self.reopened += 1
 
     def deny(self, reason: str, message: str) -> bool:
         if self.denial_reason is not None:
             return False
         if self.closed_reason is not None:
             raise Conflict("claim is closed", code="claim_closed")
-        if self.payments:
+        if any(not p.get("reversed") for p in self.payments):
             raise Conflict("a claim with payments cannot be denied; close it instead", code="claim_paid")
+        self._release_reserve("denial", "claim denied")
         self._claim_denied(reason=reason, message=message)
         return True
 
@@ -204,9 +423,14 @@ class Claim(Aggregate):
             return False
         if self.denial_reason is not None:
             raise Conflict("claim was denied", code="claim_denied")
+        self._release_reserve("closure", "claim closed")
         self._claim_closed(reason=reason)
         return True
 
     @event(ClaimClosed)
     def _claim_closed(self, reason: str) -> None:
         self.closed_reason = reason
+
+
+def _item_fields(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: item.get(k) for k in ("category", "risk", "amount", "recipients")}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -254,6 +254,27 @@ class Policy(Aggregate):
         payment_number: int
         sections: dict[str, int]
         total: int
+
+    class ClaimPaymentReversed(Aggregate.Event):
+        """A claim payment reversed: the period's and the claim's used limits are restored."""
+
+        TOPIC = "policy_admin:Policy.ClaimPaymentReversed"
+        period_number: int
+        claim_id: UUID
+        payment_number: int
+        sections: dict[str, int]
+        total: int
+        reason: str
+
+    class Reinstated(Aggregate.Event):
+        """A cancellation undone (復活): cover restored as if it had not been cancelled; the return
+        premium the cancellation decided is withdrawn (or re-collected if already refunded)."""
+
+        TOPIC = "policy_admin:Policy.Reinstated"
+        period_number: int
+        cancelled_effective_at: datetime
+        return_premium_withdrawn: int
+        reason: str
 
     # ------------------------------------------------------------------ identity
     @staticmethod
@@ -665,6 +686,39 @@ class Policy(Aggregate):
     ) -> None:
         self.cancelled_at = effective_at
         self.cancellation_reason = reason
+        self.cancellation_return_premium = return_premium
+
+    def reinstate(
+        self, reason: str, *, cancellation_recorded_at: datetime, now: datetime, window_days: int
+    ) -> None:
+        """Undo the cancellation within ``window_days`` after it was recorded."""
+        if self.cancelled_at is None:
+            raise Conflict(f"policy is {self.status}, not cancelled", code="not_cancelled")
+        if self.lapsed_at is not None or self.expired_at is not None:
+            raise Conflict(
+                f"policy is also {'lapsed' if self.lapsed_at else 'expired'}", code="policy_terminated"
+            )
+        deadline = cancellation_recorded_at + timedelta(days=window_days)
+        if now > deadline:
+            raise Conflict(
+                f"the cancellation was recorded {cancellation_recorded_at.isoformat()}; reinstatement was "
+                f"possible until {deadline.isoformat()} ({window_days} days)",
+                code="reinstatement_window_passed",
+            )
+        self._reinstated(
+            period_number=self.current_period.number,
+            cancelled_effective_at=self.cancelled_at,
+            return_premium_withdrawn=getattr(self, "cancellation_return_premium", 0),
+            reason=reason,
+        )
+
+    @event(Reinstated)
+    def _reinstated(
+        self, period_number: int, cancelled_effective_at: datetime, return_premium_withdrawn: int, reason: str
+    ) -> None:
+        self.cancelled_at = None
+        self.cancellation_reason = None
+        self.cancellation_return_premium = 0
 
     def declare_sales(self, annual_sales: int, declared_on: date) -> None:
         _check_yen(annual_sales, "annual_sales", MAX_ANNUAL_SALES)
@@ -729,6 +783,42 @@ class Policy(Aggregate):
         for section, amount in sections.items():
             p.paid[section] = p.paid.get(section, 0) + amount
             used[section] = used.get(section, 0) + amount
+
+    def record_claim_payment_reversal(
+        self, period_number: int, claim_id: UUID, payment_number: int, sections: dict[str, int], reason: str
+    ) -> None:
+        p = self.period(period_number)
+        used = p.claim_paid.get(claim_id.hex, {})
+        for section, amount in sections.items():
+            if used.get(section, 0) < amount or p.paid.get(section, 0) < amount:
+                raise Conflict(
+                    f"{section}: reversing {amount:,} exceeds what the claim has paid in the period",
+                    code="inconsistent_reversal",
+                )
+        self._claim_payment_reversed(
+            period_number=period_number,
+            claim_id=claim_id,
+            payment_number=payment_number,
+            sections=dict(sections),
+            total=sum(sections.values()),
+            reason=reason,
+        )
+
+    @event(ClaimPaymentReversed)
+    def _claim_payment_reversed(
+        self,
+        period_number: int,
+        claim_id: UUID,
+        payment_number: int,
+        sections: dict[str, int],
+        total: int,
+        reason: str,
+    ) -> None:
+        p = self.periods[period_number - 1]
+        used = p.claim_paid.setdefault(claim_id.hex, {})
+        for section, amount in sections.items():
+            p.paid[section] -= amount
+            used[section] = used.get(section, 0) - amount
 
 
 def _is_yen(value: Any) -> bool:

@@ -395,11 +395,12 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
             ).format(self._t("rm_portfolio_coinsurers")),
             [scheme, year],
         )
-        out = dict(totals)
+        out = dict(totals) | claims_figures(totals)
         out["loss_ratio"] = loss_ratio(totals["paid_total"], totals["collected_premium"])
         out["mix"] = mix
         out["coinsurers"] = [
-            dict(c) | {"loss_ratio": loss_ratio(c["paid_total"], c["collected_premium"])} for c in coinsurers
+            dict(c) | claims_figures(c) | {"loss_ratio": loss_ratio(c["paid_total"], c["collected_premium"])}
+            for c in coinsurers
         ]
         out["position"] = self.position("portfolio")
         return out
@@ -441,6 +442,25 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
             for v in lag.values()
         )
         return ok, lag
+
+
+def claims_figures(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Paid, outstanding reserves, incurred (paid + reserves) and recoveries due, in yen, and both
+    loss ratios in percent of collected premium (None with nothing collected)."""
+    paid, reserve, collected = row["paid_total"], row["outstanding_reserve"], row["collected_premium"]
+    incurred = paid + reserve
+
+    def percent(amount: int) -> float | None:
+        return None if not collected else round(amount * 100 / collected, 2)
+
+    return {
+        "paid_yen": paid,
+        "outstanding_reserve_yen": reserve,
+        "incurred_yen": incurred,
+        "recoveries_due_yen": row["recoveries_due"],
+        "paid_loss_ratio_percent": percent(paid),
+        "incurred_loss_ratio_percent": percent(incurred),
+    }
 
 
 def loss_ratio(paid: int, premium: int) -> float | None:

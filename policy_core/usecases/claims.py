@@ -187,6 +187,7 @@ def pay_claim(app: PolicyAdministration, claim_id: UUID, *, actor: Actor | None 
             {s: r.paid for s, r in settlement.sections.items()},
         )
         payment = claim.pay(settlement, period.number)
+        claim.draw_down_reserve({s: r.paid for s, r in settlement.sections.items()})
         app._save(claim, policy, actor=actor, command="pay_claim")
         return payment
 

@@ -197,6 +197,16 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
                 year = years[(pid, e.period_number)]
                 totals[(pol.scheme, year)]["return_premium"] += e.return_premium
                 share(pol.scheme, year, shares[(pid, e.period_number)], "return_premium", e.return_premium)
+            if type(e).__name__ == "Reinstated":  # the return premium withdrawn again
+                year = years[(pid, e.period_number)]
+                totals[(pol.scheme, year)]["return_premium"] -= e.return_premium_withdrawn
+                share(
+                    pol.scheme,
+                    year,
+                    shares[(pid, e.period_number)],
+                    "return_premium",
+                    -e.return_premium_withdrawn,
+                )
         due = [p.next_debit_date for p in pol.periods if p.next_debit_date is not None]
         arrears = [p for p in pol.periods if p.failed_attempts and not p.is_collected and p.lapsed_at is None]
         cur = pol.current_period
@@ -243,11 +253,17 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
             records_affected=c.records_affected,
             own_staff_information=c.own_staff_information,
             outside_japan=c.outside_japan,
-            loss_items=len(c.losses),
-            assessed_loss=sum(i["amount"] for i in c.losses),
+            loss_items=len(c.live_losses()),
+            assessed_loss=sum(i["amount"] for i in c.live_losses()),
             payments=len(c.payments),
+            payments_reversed=sum(1 for p in c.payments if p.get("reversed")),
             **{f"paid_{s}": c.paid[s] for s in SECTIONS},
             paid_total=c.paid_total,
+            **{f"reserve_{s}": c.reserve[s] for s in SECTIONS},
+            reserve_total=c.reserve_total,
+            incurred_total=c.paid_total + c.reserve_total,
+            recoveries_due=c.recoveries_due_total,
+            reopened=c.reopened,
             denial_reason=c.denial_reason,
             closed_reason=c.closed_reason,
             version=c.version,
@@ -258,7 +274,11 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
             year = scheme_year(load_scheme(pol.scheme).calendar, c.discovered_at)
         totals[(pol.scheme, year)]["claims_reported"] += 1
         totals[(pol.scheme, year)]["claims_denied"] += c.denial_reason is not None
+        totals[(pol.scheme, year)]["outstanding_reserve"] += c.reserve_total
+        totals[(pol.scheme, year)]["recoveries_due"] += c.recoveries_due_total
         for payment in c.payments:
+            if payment.get("reversed"):  # a reversal takes back exactly what its payment allocated
+                continue
             for s, sec in payment["settlement"]["sections"].items():
                 period = (c.policy_id, c.period_number)
                 share(pol.scheme, years[period], shares[period], f"paid_{s}", sec["paid"])
@@ -277,6 +297,8 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
         "claims_paid",
         *paid,
         "paid_total",
+        "outstanding_reserve",
+        "recoveries_due",
     )
     mix_cols = ("periods_written", "policies_in_force", "written_premium", "collected_premium")
     coin_cols = ("written_premium", "collected_premium", "return_premium", *paid, "paid_total")
@@ -342,6 +364,13 @@ OPS = (
     "default",
     "leave",
     "renewal_notice",
+    # corrections and reserves (issue 11)
+    "reverse",
+    "correct",
+    "withdraw",
+    "reopen",
+    "reinstate",
+    "reserve",
 )
 
 
@@ -485,6 +514,29 @@ class History:
     def close(self, a: int, b: int) -> None:
         self.app.close_claim(self._claim(a), reason="settled")
 
+    def reverse(self, a: int, b: int) -> None:
+        self.app.reverse_payment(self._claim(a), 1 + b % 2, reason="paid in error")
+
+    def correct(self, a: int, b: int) -> None:
+        self.app.correct_loss(self._claim(a), 1 + b % 2, amount=b * 400_000, reason="invoice corrected")
+
+    def withdraw(self, a: int, b: int) -> None:
+        self.app.withdraw_loss(self._claim(a), 1 + b % 3, reason="entered twice")
+
+    def reopen(self, a: int, b: int) -> None:
+        self.app.reopen_claim(self._claim(a), reason="new information")
+
+    def reinstate(self, a: int, b: int) -> None:
+        pid, _ = self._policy(a)
+        self.app.reinstate(pid, reason="cancelled in error")
+
+    def reserve(self, a: int, b: int) -> None:
+        self.app.set_reserve(
+            self._claim(a),
+            sections={SECTIONS[b % 4]: b * 700_000, SECTIONS[(b + 1) % 4]: 100_000 * a},
+            reason="estimate",
+        )
+
     def project(self, a: int, b: int) -> None:
         self.projector.catch_up((1, 3, 1000)[b % 3])
 
@@ -539,7 +591,7 @@ class _Skip(DomainError):
 
 # Weighted towards what makes histories interesting: policies, money, claims.
 op_strategy = st.sampled_from(
-    OPS + ("onboard", "onboard", "claim", "claim", "claim", "renew_cycle", "debit_fail")
+    OPS + ("onboard", "onboard", "claim", "claim", "claim", "renew_cycle", "debit_fail", "reverse", "reserve")
 )
 steps = st.lists(st.tuples(op_strategy, st.integers(0, 7), st.integers(0, 7)), min_size=6, max_size=30)
 

@@ -24,7 +24,7 @@ def claim_status(row: dict[str, Any]) -> str:
         return "denied"
     if row["closed_reason"] is not None:
         return "closed"
-    if row["payments"]:
+    if row["payments"] - row.get("payments_reversed", 0):
         return "paid"
     if row["loss_items"]:
         return "assessed"
@@ -33,7 +33,9 @@ def claim_status(row: dict[str, Any]) -> str:
 
 class ClaimsView(View):
     name = "claims"
-    version = 3  # 2: columns sized from policy_core.bounds (records_affected bigint); 3: number
+    # 2: columns sized from policy_core.bounds (records_affected bigint); 3: number;
+    # 4: reserves, incurred, recoveries due, reversals, loss corrections, reopening
+    version = 4
     rebuild_cost = 0.5
     tables = (
         Table(
@@ -56,6 +58,12 @@ class ClaimsView(View):
                 col("payments", "integer", null=False),
                 *(col(f"paid_{s}", sql_int(MAX_YEN), null=False) for s in SECTIONS),
                 col("paid_total", sql_int(MAX_YEN), null=False),
+                col("payments_reversed", sql_int(MAX_LOSS_ITEMS_PER_CLAIM), null=False),
+                *(col(f"reserve_{s}", sql_int(MAX_CLAIM_LOSS_YEN), null=False) for s in SECTIONS),
+                col("reserve_total", sql_int(MAX_YEN), null=False),
+                col("incurred_total", sql_int(MAX_YEN), null=False),  # paid + reserve
+                col("recoveries_due", sql_int(MAX_YEN), null=False),
+                col("reopened", sql_int(MAX_LOSS_ITEMS_PER_CLAIM), null=False),
                 col("denial_reason", "text"),
                 col("closed_reason", "text"),
                 col("reported_at", "timestamptz", null=False),
@@ -97,10 +105,16 @@ class ClaimsView(View):
             assessed_loss=0,
             payments=0,
             paid_total=0,
+            payments_reversed=0,
+            reserve_total=0,
+            incurred_total=0,
+            recoveries_due=0,
+            reopened=0,
             reported_at=e.timestamp,
             updated_at=e.timestamp,
             version=e.originator_version,
             **{f"paid_{s}": 0 for s in SECTIONS},
+            **{f"reserve_{s}": 0 for s in SECTIONS},
         )
         row["status"] = claim_status(row)
 
@@ -117,6 +131,7 @@ class ClaimsView(View):
         for section, s in e.settlement["sections"].items():
             row[f"paid_{section}"] += s["paid"]
         row["paid_total"] += e.total
+        row["incurred_total"] = row["paid_total"] + row["reserve_total"]
         row["payments"] += 1
         row["last_paid_at"] = e.timestamp
         row["status"] = claim_status(row)
@@ -131,4 +146,46 @@ class ClaimsView(View):
     def on_closed(self, e: Any, rows: Rows) -> None:
         row = self._touch(e, rows)
         row["closed_reason"] = e.reason
+        row["status"] = claim_status(row)
+
+    @handles(Claim.ReserveChanged)
+    def on_reserve(self, e: Any, rows: Rows) -> None:
+        row = self._touch(e, rows)
+        for section in SECTIONS:
+            row[f"reserve_{section}"] = e.reserve.get(section, 0)
+        row["reserve_total"] = sum(e.reserve.values())
+        row["incurred_total"] = row["paid_total"] + row["reserve_total"]
+
+    @handles(Claim.PaymentReversed)
+    def on_reversed(self, e: Any, rows: Rows) -> None:
+        row = self._touch(e, rows)
+        for section, amount in e.sections.items():
+            row[f"paid_{section}"] -= amount
+        row["paid_total"] -= e.total
+        row["incurred_total"] = row["paid_total"] + row["reserve_total"]
+        row["payments_reversed"] += 1
+        row["status"] = claim_status(row)
+
+    @handles(Claim.LossCorrected)
+    def on_loss_corrected(self, e: Any, rows: Rows) -> None:
+        row = self._touch(e, rows)
+        row["assessed_loss"] += e.after["amount"] - e.before["amount"]
+
+    @handles(Claim.LossWithdrawn)
+    def on_loss_withdrawn(self, e: Any, rows: Rows) -> None:
+        row = self._touch(e, rows)
+        row["assessed_loss"] -= e.before["amount"]
+        row["loss_items"] -= 1
+        row["status"] = claim_status(row)
+
+    @handles(Claim.RecoveryBecameDue)
+    def on_recovery_due(self, e: Any, rows: Rows) -> None:
+        self._touch(e, rows)["recoveries_due"] += e.total
+
+    @handles(Claim.ClaimReopened)
+    def on_reopened(self, e: Any, rows: Rows) -> None:
+        row = self._touch(e, rows)
+        row["denial_reason"] = None
+        row["closed_reason"] = None
+        row["reopened"] += 1
         row["status"] = claim_status(row)

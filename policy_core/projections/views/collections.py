@@ -37,7 +37,8 @@ def _status(p: dict[str, Any]) -> str:
 
 class CollectionsView(View):
     name = "collections"
-    version = 2  # 2: a lapse ends the later periods too; debits received after a lapse (refund_due)
+    # 2: a lapse ends the later periods too; debits received after a lapse (refund_due); 3: reinstatement
+    version = 3
     rebuild_cost = 4.0
     tables = (
         Table(
@@ -274,4 +275,10 @@ class CollectionsView(View):
     def on_expired(self, e: Any, rows: Rows) -> None:
         policy = rows.require(POLICY_STATE, e.originator_id)
         policy["expired"] = True
+        self._policy_changed(e, policy, rows)
+
+    @handles(Policy.Reinstated)
+    def on_reinstated(self, e: Any, rows: Rows) -> None:
+        policy = rows.require(POLICY_STATE, e.originator_id)
+        policy["cancelled"] = False
         self._policy_changed(e, policy, rows)

@@ -84,7 +84,7 @@ def put_claim(claims: str, claim_id: UUID, member: str) -> str:
 
 class LimitsView(View):
     name = "limits"
-    version = 2
+    version = 3  # 3: payment reversals give back what they used
     rebuild_cost = 3.5
     tables = (
         Table(
@@ -199,11 +199,19 @@ class LimitsView(View):
 
     @handles(Policy.ClaimPaymentRecorded)
     def on_claim_payment(self, e: Any, rows: Rows) -> None:
-        for section, amount in e.sections.items():
+        self._use(e, rows, 1)
+
+    @handles(Policy.ClaimPaymentReversed)
+    def on_claim_payment_reversed(self, e: Any, rows: Rows) -> None:
+        self._use(e, rows, -1)  # a reversal gives back what the payment used
+
+    def _use(self, e: Any, rows: Rows, sign: int) -> None:
+        for section, raw in e.sections.items():
+            amount = sign * raw
             period = rows.require(LIMITS, e.originator_id, e.period_number, section)
             period["paid"] += amount
             period["remaining"] = period["limit_yen"] - period["paid"]
-            period["payments"] += 1 if amount else 0
+            period["payments"] += sign if amount else 0
             period["updated_at"] = e.timestamp
             claim = rows.get(CLAIM_LIMITS, e.claim_id, section)
             if claim is None:  # a payment always follows the registration; kept total anyway

@@ -50,8 +50,9 @@ def policy_status(row: dict[str, Any]) -> str:
 
 class PoliciesView(View):
     name = "policies"
-    version = 4  # 2: renewal_notice_on; 3: number, refund_due, a lapse ends the later periods too;
-    # 4: holder name as blind index + sealed copy (no plain name)
+    # 2: renewal_notice_on; 3: number, refund_due, a lapse ends the later periods too;
+    # 4: payment reversals and reinstatements; 5: holder name as blind index + sealed copy (no plain name)
+    version = 5
     rebuild_cost = 5.0
     tables = (
         Table(
@@ -333,3 +334,14 @@ class PoliciesView(View):
     @handles(Policy.ClaimPaymentRecorded)
     def on_claim_payment(self, e: Any, rows: Rows) -> None:
         self._touch(e, rows)["claims_paid"] += e.total
+
+    @handles(Policy.ClaimPaymentReversed)
+    def on_claim_payment_reversed(self, e: Any, rows: Rows) -> None:
+        self._touch(e, rows)["claims_paid"] -= e.total
+
+    @handles(Policy.Reinstated)
+    def on_reinstated(self, e: Any, rows: Rows) -> None:
+        row = self._touch(e, rows)
+        row["cancelled_at"] = None
+        row["cancellation_reason"] = None
+        self._refresh(row, rows)

@@ -113,7 +113,9 @@ def presets_fingerprint() -> str:
 
 class PortfolioView(View):
     name = "portfolio"
-    version = 3  # 2: amounts allocated by the shares recorded for each period; 3: lapse ends later periods
+    # 2: amounts allocated by the shares recorded for each period; 3: lapse ends later periods;
+    # 4: outstanding reserves, recoveries due, payment reversals, reinstatements, reopenings
+    version = 4
     rebuild_cost = 4.0
     tables = (
         Table(
@@ -133,6 +135,8 @@ class PortfolioView(View):
                 col("claims_paid", "integer", null=False),
                 *(col(c, sql_int(MAX_PORTFOLIO_YEN), null=False) for c in _PAID),
                 col("paid_total", sql_int(MAX_PORTFOLIO_YEN), null=False),
+                col("outstanding_reserve", sql_int(MAX_PORTFOLIO_YEN), null=False),
+                col("recoveries_due", sql_int(MAX_PORTFOLIO_YEN), null=False),
             ),
             key=("scheme", "scheme_year"),
         ),
@@ -162,6 +166,8 @@ class PortfolioView(View):
                 col("return_premium", sql_int(MAX_PORTFOLIO_YEN), null=False),
                 *(col(c, sql_int(MAX_PORTFOLIO_YEN), null=False) for c in _PAID),
                 col("paid_total", sql_int(MAX_PORTFOLIO_YEN), null=False),
+                col("outstanding_reserve", sql_int(MAX_PORTFOLIO_YEN), null=False),
+                col("recoveries_due", sql_int(MAX_PORTFOLIO_YEN), null=False),
             ),
             key=("scheme", "scheme_year", "coinsurer"),
         ),
@@ -224,6 +230,8 @@ class PortfolioView(View):
                 col("policy_id", "uuid", null=False),
                 col("scheme", "text", null=False),
                 col("scheme_year", "integer", null=False),
+                col("period_number", "integer"),
+                col("reserve", sql_int(MAX_PORTFOLIO_YEN), null=False),  # the claim's case reserve now
             ),
             key=("claim_id",),
             owner="claim_id",
@@ -251,6 +259,8 @@ class PortfolioView(View):
             claims_denied=0,
             claims_paid=0,
             paid_total=0,
+            outstanding_reserve=0,
+            recoveries_due=0,
             **dict.fromkeys(_PAID, 0),
         )
 
@@ -276,6 +286,8 @@ class PortfolioView(View):
             collected_premium=0,
             return_premium=0,
             paid_total=0,
+            outstanding_reserve=0,
+            recoveries_due=0,
             **dict.fromkeys(_PAID, 0),
         )
 
@@ -454,7 +466,79 @@ class PortfolioView(View):
         if e.payment_number == 1:
             totals["claims_paid"] += 1
 
+    @handles(Policy.ClaimPaymentReversed)
+    def on_claim_payment_reversed(self, e: Any, rows: Rows) -> None:
+        """Takes back exactly what the payment added (the same amounts, allocated the same way)."""
+        policy, period = self._period_of(e, rows)
+        totals = self._totals(rows, policy["scheme"], period["scheme_year"])
+        shares = decode_shares(period["coinsurers"])
+        for section, amount in e.sections.items():
+            totals[f"paid_{section}"] -= amount
+            self._unallocate(rows, policy["scheme"], period["scheme_year"], shares, f"paid_{section}", amount)
+        totals["paid_total"] -= e.total
+
+    @handles(Policy.Reinstated)
+    def on_reinstated(self, e: Any, rows: Rows) -> None:
+        policy, period = self._period_of(e, rows)
+        policy["cancelled_at"] = None
+        totals = self._totals(rows, policy["scheme"], period["scheme_year"])
+        totals["return_premium"] -= e.return_premium_withdrawn
+        shares = decode_shares(period["coinsurers"])
+        self._unallocate(
+            rows,
+            policy["scheme"],
+            period["scheme_year"],
+            shares,
+            "return_premium",
+            e.return_premium_withdrawn,
+        )
+        self._recount(policy, period, rows)
+        self._reactivate(policy, rows)
+
+    def _unallocate(
+        self, rows: Rows, scheme: str, year: int, shares: Shares, column: str, amount: int
+    ) -> None:
+        paid = column in _PAID
+        for key, part in allocate(amount, shares).items():
+            row = self._coinsurer(rows, scheme, year, key)
+            row[column] -= part
+            if paid:
+                row["paid_total"] -= part
+
+    def _claim_shares(self, claim: dict[str, Any], rows: Rows) -> Shares:
+        if claim["period_number"] is None:
+            return preset_shares(claim["scheme"])
+        return decode_shares(rows.require(PERIODS, claim["policy_id"], claim["period_number"])["coinsurers"])
+
     # ------------------------------------------------------------------ claim events
+    @handles(Claim.ReserveChanged)
+    def on_reserve(self, e: Any, rows: Rows) -> None:
+        claim = rows.require(CLAIMS, e.originator_id)
+        new = sum(e.reserve.values())
+        old = claim["reserve"]
+        claim["reserve"] = new
+        totals = self._totals(rows, claim["scheme"], claim["scheme_year"])
+        totals["outstanding_reserve"] += new - old
+        shares = self._claim_shares(claim, rows)
+        before, after = allocate(old, shares), allocate(new, shares)
+        for key in after:  # the parts of the new level minus those of the old: exact, never drifting
+            self._coinsurer(rows, claim["scheme"], claim["scheme_year"], key)["outstanding_reserve"] += (
+                after[key] - before[key]
+            )
+
+    @handles(Claim.RecoveryBecameDue)
+    def on_recovery_due(self, e: Any, rows: Rows) -> None:
+        claim = rows.require(CLAIMS, e.originator_id)
+        self._totals(rows, claim["scheme"], claim["scheme_year"])["recoveries_due"] += e.total
+        for key, part in allocate(e.total, self._claim_shares(claim, rows)).items():
+            self._coinsurer(rows, claim["scheme"], claim["scheme_year"], key)["recoveries_due"] += part
+
+    @handles(Claim.ClaimReopened)
+    def on_reopened(self, e: Any, rows: Rows) -> None:
+        if e.previous_status == "denied":
+            claim = rows.require(CLAIMS, e.originator_id)
+            self._totals(rows, claim["scheme"], claim["scheme_year"])["claims_denied"] -= 1
+
     @handles(Claim.IncidentReported)
     def on_reported(self, e: Any, rows: Rows) -> None:
         policy = rows.require(POLICIES, e.policy_id)
@@ -463,7 +547,13 @@ class PortfolioView(View):
         else:  # discovered outside every period: counted in the year of discovery
             year = scheme_year(load_scheme(policy["scheme"]).calendar, e.discovered_at)
         rows.new(
-            CLAIMS, claim_id=e.originator_id, policy_id=e.policy_id, scheme=policy["scheme"], scheme_year=year
+            CLAIMS,
+            claim_id=e.originator_id,
+            policy_id=e.policy_id,
+            scheme=policy["scheme"],
+            scheme_year=year,
+            period_number=e.period_number,
+            reserve=0,
         )
         self._totals(rows, policy["scheme"], year)["claims_reported"] += 1
 
