@@ -219,3 +219,27 @@ class LossCorrection(Strict):
     amount: LossAmount | None = None
     recipients: Recipients | None = None
     reason: Name
+
+
+class HolderChange(Strict):
+    name: Name | None = None
+    name_kana: Text | None = None
+    representative: Text | None = None
+    address: Text | None = None
+    phone: Text | None = None
+    email: Text | None = None
+
+
+class EndorsementChanges(Strict):
+    holder: HolderChange | None = None
+    bank_account: BankAccountIn | None = None
+    plan: Text | None = None
+    liability_limit: LiabilityLimit | None = None
+    network_rider: StrictBool | None = None
+    annual_sales: AnnualSales | None = None
+
+
+class EndorsementRequest(Strict):
+    effective_date: Day
+    changes: EndorsementChanges
+    reason: Name

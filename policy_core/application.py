@@ -35,6 +35,7 @@ from .usecases import (
     collections,
     corrections,
     documents,
+    endorsements,
     lifecycle,
     quotes,
     reads,
@@ -139,6 +140,9 @@ class PolicyAdministration(Application[UUID]):
     deny_claim = claims.deny_claim
     close_claim = claims.close_claim
     terms_of = staticmethod(claims.terms_of)
+
+    endorse = endorsements.endorse
+    endorsements = endorsements.endorsements
 
     set_reserve = reserves.set_reserve
 

@@ -247,6 +247,7 @@ class Jobs:
                         customer_number=customer_number_for(
                             r["policy_id"], r["period_number"], r["next_attempt"]
                         ),
+                        new_code=policy.zengin_new_code,
                     )
                 )
             results = self.gateway.collect(requests)

@@ -320,7 +320,7 @@ def _data_record(index: int, request: DebitRequest, collection_date: date) -> by
         + _n_field("口座番号", account.account_number, 7, where)
         + _c_field("預金者名", account.holder_kana, 30, where)
         + amount
-        + NEW_CODE
+        + request.new_code
         + _n_field("顧客番号", request.customer_number, CUSTOMER_NUMBER_LENGTH, where, pad=True)
         + SUCCESS_CODE  # 振替結果コード: "0" in a request
         + " " * 8

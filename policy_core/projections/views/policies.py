@@ -43,8 +43,8 @@ def policy_status(row: dict[str, Any]) -> str:
 class PoliciesView(View):
     name = "policies"
     # 2: renewal_notice_on; 3: number, refund_due, a lapse ends the later periods too;
-    # 4: payment reversals and reinstatements
-    version = 4
+    # 4: payment reversals and reinstatements; 5: endorsements (the holder's name follows)
+    version = 5
     rebuild_cost = 5.0
     tables = (
         Table(
@@ -298,3 +298,9 @@ class PoliciesView(View):
         row["cancelled_at"] = None
         row["cancellation_reason"] = None
         self._refresh(row, rows)
+
+    @handles(Policy.Endorsed)
+    def on_endorsed(self, e: Any, rows: Rows) -> None:
+        row = self._touch(e, rows)
+        if e.holder is not None:
+            row["holder_name"] = e.holder.get("name", row["holder_name"])
