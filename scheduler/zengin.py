@@ -586,7 +586,7 @@ def write_result_file(
     records = _split_records(request_file)
     out = [records[0]]
     ok_count = ok_amount = ng_count = ng_amount = 0
-    for record, row in zip(records[1:-2], parsed.records):
+    for record, row in zip(records[1:-2], parsed.records, strict=True):
         code = codes[row.customer_number]
         if code == SUCCESS_CODE:
             ok_count, ok_amount = ok_count + 1, ok_amount + row.amount

@@ -102,7 +102,8 @@ def policy_limits(
     period: int | None = Query(default=None, ge=1, le=10_000),
     as_of: AsOf = None,
 ) -> Response | dict[str, Any]:
-    """From the limits read model; ``as_of`` (or a policy the model has not seen yet) replays the aggregate."""
+    """From the limits read model; ``as_of`` (or a policy the model has not seen yet) replays the
+    aggregate."""
     if as_of is None:
         # The view keeps this answer as JSON: sent as it is, no encoding per request.
         body = rt.read_models.limits_json(policy_id, period)

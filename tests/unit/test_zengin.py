@@ -205,7 +205,7 @@ def test_round_trip_with_every_result_code() -> None:
         for i in range(len(CODES))
     ]
     request_file = write_request_file(requests, **HEADER_ARGS)
-    answers = {r.customer_number: code for r, code in zip(requests, CODES)}
+    answers = {r.customer_number: code for r, code in zip(requests, CODES, strict=True)}
     result_file = write_result_file(request_file, answers)
 
     results = parse_result_file(result_file)
@@ -236,7 +236,7 @@ def test_round_trip_with_every_result_code() -> None:
     # Only the result codes and the trailer change; header, data fields and end stay byte-identical.
     before, after = _records(request_file), _records(result_file)
     assert after[0] == before[0] and after[-1] == before[-1]
-    for old, new, code in zip(before[1:-2], after[1:-2], CODES):
+    for old, new, code in zip(before[1:-2], after[1:-2], CODES, strict=True):
         assert new[:111] == old[:111] and new[112:] == old[112:]
         assert new[111:112] == code.encode()
     assert all(len(r) == 120 for r in after)
