@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.e2e.conftest import auth
 from tests.e2e.test_api_core import APPLICATION
-from tests.e2e.test_api_cover_rules import JCCI, apply, events
+from tests.e2e.test_api_cover_rules import JCCI, events
 
 OP, AU = auth("operator"), auth("auditor")
 NEW_BANK = dict(APPLICATION["bank_account"], account_number="7654321")
