@@ -34,9 +34,11 @@ def test_endorsements_on_both_schemes(client):
         assert e["actor"]["role"] == "operator"
         listed = client.get(f"/api/v1/policies/{pid}/endorsements", headers=AU).json()["items"]
         assert [x["number"] for x in listed] == [1]
-        assert (
-            client.get(f"/api/v1/policies/{pid}", headers=AU).json()["holder"]["address"] == "大阪市北区1-1"
-        )
+        now = client.get(f"/api/v1/policies/{pid}", headers=AU).json()
+        assert now["holder"]["address"] == "大阪市北区1-1"
+        assert [x["number"] for x in now["endorsements"]] == [1]
+        then = client.get(f"/api/v1/policies/{pid}", headers=AU, params={"as_of": p["modified_on"]}).json()
+        assert then["endorsements"] == [] and "address" not in then["holder"]
         before = events(client, pid)
         for bad in (
             {"effective_date": day, "changes": {"plan": "C"}, "reason": "upgrade"},

@@ -453,3 +453,13 @@ def test_parse_errors_and_reprs_never_show_the_account_number() -> None:
     for secret in ("1234567", "2345678", COLLECTOR_ACCOUNT):
         assert secret not in text
     assert "****567" in text and "****321" in text
+
+
+def test_new_account_code_is_written_in_column_90() -> None:
+    """新規コード: 1 first debit from a new account, 2 the account was changed, 0 otherwise."""
+    requests = [replace(_request(seq=i), new_code=code) for i, code in enumerate(("1", "2", "0"), start=1)]
+    data = write_request_file(requests, **HEADER_ARGS)
+    assert [r.new_code for r in parse_request_file(data).records] == ["1", "2", "0"]
+    assert [rec[90:91] for rec in _records(data)[1:4]] == [b"1", b"2", b"0"]
+    with pytest.raises(ValueError):
+        replace(_request(), new_code="3")
