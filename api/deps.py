@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -38,7 +38,7 @@ async def authenticate(
     return key
 
 
-def require(*roles: str) -> Callable[[ApiKey], ApiKey]:
+def require(*roles: str) -> Callable[[ApiKey], Coroutine[Any, Any, ApiKey]]:
     async def check(key: Annotated[ApiKey, Depends(authenticate)]) -> ApiKey:
         if key.role not in roles:
             raise HTTPException(

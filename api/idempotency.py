@@ -91,7 +91,8 @@ class _ReplayingMiddleware(BaseHTTPMiddleware):
             conn.commit()
             if claimed is None:
                 row = conn.execute(
-                    f"SELECT body_sha256, status, response, media_type FROM {TABLE} WHERE scope=%s AND key=%s",
+                    f"SELECT body_sha256, status, response, media_type FROM {TABLE} WHERE scope=%s AND "
+                    "key=%s",
                     (scope, key),
                 ).fetchone()
         if claimed is None:

@@ -71,6 +71,7 @@ def policy_view(policy: Policy) -> dict[str, Any]:
         "cancelled_at": policy.cancelled_at,
         "cancellation_reason": policy.cancellation_reason,
         "expired_at": policy.expired_at,
+        "endorsements": [dict(e) for e in getattr(policy, "endorsements", [])],
         "modified_on": policy.modified_on,
     }
 

@@ -63,14 +63,17 @@ def _iso_moment(value: Any) -> Any:
     return value
 
 
-def _yen(high: int, description: str) -> Any:
-    return Annotated[StrictInt, Field(ge=0, le=high, description=description)]
-
-
-Yen = _yen(MAX_YEN, "integer yen")
-AnnualSales = _yen(bounds.MAX_ANNUAL_SALES, "declared annual sales, integer yen")
-LiabilityLimit = _yen(bounds.MAX_LIABILITY_LIMIT, "plan E liability limit, integer yen")
-LossAmount = _yen(bounds.MAX_LOSS_ITEM_YEN, "one loss item, integer yen")
+# Spelled out (not built by a function) so that type checkers read them as types.
+Yen = Annotated[StrictInt, Field(ge=0, le=MAX_YEN, description="integer yen")]
+AnnualSales = Annotated[
+    StrictInt, Field(ge=0, le=bounds.MAX_ANNUAL_SALES, description="declared annual sales, integer yen")
+]
+LiabilityLimit = Annotated[
+    StrictInt, Field(ge=0, le=bounds.MAX_LIABILITY_LIMIT, description="plan E liability limit, integer yen")
+]
+LossAmount = Annotated[
+    StrictInt, Field(ge=0, le=bounds.MAX_LOSS_ITEM_YEN, description="one loss item, integer yen")
+]
 People = Annotated[StrictInt, Field(ge=0, le=bounds.MAX_PEOPLE, description="a number of individuals")]
 Recipients = Annotated[
     StrictInt, Field(ge=1, le=bounds.MAX_PEOPLE, description="individuals who received it")
@@ -201,7 +204,10 @@ AsOf = Annotated[Timestamp | None, as_of_query()]
 
 # ---------------------------------------------------------------- corrections and reserves (issue 11)
 Section = Literal["liability_basic", "liability_recourse", "expense_basic", "expense_recourse"]
-ReserveYen = _yen(bounds.MAX_CLAIM_LOSS_YEN, "case reserve for a section, integer yen")
+ReserveYen = Annotated[
+    StrictInt,
+    Field(ge=0, le=bounds.MAX_CLAIM_LOSS_YEN, description="case reserve for a section, integer yen"),
+]
 
 
 class Correction(Strict):
@@ -218,4 +224,28 @@ class ReserveRequest(Strict):
 class LossCorrection(Strict):
     amount: LossAmount | None = None
     recipients: Recipients | None = None
+    reason: Name
+
+
+class HolderChange(Strict):
+    name: Name | None = None
+    name_kana: Text | None = None
+    representative: Text | None = None
+    address: Text | None = None
+    phone: Text | None = None
+    email: Text | None = None
+
+
+class EndorsementChanges(Strict):
+    holder: HolderChange | None = None
+    bank_account: BankAccountIn | None = None
+    plan: Text | None = None
+    liability_limit: LiabilityLimit | None = None
+    network_rider: StrictBool | None = None
+    annual_sales: AnnualSales | None = None
+
+
+class EndorsementRequest(Strict):
+    effective_date: Day
+    changes: EndorsementChanges
     reason: Name

@@ -124,7 +124,10 @@ def run(cfg: Config) -> list[Measure]:
             )
             c.execute(f"CREATE UNIQUE INDEX ON {raw_table} (notification_id)")
         raw = psycopg.connect(db.dsn)
-        insert = f"INSERT INTO {raw_table} (originator_id, originator_version, topic, state) VALUES (%s, 1, %s, %s)"
+        insert = (
+            f"INSERT INTO {raw_table} (originator_id, originator_version, topic, state)"
+            " VALUES (%s, 1, %s, %s)"
+        )
         topic = "bench:Raw.Applied"
 
         def product(r: int) -> float:

@@ -249,7 +249,8 @@ def _scenario(cfg: Config, kind: str, n: int, tpl_n: int) -> dict[str, Any]:
                     reports.append(report.to_dict())
                     projections_s.append(catch_up_s[0])
                     cfg.say(
-                        f"  #2 {kind} run ({layout}) {i + 1}: {secs:.1f} s (projections {catch_up_s[0]:.1f} s) "
+                        f"  #2 {kind} run ({layout}) {i + 1}: {secs:.1f} s (projections "
+                        f"{catch_up_s[0]:.1f} s) "
                         f"debited {report.debited} failed {report.failed} renewed {report.renewed} "
                         f"activated {report.activated} errors {len(report.errors)}"
                     )
@@ -316,7 +317,8 @@ def run(cfg: Config) -> list[Measure]:
             c = sorted(v["cpu"], key=lambda x: x["wall"])[len(v["cpu"]) // 2]
             extra_note += (
                 f"; CPU seconds in the median run: machine {c['machine']:.1f} of "
-                f"{os.cpu_count()} x {c['wall']:.1f} s ({c['machine'] / (c['wall'] * (os.cpu_count() or 1)):.0%}"
+                f"{os.cpu_count()} x {c['wall']:.1f} s "
+                f"({c['machine'] / (c['wall'] * (os.cpu_count() or 1)):.0%}"
                 f" busy), scheduler process {c['scheduler']:.1f}"
                 + (f", projection process {c['projections']:.1f}" if layout == "process" else "")
                 + ", PostgreSQL and the rest "

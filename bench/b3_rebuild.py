@@ -130,7 +130,8 @@ def run(cfg: Config) -> list[Measure]:
             vacuum_analyze(db)
             setup = time.perf_counter() - t
             cfg.say(
-                f"  #3 {total:,} events copied in {setup:.0f} s ({tpl.events} per template copy, {copies} copies)"
+                f"  #3 {total:,} events copied in {setup:.0f} s ({tpl.events} per template copy, "
+                f"{copies} copies)"
             )
             source = EventSource.from_app(rt.app)
             schema = db.schema
@@ -154,7 +155,8 @@ def run(cfg: Config) -> list[Measure]:
                     conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_stock" CASCADE')
                 stock.append(done / secs)
                 cfg.say(
-                    f"  #3 stock runner run {i + 1}: {done:,} events in {secs:.1f} s = {done / secs:,.0f} ev/s"
+                    f"  #3 stock runner run {i + 1}: {done:,} events in {secs:.1f} s = "
+                    f"{done / secs:,.0f} ev/s"
                 )
         finally:
             rt.close()

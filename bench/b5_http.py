@@ -43,7 +43,8 @@ wrk.method = "%(method)s"
 wrk.headers["Authorization"] = "Bearer %(key)s"
 request = function()
   local id
-  if "%(pick)s" == "random" then id = ids[math.random(#ids)] else i = i + 1; id = ids[((i - 1) %% #ids) + 1] end
+  if "%(pick)s" == "random" then id = ids[math.random(#ids)]
+  else i = i + 1; id = ids[((i - 1) %% #ids) + 1] end
   return wrk.format(nil, "%(prefix)s" .. id .. "%(suffix)s")
 end
 """
@@ -245,7 +246,10 @@ def run(cfg: Config) -> list[Measure]:
         return [x[f] for x in results[k] if x.get(f) is not None]
 
     errs = {k: sum(x["non_2xx"] for x in v) for k, v in results.items()}
-    common = f"non-2xx per series {errs} (rps counts 2xx only); wrk -t1 -c16 -d{duration:.0f}s over 127.0.0.1; uvicorn 1 worker (h11, asyncio); {policies_n} policies"
+    common = (
+        f"non-2xx per series {errs} (rps counts 2xx only); wrk -t1 -c16 -d{duration:.0f}s over "
+        f"127.0.0.1; uvicorn 1 worker (h11, asyncio); {policies_n} policies"
+    )
     pay_err = sum(x["non_2xx"] for x in results["payments"])
     pay_req = sum(x["requests"] for x in results["payments"])
     out = [

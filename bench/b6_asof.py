@@ -122,7 +122,7 @@ def run(cfg: Config, sizes: tuple[int, ...] | None = None) -> list[Measure]:
             am, bm = app.get_policy(pid, as_of=middle), as_of_read(snap_app, pid, middle)
             assert am.version == bm.version, (am.version, bm.version)
 
-            def lat(fn: Any) -> float:
+            def lat(fn: Any, k: int = k) -> float:
                 xs = []
                 for _ in range(k):
                     t = time.perf_counter()
@@ -134,12 +134,16 @@ def run(cfg: Config, sizes: tuple[int, ...] | None = None) -> list[Measure]:
                 k_: [] for k_ in ("product", "fold", "snap", "snap_mid", "current", "raw")
             }
             for _ in range(cfg.runs):
-                series["raw"].append(lat(lambda: raw.execute(select, [pid], prepare=True).fetchall()))
-                series["product"].append(lat(lambda: app.get_policy(pid, as_of=now)))
-                series["fold"].append(lat(lambda: fold([e for e in app.history(pid) if e.timestamp <= now])))
-                series["snap"].append(lat(lambda: as_of_read(snap_app, pid, now)))
-                series["snap_mid"].append(lat(lambda: as_of_read(snap_app, pid, middle)))
-                series["current"].append(lat(lambda: snap_app.repository.get(pid)))
+                series["raw"].append(lat(lambda pid=pid: raw.execute(select, [pid], prepare=True).fetchall()))
+                series["product"].append(lat(lambda pid=pid, now=now: app.get_policy(pid, as_of=now)))
+                series["fold"].append(
+                    lat(lambda pid=pid, now=now: fold([e for e in app.history(pid) if e.timestamp <= now]))
+                )
+                series["snap"].append(lat(lambda pid=pid, now=now: as_of_read(snap_app, pid, now)))
+                series["snap_mid"].append(
+                    lat(lambda pid=pid, middle=middle: as_of_read(snap_app, pid, middle))
+                )
+                series["current"].append(lat(lambda pid=pid: snap_app.repository.get(pid)))
             cfg.say(f"  #6 {n} events: " + ", ".join(f"{k_} {median(v):.2f} ms" for k_, v in series.items()))
             base = "raw psycopg select of the same rows"
             big = n == max(sizes) and n >= 5000

@@ -138,7 +138,8 @@ def run(cfg: Config, sizes: tuple[int, int] | None = None) -> list[Measure]:
                 baseline_runs=results[small][k],
                 target=f"<= {TARGET} x" if gated else "-",
                 met=(lambda v, r: r is not None and r <= TARGET) if gated else None,
-                notes=f"{ops} ops per run; table {info.get('table_bytes', 0) / 2**30:.1f} GiB at the large size; "
+                notes=f"{ops} ops per run; table "
+                f"{info.get('table_bytes', 0) / 2**30:.1f} GiB at the large size; "
                 f"setup {info[f'setup_s_{small}']} s + {info[f'setup_s_{large}']} s",
                 extra=info,
             )

@@ -71,7 +71,8 @@ class Template:
 def read_template(db: Database, member_marker: bytes | None = None) -> Template:
     with psycopg.connect(db.dsn) as conn:
         rows = conn.execute(
-            f"SELECT originator_id, originator_version, topic, state FROM {qualified(db)} ORDER BY notification_id"
+            f"SELECT originator_id, originator_version, topic, state FROM {qualified(db)} ORDER BY "
+            "notification_id"
         ).fetchall()
     ids = {r[0] for r in rows}
     hexes = {u.hex.encode() for u in ids}
@@ -157,7 +158,8 @@ def copy_in_database(
             b = min(first_copy + copies, a + per) - 1
             conn.execute(
                 f"INSERT INTO {qualified(db)} (originator_id, originator_version, topic, state) "
-                f"SELECT md5(g::text || ':' || t.originator_id::text)::uuid, t.originator_version, t.topic, t.state "
+                "SELECT md5(g::text || ':' || t.originator_id::text)::uuid, t.originator_version, "
+                "t.topic, t.state "
                 f"FROM generate_series(%s::int, %s::int) AS g CROSS JOIN {tpl} AS t ORDER BY g, t.ord",
                 [a, b],
             )
@@ -198,7 +200,8 @@ PLANS = ["A", "A", "A", "B", "B", "C", "D", "E"]
 
 
 def simulated_template(cfg: Config, *, policies: int, years: int, seed: int = 7) -> Template:
-    """A realistic mixed history made by ``scheduler.simulate`` (debits, failures, lapses, claims, renewals)."""
+    """A realistic mixed history made by ``scheduler.simulate`` (debits, failures, lapses, claims,
+    renewals)."""
     key = ("sim", policies, years, seed)
     if key in cfg.scratch:
         return cfg.scratch[key]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import fields
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, TypeVar
@@ -38,6 +38,7 @@ from .usecases import (
     collections,
     corrections,
     documents,
+    endorsements,
     erasure,
     lifecycle,
     quotes,
@@ -147,6 +148,9 @@ class PolicyAdministration(Application[UUID]):
     deny_claim = claims.deny_claim
     close_claim = claims.close_claim
     terms_of = staticmethod(claims.terms_of)
+
+    endorse = endorsements.endorse
+    endorsements = endorsements.endorsements
 
     set_reserve = reserves.set_reserve
 
@@ -260,7 +264,7 @@ class PolicyAdministration(Application[UUID]):
         as_of = check_moment(aware(as_of, "as_of"), "as_of", now=self.clock())
         start = self._snapshot_before(aggregate_id, as_of) if cls is Policy else None
         if start is not None:
-            later = self.events.get(aggregate_id, gt=start.originator_version)
+            later: Iterable[Any] = self.events.get(aggregate_id, gt=start.originator_version)
             return fold(fold(None, [start]), (e for e in later if e.timestamp <= as_of))
         events = [e for e in self._history(aggregate_id, cls=cls) if e.timestamp <= as_of]
         if not events:
@@ -278,7 +282,7 @@ class PolicyAdministration(Application[UUID]):
         one small event per probe."""
         if self.snapshots is None:
             return None
-        latest = list(self.snapshots.get(aggregate_id, desc=True, limit=1))
+        latest: list[Any] = list(self.snapshots.get(aggregate_id, desc=True, limit=1))
         if not latest:
             return None
         if latest[0].state["_modified_on"] <= as_of:
@@ -288,7 +292,7 @@ class PolicyAdministration(Application[UUID]):
         while lo <= hi:
             mid = (lo + hi) // 2
             probe = self.events.get(aggregate_id, gt=versions[mid] - 1, lte=versions[mid])
-            event = next(iter(probe))
+            event: Any = next(iter(probe))
             if event.timestamp <= as_of:
                 best, lo = versions[mid], mid + 1
             else:

@@ -57,8 +57,8 @@ def _build_char_map() -> dict[str, str]:
         if len(decomposed) == 2 and decomposed[0] in table and decomposed[1] in table:
             table[full] = table[decomposed[0]] + table[decomposed[1]]
     # Zengin has no small kana: use the large forms.
-    table.update(zip(_SMALL_HALF_WIDTH, _LARGE_HALF_WIDTH))
-    for small, large in zip("ァィゥェォッャュョヮヵヶ", "ｱｲｳｴｵﾂﾔﾕﾖﾜｶｹ"):
+    table.update(zip(_SMALL_HALF_WIDTH, _LARGE_HALF_WIDTH, strict=True))
+    for small, large in zip("ァィゥェォッャュョヮヵヶ", "ｱｲｳｴｵﾂﾔﾕﾖﾜｶｹ", strict=True):
         table[small] = large
     table["ヴ"] = "ｳﾞ"
     # Spacing (non-combining) voicing marks.
@@ -143,7 +143,7 @@ def _holder(value: object) -> str:
 def _account_type(value: object) -> str:
     if value not in ACCOUNT_TYPES:
         raise _fail("account_type", f"must be one of {', '.join(ACCOUNT_TYPES)}, got {value!r}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 @dataclass(frozen=True, repr=False)
@@ -239,11 +239,11 @@ class BankAccount:
 
 
 def validate_bank_account(
-    bank_code: str,
-    branch_code: str,
-    account_type: str,
-    account_number: str,
-    holder_kana: str,
+    bank_code: Any,
+    branch_code: Any,
+    account_type: Any,
+    account_number: Any,
+    holder_kana: Any,
 ) -> BankAccount:
     """Normalise and check every field; errors name the field but never echo the account number."""
     return BankAccount(

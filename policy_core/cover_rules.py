@@ -47,7 +47,7 @@ def check_no_overlap(policies: Iterable[Any], *, member_number: str, start: date
         raise Conflict(
             f"member {member_number} already holds policy {label} in this "
             f"scheme, covering from {cover_start(first).isoformat()}"
-            + (f" to {cover_end(first).isoformat()}" if cover_end(first) else " and renewing")
+            + (f" to {their_end.isoformat()}" if (their_end := cover_end(first)) else " and renewing")
             + f"; the new cover from {start.isoformat()} would overlap it",
             code="member_already_insured",
             policy_ids=[str(p.id) for p in clashing],

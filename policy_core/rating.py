@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from policy_core.bounds import MAX_ANNUAL_PREMIUM, MAX_ANNUAL_SALES, MAX_LIABILITY_LIMIT
 from policy_core.errors import InvalidInput
@@ -149,7 +149,7 @@ class Rating:
         return cls(annual_premium=annual_premium, tariff_version=version, breakdown=parsed)
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     # bool is an int subclass but never a meaningful amount.
     return isinstance(value, int) and not isinstance(value, bool)
 

@@ -228,7 +228,7 @@ class LossItem:
         return section_of(self.category, self.risk)
 
 
-def validate_loss_item(category: str, risk: str, amount: int, recipients: int | None = None) -> LossItem:
+def validate_loss_item(category: Any, risk: Any, amount: Any, recipients: Any = None) -> LossItem:
     """Build a LossItem from untrusted input, raising InvalidInput with a stable code.
 
     Codes: unknown_loss_category, unknown_risk, invalid_amount, invalid_recipients.

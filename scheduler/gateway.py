@@ -72,8 +72,11 @@ class DebitRequest:
     debit_date: date
     account: BankAccount
     customer_number: str
+    new_code: str = "0"  # Zengin 新規コード: 1 first debit from a new account, 2 account changed, 0 else
 
     def __post_init__(self) -> None:
+        if self.new_code not in ("0", "1", "2"):
+            raise ValueError(f"new_code must be 0, 1 or 2, got {self.new_code!r}")
         if not isinstance(self.policy_id, str) or not self.policy_id:
             raise ValueError("policy_id must be a non-empty string")
         if not _is_int(self.period_number) or self.period_number < 1:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -192,7 +193,7 @@ class Jobs:
         renewals = []
         for key, pid, n, row in _unseen("anniversary", self._anniversaries(instant), seen):
             if row["non_renewal_notice_on"] is not None:
-                self._command(report, key, lambda: self.app.expire(pid, n, actor=act), "expired")
+                self._command(report, key, partial(self.app.expire, pid, n, actor=act), "expired")
             else:
                 renewals.append((pid, n + 1))
                 seen.add(("activate", pid, n + 1))
@@ -204,13 +205,13 @@ class Jobs:
             for err in done["errors"]:
                 _refused(report, err)
         for key, pid, n, _ in _unseen("activate", self._activations(instant), seen):
-            self._command(report, key, lambda: self.app.activate(pid, n, actor=act), "activated")
+            self._command(report, key, partial(self.app.activate, pid, n, actor=act), "activated")
         issued_on = instant.astimezone(TOKYO).date()
         for key, pid, n, _ in _unseen("notice", self._notices(instant), seen):
             self._command(
                 report,
                 key,
-                lambda: self.app.issue_renewal_notice(pid, n, issued_on=issued_on, actor=act),
+                partial(self.app.issue_renewal_notice, pid, n, issued_on=issued_on, actor=act),
                 "renewal_notices",
             )
         debits = [
@@ -257,6 +258,7 @@ class Jobs:
                         customer_number=customer_number_for(
                             r["policy_id"], r["period_number"], r["next_attempt"]
                         ),
+                        new_code=policy.zengin_new_code,
                     )
                 )
             results = self.gateway.collect(requests)

@@ -47,7 +47,8 @@ class Leadership:
         conn = psycopg.connect(
             self.database.dsn, autocommit=True, connect_timeout=5, application_name="policy-admin-scheduler"
         )
-        got = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()[0]
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+        got = bool(row and row[0])
         if got:
             self._conn = conn
             log.info("scheduler leadership acquired", extra={"lock_key": self.key})

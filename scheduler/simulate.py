@@ -132,7 +132,7 @@ def simulate(
     plan_dates: list[date] = sorted(
         add_months(start, rng.randrange(0, 12)).replace(day=rng.randint(1, 28)) for _ in range(policies)
     )
-    summary = {
+    summary: dict[str, Any] = {
         "applied": 0,
         "refused": 0,
         "claims": 0,

@@ -320,7 +320,7 @@ def _data_record(index: int, request: DebitRequest, collection_date: date) -> by
         + _n_field("口座番号", account.account_number, 7, where)
         + _c_field("預金者名", account.holder_kana, 30, where)
         + amount
-        + NEW_CODE
+        + request.new_code
         + _n_field("顧客番号", request.customer_number, CUSTOMER_NUMBER_LENGTH, where, pad=True)
         + SUCCESS_CODE  # 振替結果コード: "0" in a request
         + " " * 8
@@ -586,7 +586,7 @@ def write_result_file(
     records = _split_records(request_file)
     out = [records[0]]
     ok_count = ok_amount = ng_count = ng_amount = 0
-    for record, row in zip(records[1:-2], parsed.records):
+    for record, row in zip(records[1:-2], parsed.records, strict=True):
         code = codes[row.customer_number]
         if code == SUCCESS_CODE:
             ok_count, ok_amount = ok_count + 1, ok_amount + row.amount

@@ -162,7 +162,8 @@ class ZenginGateway:
             rows = {
                 r[0]: r
                 for r in conn.execute(
-                    f"SELECT customer_number, policy_id, period_number, attempt, amount, debit_date, result_code "
+                    "SELECT customer_number, policy_id, period_number, attempt, amount, debit_date, "
+                    "result_code "
                     f"FROM {TABLE} WHERE customer_number = ANY(%s)",
                     ([rec.customer_number for rec in records],),
                 ).fetchall()

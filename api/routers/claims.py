@@ -71,7 +71,8 @@ def close_claim(claim_id: UUID, body: ClaimClosure, app: AppDep, key: Operator) 
 @router.post("/claims/{claim_id}/reserve")
 def set_reserve(claim_id: UUID, body: ReserveRequest, app: AppDep, key: Operator) -> dict[str, Any]:
     """Set the case reserve (支払備金) of the named sections; a repeat of the same reserve records nothing."""
-    app.set_reserve(claim_id, sections=dict(body.sections), reason=body.reason, actor=key.actor())
+    sections = {str(section): amount for section, amount in body.sections.items()}
+    app.set_reserve(claim_id, sections=sections, reason=body.reason, actor=key.actor())
     return claim_view(app.get_claim(claim_id))
 
 

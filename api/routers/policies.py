@@ -11,11 +11,12 @@ from policy_core.aggregates.policy import Policy
 from policy_core.calendar import TOKYO
 
 from ..deps import AppDep, Operator, Reader, RuntimeDep
-from ..presenters import event_view, policy_view
+from ..presenters import event_view, masked_account, policy_view
 from ..schemas import (
     AsOf,
     CancellationRequest,
     Correction,
+    EndorsementRequest,
     NonRenewalRequest,
     PolicyApplication,
     QuoteRequest,
@@ -101,7 +102,8 @@ def policy_limits(
     period: int | None = Query(default=None, ge=1, le=10_000),
     as_of: AsOf = None,
 ) -> Response | dict[str, Any]:
-    """From the limits read model; ``as_of`` (or a policy the model has not seen yet) replays the aggregate."""
+    """From the limits read model; ``as_of`` (or a policy the model has not seen yet) replays the
+    aggregate."""
     if as_of is None:
         # The view keeps this answer as JSON: sent as it is, no encoding per request.
         body = rt.read_models.limits_json(policy_id, period)
@@ -135,6 +137,39 @@ def cancel_policy(policy_id: UUID, body: CancellationRequest, app: AppDep, key: 
         policy_id, effective_date=body.effective_date, reason=body.reason, void=body.void, actor=key.actor()
     )
     return policy_view(app.get_policy(policy_id))
+
+
+def endorsement_view(e: Any) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if e.holder is not None:
+        changes["holder"] = e.holder
+    if e.bank_account is not None:
+        changes["bank_account"] = masked_account(e.bank_account)
+    return {
+        "number": e.number,
+        "effective_at": e.effective_at,
+        "period": e.period_number,
+        "changes": changes,
+        "premium_delta": e.premium_delta,
+        "reason": e.reason,
+        "recorded_at": e.timestamp,
+        "actor": (getattr(e, "metadata", None) or {}).get("actor"),
+    }
+
+
+@router.post("/policies/{policy_id}/endorsements", status_code=201)
+def endorse_policy(policy_id: UUID, body: EndorsementRequest, app: AppDep, key: Operator) -> dict[str, Any]:
+    """A mid-term change (異動): holder details and/or a new direct-debit account."""
+    changes = body.changes.model_dump(exclude_none=True)
+    done = app.endorse(
+        policy_id, effective_date=body.effective_date, changes=changes, reason=body.reason, actor=key.actor()
+    )
+    return endorsement_view(app.endorsements(policy_id)[done["number"] - 1])
+
+
+@router.get("/policies/{policy_id}/endorsements")
+def list_endorsements(policy_id: UUID, app: AppDep, key: Reader) -> dict[str, Any]:
+    return {"items": [endorsement_view(e) for e in app.endorsements(policy_id)]}
 
 
 @router.post("/policies/{policy_id}/reinstatement")

@@ -319,7 +319,12 @@ class Claim(Aggregate):
 
     @event(PaymentReversed)
     def _payment_reversed(
-        self, payment_number: int, period_number: int, sections: dict[str, int], total: int, reason: str
+        self,
+        payment_number: int,
+        period_number: int | None,
+        sections: dict[str, int],
+        total: int,
+        reason: str,
     ) -> None:
         self.payments[payment_number - 1] = {
             **self.payments[payment_number - 1],

@@ -276,6 +276,22 @@ class Policy(Aggregate):
         return_premium_withdrawn: int
         reason: str
 
+    class Endorsed(Aggregate.Event):
+        """A mid-term change (異動) of the holder's details and/or the direct-debit account.
+
+        ``holder`` is the whole holder record after the change, ``bank_account`` the new mandate
+        (None when not changed): personal data in the fields that issue 12 encrypts."""
+
+        TOPIC = "policy_admin:Policy.Endorsed"
+        number: int
+        period_number: int
+        effective_at: datetime
+        holder: dict[str, Any] | None
+        bank_account: dict[str, str] | None
+        changed: list[str]
+        premium_delta: int
+        reason: str
+
     # ------------------------------------------------------------------ identity
     @staticmethod
     def id_for(scheme: str, member_number: str, start: datetime) -> UUID:
@@ -320,6 +336,7 @@ class Policy(Aggregate):
         self.expired_at: datetime | None = None
         self.non_renewal_notice_on: date | None = None
         self.lapse_reason: str | None = None
+        self.endorsements: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ reads
     @property
@@ -783,6 +800,86 @@ class Policy(Aggregate):
         for section, amount in sections.items():
             p.paid[section] = p.paid.get(section, 0) + amount
             used[section] = used.get(section, 0) + amount
+
+    def endorse(
+        self,
+        effective_at: datetime,
+        reason: str,
+        *,
+        holder: dict[str, Any] | None = None,
+        bank_account: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Holder and bank-account changes: no premium effect, may be back-dated within the period."""
+        if self.is_terminated:
+            raise Conflict(f"policy is {self.status}", code="policy_terminated")
+        p = self.current_period
+        if not p.start <= effective_at < p.end:
+            raise InvalidInput(
+                f"an endorsement takes effect inside the current period ({p.start.isoformat()} to "
+                f"{p.end.isoformat()}), not at {effective_at.isoformat()}",
+                code="invalid_effective_date",
+            )
+        new_holder = {**self.holder, **holder} if holder else None
+        if new_holder == self.holder:
+            new_holder = None
+        if bank_account == self.bank_account:
+            bank_account = None
+        changed = [k for k, v in (("holder", new_holder), ("bank_account", bank_account)) if v is not None]
+        if not changed:
+            raise InvalidInput("the endorsement changes nothing", code="nothing_to_endorse")
+        self._endorsed(
+            number=len(getattr(self, "endorsements", [])) + 1,
+            period_number=p.number,
+            effective_at=effective_at,
+            holder=new_holder,
+            bank_account=dict(bank_account) if bank_account else None,
+            changed=changed,
+            premium_delta=0,
+            reason=reason,
+        )
+        return self.endorsements[-1]
+
+    @event(Endorsed)
+    def _endorsed(
+        self,
+        number: int,
+        period_number: int,
+        effective_at: datetime,
+        holder: dict[str, Any] | None,
+        bank_account: dict[str, str] | None,
+        changed: list[str],
+        premium_delta: int,
+        reason: str,
+    ) -> None:
+        if holder is not None:
+            self.holder = dict(holder)
+        if bank_account is not None:
+            self.bank_account = dict(bank_account)
+            # Zengin 新規コード: the next debit goes to a changed account.
+            self.bank_account_since_debits = self._debited_count()
+        self.endorsements = [
+            *getattr(self, "endorsements", []),
+            {
+                "number": number,
+                "period": period_number,
+                "effective_at": effective_at,
+                "changed": list(changed),
+                "premium_delta": premium_delta,
+                "reason": reason,
+            },
+        ]
+
+    def _debited_count(self) -> int:
+        return sum(1 for p in self.periods for d in p.debits if d.outcome == "debited")
+
+    @property
+    def zengin_new_code(self) -> str:
+        """新規コード for the next debit request: 1 first debit from a new mandate, 2 first after
+        the account was changed, 0 otherwise."""
+        mark = getattr(self, "bank_account_since_debits", None)
+        if mark is None:
+            return "1" if self._debited_count() == 0 else "0"
+        return "2" if self._debited_count() == mark else "0"
 
     def record_claim_payment_reversal(
         self, period_number: int, claim_id: UUID, payment_number: int, sections: dict[str, int], reason: str

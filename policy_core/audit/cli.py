@@ -86,6 +86,7 @@ def cmd_verify(settings: Any, args: argparse.Namespace) -> int:
         if args.bundle:
             from .bundle import verify_bundle
 
+            assert public_key is not None  # refused above without one
             result = verify_bundle(
                 rt.database.dsn,
                 rt.audit.schema,

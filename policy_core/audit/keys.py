@@ -83,10 +83,10 @@ def _private_from_file(path: Path) -> Ed25519PrivateKey:
                 f.write(pem)
             log.info("generated the audit signing key", extra={"key_file": str(path.resolve())})
     os.chmod(path, 0o600)
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
         raise ValueError(f"{path} is not an Ed25519 private key")
-    return key
+    return loaded
 
 
 class Signer:

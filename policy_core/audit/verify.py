@@ -98,7 +98,9 @@ class _Stream:
         return row
 
 
-def _cursor(conn: psycopg.Connection[Any], name: str, statement: sql.Composable, fetch: int) -> Iterator[Any]:
+def _cursor(
+    conn: psycopg.Connection[Any], name: str, statement: sql.Composed | sql.SQL, fetch: int
+) -> Iterator[Any]:
     cur = conn.cursor(name=name)
     cur.itersize = fetch
     cur.execute(statement)

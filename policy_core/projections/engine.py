@@ -94,7 +94,8 @@ class EventSource:
         )
 
     def read(self, after: int, limit: int, stop: int | None = None) -> Sequence[Any]:
-        """What the recorder's ``select_notifications`` returns, read as tuples (a fifth faster in a rebuild)."""
+        """What the recorder's ``select_notifications`` returns, read as tuples (a fifth faster in a
+        rebuild)."""
         params = [after, stop, limit] if stop is not None else [after, limit]
         rows = self._fetch(self._statement(stop is not None), params)
         return [

@@ -396,14 +396,14 @@ def verify(
                 with conn.cursor() as cur:
                     drop_schema(cur, scratch)
     report = VerifyReport([reports[v.name] for v in views])
-    for v in report.views:
+    for r in report.views:
         log.info(
             "verify result",
             extra={
-                "view": v.view,
-                "status": v.status,
-                "position": v.position,
-                "differing_rows": sum(t.differing for t in v.tables),
+                "view": r.view,
+                "status": r.status,
+                "position": r.position,
+                "differing_rows": sum(t.differing for t in r.tables),
             },
         )
     return report

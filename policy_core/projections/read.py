@@ -81,7 +81,7 @@ class ReadModels:
         """A read-model table's schema-qualified name, for callers composing their own query."""
         return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(name))
 
-    def query(self, query: sql.Composable, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    def query(self, query: sql.Composed | sql.SQL, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         """Run a read-only query on the read models' pool; rows as dicts."""
         with self.pool.connection() as conn:
             return conn.execute(query, list(params)).fetchall()  # type: ignore[return-value]
@@ -89,7 +89,7 @@ class ReadModels:
     _t = table  # the scheduler's jobs use these two names
     _all = query
 
-    def _one(self, query: sql.Composable, params: Iterable[Any] = ()) -> dict[str, Any] | None:
+    def _one(self, query: sql.Composed | sql.SQL, params: Iterable[Any] = ()) -> dict[str, Any] | None:
         rows = self._all(query, params)
         return rows[0] if rows else None
 
@@ -181,7 +181,8 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
         unknown = set(filters) - set(self._POLICY_FILTERS)
         if unknown:
             raise ValueError(f"unknown filters {sorted(unknown)}: expected {sorted(self._POLICY_FILTERS)}")
-        clauses, params = [], []
+        clauses: list[Any] = []
+        params: list[Any] = []
         for name, value in filters.items():
             if value is None:
                 continue
@@ -274,7 +275,8 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
         limit, offset = self._page(limit, offset)
-        clauses, params = [], []
+        clauses: list[Any] = []
+        params: list[Any] = []
         if number is not None:
             clauses.append(sql.SQL("number = %s"))
             params.append(number)
@@ -320,7 +322,8 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
         )
 
     def failed_debits(self, *, since: date | None = None, scheme: str | None = None) -> list[dict[str, Any]]:
-        clauses, params = [sql.SQL("outcome = 'failed'")], []
+        clauses: list[Any] = [sql.SQL("outcome = 'failed'")]
+        params: list[Any] = []
         if since is not None:
             clauses.append(sql.SQL("debit_date >= %s"))
             params.append(since)
@@ -353,7 +356,8 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
             params.append(scheme)
         return self._all(
             sql.SQL(
-                "SELECT * FROM {} WHERE state = 'due' AND failed_attempts > 0{} ORDER BY policy_id, period_number"
+                "SELECT * FROM {} WHERE state = 'due' AND failed_attempts > 0{} ORDER BY policy_id, "
+                "period_number"
             ).format(self._t("rm_collections_debits"), extra),
             params,
         )
@@ -383,7 +387,8 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
             return None
         mix = self._all(
             sql.SQL(
-                "SELECT plan, industry, periods_written, policies_in_force, written_premium, collected_premium "
+                "SELECT plan, industry, periods_written, policies_in_force, written_premium, "
+                "collected_premium "
                 "FROM {} WHERE scheme = %s AND scheme_year = %s ORDER BY plan, industry"
             ).format(self._t("rm_portfolio_mix")),
             [scheme, year],
@@ -417,7 +422,7 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
     # ------------------------------------------------------------------ health
     def lag(self) -> dict[str, dict[str, Any]]:
         with self.pool.connection() as conn:
-            conn.row_factory = tuple_row  # type: ignore[assignment]
+            conn.row_factory = tuple_row
             try:
                 return view_lag(
                     conn,

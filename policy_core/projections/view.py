@@ -24,7 +24,7 @@ from .tables import Rows, Table
 Handler = Callable[[Any, Any, Rows], None]
 
 
-def handles(*event_classes: type) -> Callable[[Handler], Handler]:
+def handles(*event_classes: Any) -> Callable[[Handler], Handler]:
     """Mark a view method as the handler of these event classes (by their stable TOPIC)."""
     topics = tuple(c.TOPIC for c in event_classes)
 

@@ -18,6 +18,8 @@ callers keep writing ``app.apply(...)``.
 - ``bulk``: ``renew_many``, ``record_debit_results``, many policies per atomic save.
 - ``reads``: ``get_policy``, ``get_claim`` (current or as of a recorded time),
   ``get_policies``, ``history``.
+- ``reserves``, ``corrections`` (issue 11), ``registers`` (the guard aggregates),
+  ``risk_assessments``, ``documents`` (issue 15).
 
 - ``risk_assessments``: ``assess_risk`` (the free risk diagnosis), ``get_risk_assessment``,
   ``list_risk_assessments`` (with the change since a member's previous one), the questionnaire

@@ -217,7 +217,9 @@ def test_two_schedulers_at_once_record_each_debit_once(database):
             assert names.count("Activated") == 1
             assert names.count("PremiumDebited") + names.count("PremiumDebitFailed") == 1
         # With leadership, only one of two services acts; the other takes over when the leader goes.
-        services = [SchedulerService(j, Leadership(rt.database), clock) for j, rt in zip(jobs, runtimes)]
+        services = [
+            SchedulerService(j, Leadership(rt.database), clock) for j, rt in zip(jobs, runtimes, strict=True)
+        ]
         assert services[0].tick() is not None
         assert services[1].tick() is None
         services[0].leadership.release()

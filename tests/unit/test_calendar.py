@@ -583,7 +583,8 @@ def test_retry_counts_from_the_nominal_day_not_the_shifted_one(jcci):
 
 
 def test_retry_crossing_year_end_moves_past_the_closure(chuokai):
-    # Chuo-kai mid-term applied Sep 2026: nominal 23 Dec 2026 -> retries 23 Jan (Sat -> 25 Jan), 23 Feb (holiday).
+    # Chuo-kai mid-term applied Sep 2026: nominal 23 Dec 2026 -> retries 23 Jan (Sat -> 25 Jan),
+    # 23 Feb (holiday).
     assert debit_date_for_attempt(chuokai, date(2026, 12, 23), 1, is_bank_holiday) == date(2026, 12, 23)
     assert debit_date_for_attempt(chuokai, date(2026, 12, 23), 2, is_bank_holiday) == date(2027, 1, 25)
     assert is_national_holiday(date(2027, 2, 23))  # Emperor's Birthday
@@ -758,9 +759,7 @@ def test_jcci_anniversary_after(jcci, moment, expected):
 
 def test_chuokai_anniversary_after_across_year_end(chuokai):
     assert anniversary_after(chuokai, datetime(2026, 12, 31, 23, 0, tzinfo=TOKYO)) == at16(2027, 3, 25)
-    assert anniversary_after(chuokai, datetime(2026, 12, 31, 15, 30, tzinfo=UTC)) == at16(
-        2027, 3, 25
-    )
+    assert anniversary_after(chuokai, datetime(2026, 12, 31, 15, 30, tzinfo=UTC)) == at16(2027, 3, 25)
     assert anniversary_after(chuokai, at16(2026, 3, 25)) == at16(2027, 3, 25)
     assert anniversary_after(chuokai, datetime(2026, 3, 25, 15, 59, 59, tzinfo=TOKYO)) == at16(2026, 3, 25)
     assert anniversary_after(chuokai, at16(2026, 3, 26)) == at16(2027, 3, 25)

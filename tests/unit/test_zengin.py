@@ -205,7 +205,7 @@ def test_round_trip_with_every_result_code() -> None:
         for i in range(len(CODES))
     ]
     request_file = write_request_file(requests, **HEADER_ARGS)
-    answers = {r.customer_number: code for r, code in zip(requests, CODES)}
+    answers = {r.customer_number: code for r, code in zip(requests, CODES, strict=True)}
     result_file = write_result_file(request_file, answers)
 
     results = parse_result_file(result_file)
@@ -236,7 +236,7 @@ def test_round_trip_with_every_result_code() -> None:
     # Only the result codes and the trailer change; header, data fields and end stay byte-identical.
     before, after = _records(request_file), _records(result_file)
     assert after[0] == before[0] and after[-1] == before[-1]
-    for old, new, code in zip(before[1:-2], after[1:-2], CODES):
+    for old, new, code in zip(before[1:-2], after[1:-2], CODES, strict=True):
         assert new[:111] == old[:111] and new[112:] == old[112:]
         assert new[111:112] == code.encode()
     assert all(len(r) == 120 for r in after)
@@ -453,3 +453,13 @@ def test_parse_errors_and_reprs_never_show_the_account_number() -> None:
     for secret in ("1234567", "2345678", COLLECTOR_ACCOUNT):
         assert secret not in text
     assert "****567" in text and "****321" in text
+
+
+def test_new_account_code_is_written_in_column_90() -> None:
+    """新規コード: 1 first debit from a new account, 2 the account was changed, 0 otherwise."""
+    requests = [replace(_request(seq=i), new_code=code) for i, code in enumerate(("1", "2", "0"), start=1)]
+    data = write_request_file(requests, **HEADER_ARGS)
+    assert [r.new_code for r in parse_request_file(data).records] == ["1", "2", "0"]
+    assert [rec[90:91] for rec in _records(data)[1:4]] == [b"1", b"2", b"0"]
+    with pytest.raises(ValueError):
+        replace(_request(), new_code="3")

@@ -6,7 +6,9 @@ the Claim aggregate and is not copied here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+from uuid import UUID
 
 from ...aggregates.claim import Claim
 from ...bounds import MAX_CLAIM_LOSS_YEN, MAX_LOSS_ITEMS_PER_CLAIM, MAX_PEOPLE, MAX_YEN, sql_int
@@ -77,7 +79,7 @@ class ClaimsView(View):
         ),
     )
 
-    def ids(self, event: Any):  # type: ignore[no-untyped-def]
+    def ids(self, event: Any) -> Iterator[UUID]:
         yield event.originator_id  # rows are the claim's own: no need to prefetch by policy
 
     def _touch(self, e: Any, rows: Rows) -> dict[str, Any]:

@@ -51,8 +51,9 @@ def policy_status(row: dict[str, Any]) -> str:
 class PoliciesView(View):
     name = "policies"
     # 2: renewal_notice_on; 3: number, refund_due, a lapse ends the later periods too;
-    # 4: payment reversals and reinstatements; 5: holder name as blind index + sealed copy (no plain name)
-    version = 5
+    # 4: payment reversals and reinstatements; 5: endorsements (the holder's name follows);
+    # 6: holder name as blind index + sealed copy (no plain name)
+    version = 6
     rebuild_cost = 5.0
     tables = (
         Table(
@@ -345,3 +346,9 @@ class PoliciesView(View):
         row["cancelled_at"] = None
         row["cancellation_reason"] = None
         self._refresh(row, rows)
+
+    @handles(Policy.Endorsed)
+    def on_endorsed(self, e: Any, rows: Rows) -> None:
+        row = self._touch(e, rows)
+        if isinstance(e.holder, dict) and "name" in e.holder:  # the new name: indexed and sealed again
+            self.set_holder(row, row["scheme"], row["member_number"], e.holder)
