@@ -120,6 +120,6 @@ class PersonalDataMapper(Mapper[UUID]):
         """Open the envelopes in place; a destroyed key reads as erased."""
         for f in PERSONAL_FIELDS:
             value = state.get(f)
-            if is_envelope(value):
+            if isinstance(value, dict) and is_envelope(value):
                 key = self.vault.key(UUID(value["kid"]))
                 state[f] = erased_value(f) if key is None else open_envelope(key, f, value)

@@ -98,7 +98,7 @@ class PostgresKeyStore:
             for attempt in (1, 2):
                 conn = self._connection()
                 try:
-                    cur = conn.execute(query, params)  # type: ignore[arg-type]
+                    cur = conn.execute(query, params)
                     return cur.fetchall() if cur.description else []
                 except psycopg.OperationalError:
                     self._conn = None

@@ -20,7 +20,9 @@ erased (and are empty on a rebuild after it: the name reads as erased).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
+from uuid import UUID
 
 from ...aggregates.policy import Policy
 from ...aggregates.subject import DataSubject
@@ -227,7 +229,7 @@ class PoliciesView(View):
         self._new_period(e.originator_id, p, rows)
         self._refresh(row, rows)
 
-    def ids(self, event: Any):  # type: ignore[no-untyped-def]
+    def ids(self, event: Any) -> Iterator[UUID]:
         yield from super().ids(event)
         yield from getattr(event, "policies", None) or ()  # PersonalDataErased: the member's policies
 
