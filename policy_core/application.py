@@ -14,17 +14,17 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import fields
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
 
-from .aggregates.policy import DebitAttempt, Period, Policy
+from .aggregates.policy import Policy
 from .aggregates.register import NumberSeries
 from .bounds import check_moment
+from .codec import DateAsISO, DebitAttemptAsDict, PeriodAsDict, make_transcoder
 from .ddl import EVENT_STORE, table_provider
 from .errors import NotFound
 from .holidays import is_bank_holiday
@@ -52,41 +52,6 @@ MAX_RETRIES = 20
 SNAPSHOT_INTERVAL = 100
 
 T = TypeVar("T")
-
-
-class DateAsISO(Transcoding):
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
-
-
-class PeriodAsDict(Transcoding):
-    """Policy snapshots hold Period dataclasses: encoded as their fields."""
-
-    type = Period
-    name = "policy_period"
-
-    def encode(self, obj: Period) -> dict[str, Any]:
-        return {f.name: getattr(obj, f.name) for f in fields(Period)}
-
-    def decode(self, data: dict[str, Any]) -> Period:
-        return Period(**data)
-
-
-class DebitAttemptAsDict(Transcoding):
-    type = DebitAttempt
-    name = "policy_debit_attempt"
-
-    def encode(self, obj: DebitAttempt) -> dict[str, Any]:
-        return {f.name: getattr(obj, f.name) for f in fields(DebitAttempt)}
-
-    def decode(self, data: dict[str, Any]) -> DebitAttempt:
-        return DebitAttempt(**data)
 
 
 class PolicyAdministration(Application[UUID]):
@@ -170,6 +135,10 @@ class PolicyAdministration(Application[UUID]):
     payment_advice = documents.payment_advice
 
     # ------------------------------------------------------------------ store
+    def construct_transcoder(self) -> Transcoder:
+        """The project's codec (policy_core/codec.py): the library's bytes, compiled."""
+        return make_transcoder(self.register_transcodings)
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
