@@ -119,7 +119,7 @@ def test_a_store_written_by_the_library_transcoder_reads_replays_and_re_encodes_
         pid = app.apply(
             scheme="chuokai",
             member_number="NEW-1",
-            holder={"name": "新しい 会員", "address": "東京都\n千代田区"},
+            holder={"name": "新しい 会員", "address": "東京都千代田区 1-1"},
             industry="printing",
             annual_sales=100_000_000,
             plan="E",
