@@ -138,6 +138,8 @@ class EventCodec(JSONTranscoder):
         self._decoders: dict[str, Any] = {}
         self._fast_types: set[type] = set()
         self._foreign = False  # a type registered that the fast path does not stand in for
+        # tag count -> plans (places of the tagged values), most recently used first
+        self._plans: dict[int, list[tuple[tuple[tuple[Any, ...], Any], ...]]] = {}
         self.fallbacks = 0  # events handled by the library's path (for tests and benchmarks)
 
     def register(self, transcoding: Any) -> None:
@@ -153,6 +155,15 @@ class EventCodec(JSONTranscoder):
 
     # ------------------------------------------------------------------ decode
     def decode(self, data: bytes) -> Any:
+        """Parse (msgspec), then turn the tagged values into objects.
+
+        Events of one kind have their tagged values at the same places, so the places found
+        by a full walk are kept as a *plan*, keyed by how many times ``"_type_"`` occurs in
+        the bytes. A later state with that count is converted by the first plan whose every
+        place holds a tagged value: as many tagged values as occurrences, so none is left
+        (an occurrence inside a string only raises the count, which fails the plans and
+        walks in full). Places are kept inner first, as the library's object hook converts.
+        """
         try:
             obj = _parse(data)
         except msgspec.DecodeError:
@@ -160,11 +171,32 @@ class EventCodec(JSONTranscoder):
             # the library's parser accepts them
             self.fallbacks += 1
             return super().decode(data)
-        if obj.__class__ is dict:
+        c = obj.__class__
+        if c is dict:
             if len(obj) == 2 and "_type_" in obj and "_data_" in obj:
                 return self._tagged(obj)
-            return self._dict(obj)
-        if obj.__class__ is list:
+            count = data.count(b'"_type_"')
+            if not count:
+                return obj
+            plans = self._plans.get(count)
+            if plans:
+                for i, plan in enumerate(plans):
+                    targets = _resolve(obj, plan)
+                    if targets is not None:
+                        convert = self._convert
+                        for parent, key, v in targets:
+                            parent[key] = convert(v)
+                        if i:
+                            plans.insert(0, plans.pop(i))
+                        return obj
+            places: list[tuple[tuple[Any, ...], Any]] = []
+            self._dict_learn(obj, (), places)
+            if len(places) == count:
+                found = self._plans.setdefault(count, [])
+                found.insert(0, tuple(places))
+                del found[_PLANS_PER_COUNT:]
+            return obj
+        if c is list:
             return self._list(obj)
         return obj
 
@@ -192,15 +224,35 @@ class EventCodec(JSONTranscoder):
                 self._list(v)
         return items
 
+    def _dict_learn(self, d: Any, at: tuple[Any, ...], places: list[Any]) -> None:
+        """``_dict``/``_list`` that also notes where each tagged value was (inner first)."""
+        for k, v in d.items() if d.__class__ is dict else enumerate(d):
+            c = v.__class__
+            if c is dict:
+                if len(v) == 2 and "_type_" in v and "_data_" in v:
+                    data = v["_data_"]
+                    if data.__class__ is dict or data.__class__ is list:
+                        self._dict_learn(data, (*at, k, "_data_"), places)
+                    d[k] = self._convert(v)
+                    places.append((at, k))
+                else:
+                    self._dict_learn(v, (*at, k), places)
+            elif c is list:
+                self._dict_learn(v, (*at, k), places)
+
     def _tagged(self, v: dict[str, Any]) -> Any:
         """``{"_type_": name, "_data_": data}``: inner values first, as the library's object hook."""
-        name = v["_type_"]
         data = v["_data_"]
         c = data.__class__
         if c is dict:
-            data = self._dict(data)
+            self._dict(data)
         elif c is list:
             self._list(data)
+        return self._convert(v)
+
+    def _convert(self, v: dict[str, Any]) -> Any:
+        """A tagged value whose data is already converted."""
+        name = v["_type_"]
         try:
             decoder = self._decoders[name]
         except (KeyError, TypeError):
@@ -213,8 +265,8 @@ class EventCodec(JSONTranscoder):
                     "custom transcoding for this type."
                 )
                 raise TranscodingNotRegisteredError(msg) from e
-            return transcoding.decode(data)
-        return decoder(data)
+            return transcoding.decode(v["_data_"])
+        return decoder(v["_data_"])
 
     # ------------------------------------------------------------------ encode
     def encode(self, obj: Any) -> bytes:
@@ -293,6 +345,28 @@ class EventCodec(JSONTranscoder):
 
 
 _parse = msgspec.json.Decoder().decode
+_PLANS_PER_COUNT = 8
+
+
+def _resolve(obj: Any, plan: Any) -> list[tuple[Any, Any, dict[str, Any]]] | None:
+    """Every place of the plan holds a tagged value in ``obj``: (container, key, value), else None."""
+    out = []
+    for at, key in plan:
+        parent = obj
+        try:
+            for k in at:
+                parent = parent[k]
+            v = parent[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+        if v.__class__ is not dict or len(v) != 2 or "_type_" not in v or "_data_" not in v:
+            return None
+        if parent.__class__ is not dict and parent.__class__ is not list:
+            return None
+        out.append((parent, key, v))
+    return out
+
+
 _PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 

@@ -1,0 +1,68 @@
+"""The lean save path: the library's PostgreSQL recorder with the rows sent as four arrays.
+
+``PostgresApplicationRecorder.insert_events`` is kept as it is: one transaction in a
+pipeline, ``SET LOCAL lock_timeout`` and ``LOCK TABLE ... IN EXCLUSIVE MODE`` (inserts
+serialised, so notification ids are issued in commit order and readers never pass a gap
+that fills later), one ``NOTIFY`` per transaction, every row of the save in ONE
+``INSERT ... SELECT FROM unnest(...) RETURNING notification_id``, a duplicate
+``(originator_id, originator_version)`` failing the whole transaction with the library's
+``IntegrityError`` (the optimistic-concurrency guarantee: a conflict on any row fails the
+batch and nothing of it is recorded), and the library's retries on connection errors.
+
+What changes is how the rows travel. The library builds one composite value per event and
+psycopg dumps the array of composites in Python, as text, escaping every state's bytes with
+a regular expression (the largest part of a bulk save's client time in the profile of the
+debit run). Here the statement takes four arrays (ids, versions, topics, states) sent in
+PostgreSQL's binary format by psycopg's compiled dumpers. The stored rows are the same.
+
+The application's mapper still makes every stored event (``EventStore.put`` calls it), so a
+custom mapper (per-subject encryption) stays in the path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.sql import SQL, Identifier
+
+
+class LeanApplicationRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        id_type = "uuid" if self.datastore.originator_id_type == "uuid" else "text"
+        self.insert_arrays_statement = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%b::{id_type}[], %b::int8[], %b::text[], %b::bytea[])"
+            " RETURNING notification_id"
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(self.events_table_name),
+            id_type=SQL(id_type),
+        )
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(
+            self.insert_arrays_statement,
+            (
+                [e.originator_id for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [e.state for e in stored_events],
+            ),
+        )
+
+
+def lean_recorder(recorder: Any) -> Any:
+    """The lean recorder over the same datastore and table, for the library's PostgreSQL
+    application recorder; any other recorder (the in-memory one in unit tests) as it is."""
+    if type(recorder) is PostgresApplicationRecorder:
+        return LeanApplicationRecorder(recorder.datastore, events_table_name=recorder.events_table_name)
+    return recorder
+
+
+__all__ = ["LeanApplicationRecorder", "lean_recorder"]
