@@ -21,7 +21,9 @@ custom mapper (per-subject encryption) stays in the path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import gc
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -65,4 +67,22 @@ def lean_recorder(recorder: Any) -> Any:
     return recorder
 
 
-__all__ = ["LeanApplicationRecorder", "lean_recorder"]
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused for one chunk of a bulk run.
+
+    Decoding and folding a thousand policies' histories makes tens of thousands of containers,
+    and every 700 new ones the collector walks the young generation, often the older ones too:
+    30% of the scheduler's CPU in a debit run of 5,000 policies (0.64 s against 0.45 s with it
+    off). Nothing of a chunk needs cycles collected before the chunk ends; afterwards the
+    collector runs as usual (nested uses leave it as the outermost found it)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+__all__ = ["LeanApplicationRecorder", "collector_paused", "lean_recorder"]
