@@ -12,8 +12,16 @@ batch and nothing of it is recorded), and the library's retries on connection er
 What changes is how the rows travel. The library builds one composite value per event and
 psycopg dumps the array of composites in Python, as text, escaping every state's bytes with
 a regular expression (the largest part of a bulk save's client time in the profile of the
-debit run). Here the statement takes four arrays (ids, versions, topics, states) sent in
-PostgreSQL's binary format by psycopg's compiled dumpers. The stored rows are the same.
+debit run). Here:
+
+* a small save (fewer than ``COPY_FROM`` events: the API's commands) sends four arrays (ids,
+  versions, topics, states) in PostgreSQL's binary format, in the library's pipeline;
+* a bulk save (a scheduler run's batch of hundreds of policies) is one ``COPY ... FROM STDIN
+  (FORMAT BINARY)`` (rows formatted by psycopg's C code), in one transaction with the same
+  lock and NOTIFY; its notification ids are read back as the ids above the previous maximum,
+  which under the exclusive lock are exactly this transaction's rows, in insertion order.
+
+The stored rows are the same either way.
 
 The application's mapper still makes every stored event (``EventStore.put`` calls it), so a
 custom mapper (per-subject encryption) stays in the path.
@@ -26,9 +34,12 @@ import gc
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
+
+COPY_FROM = 64  # events in one save from which COPY is used
 
 
 class LeanApplicationRecorder(PostgresApplicationRecorder):
@@ -44,6 +55,39 @@ class LeanApplicationRecorder(PostgresApplicationRecorder):
             table=Identifier(self.events_table_name),
             id_type=SQL(id_type),
         )
+        self.copy_types = [id_type, "int8", "text", "bytea"]
+        self.copy_statement = SQL(
+            "COPY {schema}.{table} (originator_id, originator_version, topic, state)"
+            " FROM STDIN (FORMAT BINARY)"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        self.ids_after_statement = SQL(
+            "SELECT notification_id FROM {schema}.{table} WHERE notification_id > %s ORDER BY notification_id"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        if len(stored_events) < COPY_FROM or self.datastore.enable_db_functions:
+            return super().insert_events(stored_events, **kwargs)
+        return self._copy_events(stored_events, **kwargs)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _copy_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._insert_events(curs, stored_events, **kwargs)  # the library's hook (tracking rows)
+            self._lock_table(curs)
+            self._notify_channel(curs)
+            curs.execute(self.max_notification_id_statement)
+            row = curs.fetchone()
+            before = (row["max"] if row else None) or 0
+            with curs.copy(self.copy_statement) as copy:
+                copy.set_types(self.copy_types)
+                for e in stored_events:
+                    copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
+            curs.execute(self.ids_after_statement, [before])
+            ids = [r["notification_id"] for r in curs.fetchall()]
+        if len(ids) != len(stored_events):
+            msg = f"Couldn't get all notification IDs (got {len(ids)}, expected {len(stored_events)})"
+            raise ProgrammingError(msg)
+        return ids
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         self._lock_table(curs)
