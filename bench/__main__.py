@@ -29,6 +29,7 @@ MODULES = {
     6: "b6_asof",
     7: "b7_growth",
     8: "b8_codec",
+    9: "b9_dashboard",
 }
 
 
