@@ -82,6 +82,12 @@ VIEWS: tuple[ReportView, ...] = (
         "One row per policy: its current period, collection state and claims to date.",
         (
             _c("policy_id", "id", "the policy's id (uuid)"),
+            _c(
+                "policy_number",
+                "text",
+                "policy number (`CHUOKAI-2026-000001`; NULL: applied before numbers)",
+                "p.number",
+            ),
             _c("scheme", "text", "scheme key (`jcci`, `chuokai`)"),
             _c("industry", "text", "industry class of the tariff"),
             _c("plan", "text", "plan (A-E)"),
@@ -103,6 +109,7 @@ VIEWS: tuple[ReportView, ...] = (
             _c("failed_debits", "count", "failed debit attempts on the periods in arrears"),
             _c("claims", "count", "claims registered on the policy"),
             _c("claims_paid", "yen", "claim payments on the policy, all periods"),
+            _c("refund_due", "yen", "premium received for periods without cover (to be refunded)"),
             _c("renewal_notice_on", "date", "renewal notice issued for the current period on"),
             _c("non_renewal_notice_on", "date", "non-renewal notice received on"),
             _c("lapsed_at", "timestamp", "lapse effective from (no cover from then)"),
@@ -120,6 +127,7 @@ VIEWS: tuple[ReportView, ...] = (
         "One row per claim: status, cause, dates and what was paid, per section. No description.",
         (
             _c("claim_id", "id", "the claim's id (uuid)", "c.claim_id"),
+            _c("claim_number", "text", "claim number (NULL: reported before numbers)", "c.number"),
             _c("policy_id", "id", "the policy it is made on", "c.policy_id"),
             _c("scheme", "text", "scheme of the policy", "p.scheme"),
             _c("industry", "text", "industry class of the policy", "p.industry"),

@@ -118,6 +118,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "remaining": ("残額", "Remaining"),
     "remaining_ratio": ("残存率", "Remaining"),
     "member_number": ("会員番号", "Member number"),
+    "number": ("番号", "Number"),
     "holder": ("契約者名", "Policyholder"),
     "premium": ("保険料", "Premium"),
     "collected": ("収納済", "Collected"),

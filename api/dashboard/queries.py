@@ -156,8 +156,8 @@ def years_with_data(rm: Any, scheme: str) -> list[int]:
 
 # ---------------------------------------------------------------------------- policy lists
 _POLICY_COLUMNS = (
-    "rp.policy_id, rp.scheme, rp.member_number, rp.plan, rp.industry, rp.status, rp.current_period,"
-    " rp.premium, rp.collected, rp.arrears, rp.next_debit_date, rp.claims, rp.claims_paid"
+    "rp.policy_id, rp.number, rp.scheme, rp.member_number, rp.plan, rp.industry, rp.status,"
+    " rp.current_period, rp.premium, rp.collected, rp.arrears, rp.next_debit_date, rp.claims, rp.claims_paid"
 )
 
 
@@ -278,7 +278,7 @@ def paid_by_section(rm: Any, scheme: str, sections: tuple[str, ...]) -> list[dic
 
 
 _CLAIM_COLUMNS = (
-    "c.claim_id, c.policy_id, c.status, c.cause, rp.industry, c.discovered_on, c.records_affected,"
+    "c.claim_id, c.number, c.policy_id, c.status, c.cause, rp.industry, c.discovered_on, c.records_affected,"
     " c.assessed_loss, c.paid_total"
 )
 

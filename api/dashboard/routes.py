@@ -405,6 +405,7 @@ def policy_list(
         t("policies"),
         [
             Col("policy_id", t("policy"), link=policy_link(lang)),
+            Col("number", t("number")),
             Col("member_number", t("member_number")),
             Col("plan", t("plan")),
             Col("industry", t("industry")),
@@ -665,6 +666,7 @@ def _claims_table(
         caption,
         [
             Col("claim_id", t("claim"), link=claim_link(lang)),
+            Col("number", t("number")),
             Col("policy_id", t("policy"), link=policy_link(lang)),
             Col("status", t("status"), "value"),
             Col("cause", t("cause")),

@@ -144,7 +144,7 @@ def _wait_caught_up(api: httpx.Client, deadline: float) -> None:
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(pg_dsn: str) -> Iterator[dict]:
     schema = f"b_{uuid.uuid4().hex[:12]}"
     port = _free_port()
@@ -157,6 +157,7 @@ def server(pg_dsn: str) -> Iterator[dict]:
         "POLICY_API_KEYS": ",".join(f"{r}:{k}" for r, k in KEYS.items()),
         "POLICY_RUN_SCHEDULER": "false",
         "POLICY_LOG_LEVEL": "WARNING",
+        "POLICY_DB_POOL_SIZE": "2",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "policy_core.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -194,7 +195,7 @@ def server(pg_dsn: str) -> Iterator[dict]:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_reporting" CASCADE')
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
     from playwright.sync_api import sync_playwright
 

@@ -132,7 +132,7 @@ def test_collections_claims_limits_equal_the_json_reports(server, browser):
     page.goto("/dashboard/claims?scheme=chuokai")
     largest = table_values(page, "largest")
     paid = {c["claim_id"]: c["paid_total"] for c in claims}
-    assert [int(r[7]) for r in largest] == [paid[r[0]] for r in largest]
+    assert [int(r[8]) for r in largest] == [paid[r[0]] for r in largest]
     assert sum(int(r[1]) for r in table_values(page, "paid_by_section")) == sum(
         paid[c] for c in paid if c in {r[0] for r in largest}
     )
@@ -191,6 +191,9 @@ def test_the_dashboard_role_sees_no_holder_name(server, browser):
     context, page = sign_in(browser, server["base"], "operator")
     page.goto(f"/dashboard/policies/{made['policies'][('chuokai', 0)]}")
     assert page.locator("#holder-name").inner_text() == HOLDERS[0]
+    pid = made["policies"][("chuokai", 0)]
+    number = server["api"].get(f"/api/v1/policies/{pid}", headers=bearer("operator")).json()["number"]
+    assert number and page.locator("#policy-number").inner_text() == number
     context.close()
 
 
