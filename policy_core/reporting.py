@@ -145,6 +145,9 @@ VIEWS: tuple[ReportView, ...] = (
             _c("payments", "count", "payments made"),
             *_paid("c."),
             _c("paid_total", "yen", "claims paid, all sections", "c.paid_total"),
+            _c("reserve_total", "yen", "case reserve outstanding", "c.reserve_total"),
+            _c("incurred_total", "yen", "paid + reserve", "c.incurred_total"),
+            _c("recoveries_due", "yen", "paid amounts to be recovered", "c.recoveries_due"),
             _c("denial_reason", "text", "why it was denied (NULL: not denied)"),
             _c("closed_reason", "text", "why it was closed (NULL: open)"),
             _c("reported_at", "timestamp", "when the report was recorded"),
@@ -177,6 +180,9 @@ VIEWS: tuple[ReportView, ...] = (
             _c("claims_paid", "count", "claims with at least one payment"),
             *_paid(),
             _c("paid_total", "yen", "claims paid, all sections"),
+            _c("outstanding_reserve", "yen", "case reserves still outstanding on the year's claims"),
+            _c("incurred", "yen", "paid_total + outstanding_reserve", "paid_total + outstanding_reserve"),
+            _c("recoveries_due", "yen", "amounts paid that are to be recovered (loss corrections)"),
             _c(
                 "loss_ratio_paid",
                 "ratio",
@@ -204,6 +210,8 @@ VIEWS: tuple[ReportView, ...] = (
             _c("return_premium", "yen", "its part of the return premium"),
             *_paid(),
             _c("paid_total", "yen", "its part of the claims paid"),
+            _c("outstanding_reserve", "yen", "its part of the outstanding reserves"),
+            _c("recoveries_due", "yen", "its part of the recoveries due"),
         ),
     ),
     ReportView(

@@ -295,9 +295,16 @@ def overview(
             ("loss_ratio_paid", "pct", report["loss_ratio"], None),
             ("loss_ratio_earned", "pct", round(report["paid_total"] / earned, 4) if earned else None, None),
         ]
-        for name in ("outstanding_reserves", "incurred"):  # where the read model has them
-            if name in report:
-                figures.append((name, "yen", report[name], None))
+        if "incurred_yen" in report:  # reserves (issue 11): outstanding, incurred, recoveries
+            incurred_ratio = report["incurred_loss_ratio_percent"]
+            figures[13:13] = [
+                ("outstanding_reserve", "yen", report["outstanding_reserve_yen"], None),
+                ("incurred", "yen", report["incurred_yen"], None),
+                ("recoveries_due", "yen", report["recoveries_due_yen"], None),
+            ]
+            figures.append(
+                ("loss_ratio_incurred", "pct", None if incurred_ratio is None else incurred_ratio / 100, None)
+            )
         rows = []
         for name, kind, value, link in figures:
             rows.append(
@@ -342,6 +349,8 @@ def overview(
                     Col("return_premium", t("return_premium"), "yen"),
                     Col("earned_premium", t("earned_premium"), "yen"),
                     Col("paid_total", t("claims_paid_amount"), "yen"),
+                    Col("outstanding_reserve_yen", t("outstanding_reserve"), "yen"),
+                    Col("incurred_yen", t("incurred"), "yen"),
                     Col("loss_ratio", t("loss_ratio_paid"), "pct"),
                 ],
                 coins,

@@ -22,6 +22,9 @@ FIGURES = {  # overview figure id -> the JSON portfolio report's field
     "claims_paid_count": "claims_paid",
     "claims_denied": "claims_denied",
     "claims_paid_amount": "paid_total",
+    "outstanding_reserve": "outstanding_reserve_yen",
+    "incurred": "incurred_yen",
+    "recoveries_due": "recoveries_due_yen",
 }
 
 
