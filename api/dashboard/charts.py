@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pygal
-from pygal.style import Style
+import pygal  # type: ignore[import-untyped]
+from pygal.style import Style  # type: ignore[import-untyped]
 
 from .i18n import Translator
 
@@ -31,7 +31,7 @@ STYLE = Style(
 )
 
 
-def _short(lang: str):  # type: ignore[no-untyped-def]
+def _short(lang: str):
     """Bar labels short enough to sit on a bar: 万円 (ten thousand yen) in Japanese, ¥M in English."""
 
     def fmt(v: int | float | None) -> str:

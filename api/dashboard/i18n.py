@@ -246,5 +246,5 @@ class Translator:
         local = v.astimezone(TOKYO)
         return f"{self.date(local.date())} {local:%H:%M}" + ("" if self.lang == "ja" else " JST")
 
-    def month(self, v: date) -> str:
+    def month(self, v: Any) -> str:
         return f"{v.year}年{v.month}月" if self.lang == "ja" else f"{v:%b} {v.year}"

@@ -10,6 +10,7 @@ with ``render(request, "its_template.html", ...)`` from a template that extends
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -119,7 +120,7 @@ def render(
     lang: str | None,
     *,
     title: str,
-    tables: list[DataTable] = (),  # type: ignore[assignment]
+    tables: Sequence[DataTable] = (),
     status_code: int = 200,
     **context: Any,
 ) -> Response:
@@ -171,11 +172,11 @@ def _now(request: Request) -> datetime:
     return request.app.state.runtime.clock.now()
 
 
-def policy_link(lang: str | None):  # type: ignore[no-untyped-def]
+def policy_link(lang: str | None):
     return lambda r: _url(f"/dashboard/policies/{r['policy_id']}", lang=lang)
 
 
-def claim_link(lang: str | None):  # type: ignore[no-untyped-def]
+def claim_link(lang: str | None):
     return lambda r: _url(f"/dashboard/claims/{r['claim_id']}", lang=lang)
 
 
@@ -272,10 +273,10 @@ def overview(
         summary = queries.year_summary(rm, scheme, year, now)
         earned = summary["earned_premium"]
 
-        def drill(set_name: str):  # type: ignore[no-untyped-def]
+        def drill(set_name: str):
             return lambda r: _url("/dashboard/policies", scheme=scheme, year=year, set=set_name, lang=lang)
 
-        def claims_drill(**f: Any):  # type: ignore[no-untyped-def]
+        def claims_drill(**f: Any):
             return lambda r: _url("/dashboard/claims/list", scheme=scheme, year=year, lang=lang, **f)
 
         figures = [
@@ -696,7 +697,7 @@ def claims_page(request: Request, key: Viewer, scheme: SchemeQ = None, lang: Lan
     scheme = _scheme(scheme)
     today = _now(request).astimezone(TOKYO).date()
 
-    def to_list(**f: Any):  # type: ignore[no-untyped-def]
+    def to_list(**f: Any):
         return lambda r: _url(
             "/dashboard/claims/list", scheme=scheme, lang=lang, **{k: r.get(v, v) for k, v in f.items()}
         )
