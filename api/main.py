@@ -18,7 +18,7 @@ from fastapi import APIRouter, FastAPI
 from policy_core.bootstrap import Runtime
 from policy_core.settings import Settings
 
-from . import errors
+from . import dashboard, errors
 from .auth import ApiKey, load_or_create_keys, parse_keys
 from .idempotency import IdempotencyMiddleware
 from .routers import (
@@ -116,4 +116,5 @@ def create_app(
     ):
         app.include_router(r, prefix=PREFIX)
     app.include_router(risk_dashboard.router)
+    dashboard.install(app)  # the web pages under /dashboard
     return app

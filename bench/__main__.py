@@ -28,6 +28,8 @@ MODULES = {
     5: "b5_http",
     6: "b6_asof",
     7: "b7_growth",
+    8: "b8_codec",
+    9: "b9_dashboard",
 }
 
 

@@ -44,7 +44,7 @@ from policy_core.calendar import TOKYO
 from .common import Config, Measure, fresh_schema, make_runtime, qualified, row
 from .datagen import copy_template, policies_template
 
-TARGET_S = 20.0
+TARGET_S = {"debit": 12.0, "renewal": 24.0}  # issue 16: as deployed, 100,000 policies
 APPLICATION_DATE = date(2026, 1, 10)  # the template's (policies_template default)
 
 
@@ -333,8 +333,10 @@ def run(cfg: Config) -> list[Measure]:
                     "s",
                     baseline=base,
                     baseline_runs=res["copy_runs"],
-                    target=f"<= {TARGET_S:.0f} s" if not cfg.quick else f"<= {TARGET_S:.0f} s at 100,000",
-                    met=(lambda val, r: val <= TARGET_S) if not cfg.quick else None,
+                    target=f"<= {TARGET_S[kind]:.0f} s"
+                    if not cfg.quick
+                    else f"<= {TARGET_S[kind]:.0f} s at 100,000",
+                    met=(lambda val, r, t=TARGET_S[kind]: val <= t) if not cfg.quick else None,
                     notes=notes + "; " + detail + extra_note,
                     extra={"report": rep, "cpu": v["cpu"]},
                 )

@@ -34,6 +34,7 @@ from .common import Config, Measure, fresh_schema, make_runtime, row
 
 KEYS = {"operator": "bench-operator-key", "auditor": "bench-auditor-key"}
 TARGET_RATIO = 0.7
+TARGET_WORKERS_RATIO = 1.6  # limits rps with 2 API workers over 1 worker
 
 LIST_LUA = """
 local ids = {}
@@ -93,14 +94,14 @@ def parse_wrk(text: str) -> dict[str, Any]:
     return out
 
 
-def wrk(port: int, lua: str, duration: float, connections: int = 16) -> dict[str, Any]:
+def wrk(port: int, lua: str, duration: float, connections: int = 16, threads: int = 1) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(lua)
     try:
         proc = subprocess.run(
             [
                 "wrk",
-                "-t1",
+                f"-t{threads}",
                 f"-c{connections}",
                 f"-d{int(duration)}s",
                 "--latency",
@@ -137,7 +138,13 @@ def run(cfg: Config) -> list[Measure]:
     policies_n = cfg.size(200, 20)
     claims_per_run = cfg.size(2500, 300)
     tmp = Path(tempfile.mkdtemp(prefix="bench-http-"))
-    results: dict[str, list[dict[str, Any]]] = {"bare": [], "limits": [], "payments": []}
+    results: dict[str, list[dict[str, Any]]] = {
+        "bare": [],
+        "limits": [],
+        "payments": [],
+        "limits_1w": [],
+        "limits_2w": [],
+    }
     with fresh_schema(cfg, "b5") as db:
         rt = make_runtime(db)
         app = rt.app
@@ -180,7 +187,7 @@ def run(cfg: Config) -> list[Measure]:
             servers = {}
             procs = []
             try:
-                for mode in ("product", "bare"):
+                for mode in ("product", "bare", "product2"):
                     port = _free_port()
                     procs.append(
                         subprocess.Popen(
@@ -202,6 +209,7 @@ def run(cfg: Config) -> list[Measure]:
                 # warm-up
                 wrk(servers["bare"], get_bare, 2)
                 wrk(servers["product"], get_limits, 2)
+                wrk(servers["product2"], get_limits, 2, connections=32, threads=2)
                 warm = tmp / "claims-warm.txt"
                 warm.write_text("\n".join(claims[-200:]) + "\n")
                 wrk(
@@ -213,6 +221,13 @@ def run(cfg: Config) -> list[Measure]:
                 for r in range(cfg.runs):
                     results["bare"].append(wrk(servers["bare"], get_bare, duration))
                     results["limits"].append(wrk(servers["product"], get_limits, duration))
+                    # 1 vs 2 API workers, the same load generator (2 threads, 32 connections)
+                    results["limits_1w"].append(
+                        wrk(servers["product"], get_limits, duration, connections=32, threads=2)
+                    )
+                    results["limits_2w"].append(
+                        wrk(servers["product2"], get_limits, duration, connections=32, threads=2)
+                    )
                     f = tmp / f"claims-{r}.txt"
                     f.write_text("\n".join(claims[r * claims_per_run : (r + 1) * claims_per_run]) + "\n")
                     results["payments"].append(
@@ -264,6 +279,19 @@ def run(cfg: Config) -> list[Measure]:
             target=f">= {TARGET_RATIO} x bare rps",
             met=lambda v, r: r is not None and r >= TARGET_RATIO,
             notes=common,
+        ),
+        row(
+            5,
+            "limits_rps_2_workers",
+            "GET /policies/{id}/limits (rps), 2 API worker processes",
+            series("limits_2w", "ok_rps"),
+            "req/s",
+            baseline="the same endpoint, 1 worker process (same wrk: -t2 -c32)",
+            baseline_runs=series("limits_1w", "ok_rps"),
+            target=f">= {TARGET_WORKERS_RATIO} x one worker",
+            met=lambda v, r: r is not None and r >= TARGET_WORKERS_RATIO,
+            notes=f"wrk -t2 -c32 -d{duration:.0f}s for both; {policies_n} policies; "
+            f"on {os.cpu_count()} cores shared by wrk, PostgreSQL and the workers",
         ),
         row(
             5,

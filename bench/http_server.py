@@ -7,7 +7,11 @@ scheduler, no projection runner: the bench process keeps the read models current
 MODE ``bare``: a bare FastAPI endpoint doing one primary-key SELECT on ``rm_policies``
 through a psycopg pool configured like ``ReadModels``'.
 
-Both run under uvicorn with the same settings: one worker, 127.0.0.1, no access log.
+MODE ``product2``: the product app in two uvicorn worker processes (what ``serve --workers 2``
+runs for the API).
+
+All run under uvicorn with the same settings: 127.0.0.1, no access log; one worker except
+``product2``.
 """
 
 from __future__ import annotations
@@ -63,10 +67,26 @@ def build(mode: str) -> Any:
     return app
 
 
+def product_app() -> Any:
+    """The product app, built in each worker process (``workers2``: uvicorn's factory form)."""
+    return build("product")
+
+
 def main() -> None:
     import uvicorn
 
     mode, port = sys.argv[1], int(sys.argv[2])
+    if mode == "product2":  # two worker processes, as ``serve --workers 2`` runs them
+        uvicorn.run(
+            "bench.http_server:product_app",
+            factory=True,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            workers=2,
+        )
+        return
     uvicorn.run(build(mode), host="127.0.0.1", port=port, log_level="warning", access_log=False, workers=1)
 
 

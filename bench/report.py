@@ -31,6 +31,8 @@ TITLES = {
     5: "HTTP: limits and payments under load (wrk)",
     6: "as-of read, 50 / 500 / 5,000 events, with and without snapshots",
     7: "growth: 100,000 vs 10,000,000 stored events",
+    8: "the event codec: decode and encode of 100,000 stored Applied events",
+    9: "dashboard overview page, 100,000 policies and their claims",
 }
 
 

@@ -14,17 +14,24 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import fields
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import BaseAggregate
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    IntegrityError,
+    JSONTranscoder,
+    Recording,
+    Transcoder,
+)
 
-from .aggregates.policy import DebitAttempt, Period, Policy
+from .aggregates.policy import Policy
 from .aggregates.register import NumberSeries
 from .bounds import check_moment
+from .codec import DateAsISO, DebitAttemptAsDict, PeriodAsDict, make_transcoder
 from .ddl import EVENT_STORE, table_provider
 from .errors import NotFound
 from .holidays import is_bank_holiday
@@ -32,6 +39,7 @@ from .personal_data.keys import Vault, memory_vault
 from .personal_data.mapper import PersonalDataMapper
 from .personal_data.migrate import StoreMigrated  # noqa: F401 - its topic is read back from the log
 from .scheme import Scheme, get_scheme, load_scheme
+from .store import lean_recorder
 from .usecases import (
     bulk,
     claims,
@@ -56,41 +64,6 @@ MAX_RETRIES = 20
 SNAPSHOT_INTERVAL = 100
 
 T = TypeVar("T")
-
-
-class DateAsISO(Transcoding):
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
-
-
-class PeriodAsDict(Transcoding):
-    """Policy snapshots hold Period dataclasses: encoded as their fields."""
-
-    type = Period
-    name = "policy_period"
-
-    def encode(self, obj: Period) -> dict[str, Any]:
-        return {f.name: getattr(obj, f.name) for f in fields(Period)}
-
-    def decode(self, data: dict[str, Any]) -> Period:
-        return Period(**data)
-
-
-class DebitAttemptAsDict(Transcoding):
-    type = DebitAttempt
-    name = "policy_debit_attempt"
-
-    def encode(self, obj: DebitAttempt) -> dict[str, Any]:
-        return {f.name: getattr(obj, f.name) for f in fields(DebitAttempt)}
-
-    def decode(self, data: dict[str, Any]) -> DebitAttempt:
-        return DebitAttempt(**data)
 
 
 class PolicyAdministration(Application[UUID]):
@@ -194,6 +167,37 @@ class PolicyAdministration(Application[UUID]):
         )
 
     # ------------------------------------------------------------------ store
+    def construct_transcoder(self) -> Transcoder:
+        """The project's codec (policy_core/codec.py): the library's bytes, compiled."""
+        return make_transcoder(self.register_transcodings)
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        """The library's recorder, on PostgreSQL with the lean insert (policy_core/store.py)."""
+        return lean_recorder(super().construct_recorder())
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's save without its runtime ``Protocol`` checks per object.
+
+        ``ProcessingEvent.collect_events`` asks ``isinstance(obj, DomainEventProtocol)`` and
+        ``isinstance(obj, CollectEventsProtocol)`` of every object, runtime-checkable Protocols
+        that inspect attributes each time; an aggregate (a ``BaseAggregate``: every one this
+        application saves) is known by its class instead. Anything else goes the library's way.
+        Then as the library: record, snapshots, notify.
+        """
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, BaseAggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            elif obj is not None:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # the library's deprecated hook, as it calls it
+        return recordings
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())

@@ -158,9 +158,16 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop())
 
 
-def serve(settings: Settings, *, host: str, port: int) -> None:
+def serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> None:
     """``policy-admin serve``: the HTTP API, and in the same process the projection runner and
-    the scheduler (each unless turned off in the settings). Tables are made at start-up."""
+    the scheduler (each unless turned off in the settings). Tables are made at start-up.
+
+    With ``workers`` > 1, the API runs in that many worker processes (uvicorn's supervisor,
+    one listening socket) while this process keeps the runner, the sealer and the scheduler:
+    see :func:`serve_workers`."""
+    if workers > 1:
+        serve_workers(settings, host=host, port=port, workers=workers)
+        return
     import uvicorn
 
     from api.main import create_app
@@ -182,6 +189,103 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
         if service is not None:
             service.stop()
         runtime.close()
+
+
+# Set by ``serve_workers`` for its worker processes only.
+WORKER_KEYS_FROM_FILE = "POLICY_API_KEYS_FROM_FILE"
+
+
+def serve_workers(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    """N API processes beside one projection runner, one sealer and one scheduler leader.
+
+    This (parent) process does once what must happen once, before any worker starts: it opens
+    the database (with no ``DATABASE_URL`` it starts the embedded PostgreSQL, one server, and
+    gives its address to the workers), creates every table, and on the embedded default makes
+    the API keys file and the audit signing key, so no two workers race to create them. It runs
+    the projection runner, the sealer and the scheduler in its threads as the one-process
+    ``serve`` does. Each worker (:func:`worker_app`) builds its own runtime over the same
+    database without creating anything and serves only the API.
+
+    What is per process stays correct: idempotency records are rows in PostgreSQL (a retry may
+    reach any worker; the claimed row decides), the participants count is each process's cache
+    of the portfolio view with the same 30 s bound, the keys come from ``POLICY_API_KEYS`` or
+    the one file."""
+    import os
+
+    import uvicorn
+
+    from api.auth import load_or_create_keys
+
+    runtime = bootstrap(settings)
+    service = None
+    try:
+        env = {"POLICY_RUN_PROJECTIONS": "false", "POLICY_RUN_SCHEDULER": "false"}
+        if runtime.database.embedded is not None:
+            env["DATABASE_URL"] = runtime.database.dsn
+        if not settings.api_keys:
+            if runtime.database.embedded is None:
+                raise RuntimeError("POLICY_API_KEYS must be set when DATABASE_URL is used")
+            _, path = load_or_create_keys(settings.data_dir)
+            env[WORKER_KEYS_FROM_FILE] = "1"
+            log.info("API keys loaded", extra={"keys_file": str(path)})
+        os.environ.update(env)  # the workers are spawned with this environment
+        if settings.run_projections:
+            runtime.projections.start()
+            runtime.audit.start()
+        if settings.run_scheduler:
+            from scheduler.wiring import build_service
+
+            service = build_service(runtime, interval_seconds=settings.scheduler_interval_seconds)
+            service.start()
+        log.info("starting API workers", extra={"workers": workers, "host": host, "port": port})
+        uvicorn.run(
+            "policy_core.bootstrap:worker_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+        )  # returns on SIGTERM / SIGINT, once the workers have stopped
+    finally:
+        if service is not None:
+            service.stop()
+        runtime.close()
+
+
+def worker_app() -> Any:
+    """One API worker of :func:`serve_workers` (uvicorn's factory, in a spawned process): the
+    HTTP app over a runtime that creates nothing (the parent did), closed with the app."""
+    import json
+    import os
+    from contextlib import asynccontextmanager
+
+    from api.auth import KEYS_FILE, ApiKey, parse_keys
+    from api.main import create_app
+
+    from .logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    keys: dict[str, ApiKey] | None = None
+    if settings.api_keys:
+        keys = parse_keys(settings.api_keys)
+    elif os.environ.get(WORKER_KEYS_FROM_FILE):
+        data = json.loads((settings.data_dir / KEYS_FILE).read_text())
+        keys = {key: ApiKey(role=role, key=key) for role, key in data.items()}
+    runtime = bootstrap(settings, initialise=False)
+    app = create_app(settings, runtime=runtime, api_keys=keys)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> Any:
+        try:
+            async with inner(a) as state:
+                yield state
+        finally:
+            runtime.close()
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 def run_scheduler(settings: Settings, *, interval: float) -> None:

@@ -84,7 +84,10 @@ def cmd_schemes(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from .bootstrap import serve
 
-    serve(settings, host=args.host, port=args.port)
+    if args.workers < 1:
+        print("policy-admin serve: --workers must be 1 or more", file=sys.stderr)
+        return 2
+    serve(settings, host=args.host, port=args.port, workers=args.workers)
     return 0
 
 
@@ -154,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the server (embedded PostgreSQL unless DATABASE_URL is set)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes (default 1: everything in one process); with N > 1 this process runs "
+        "the projection runner, the sealer and the scheduler, N worker processes the API",
+    )
     serve.set_defaults(func=cmd_serve)
     db = sub.add_parser("db", help="database tasks")
     dbsub = db.add_subparsers(dest="db_command", required=True)

@@ -82,6 +82,12 @@ VIEWS: tuple[ReportView, ...] = (
         "One row per policy: its current period, collection state and claims to date.",
         (
             _c("policy_id", "id", "the policy's id (uuid)"),
+            _c(
+                "policy_number",
+                "text",
+                "policy number (`CHUOKAI-2026-000001`; NULL: applied before numbers)",
+                "p.number",
+            ),
             _c("scheme", "text", "scheme key (`jcci`, `chuokai`)"),
             _c("industry", "text", "industry class of the tariff"),
             _c("plan", "text", "plan (A-E)"),
@@ -103,6 +109,7 @@ VIEWS: tuple[ReportView, ...] = (
             _c("failed_debits", "count", "failed debit attempts on the periods in arrears"),
             _c("claims", "count", "claims registered on the policy"),
             _c("claims_paid", "yen", "claim payments on the policy, all periods"),
+            _c("refund_due", "yen", "premium received for periods without cover (to be refunded)"),
             _c("renewal_notice_on", "date", "renewal notice issued for the current period on"),
             _c("non_renewal_notice_on", "date", "non-renewal notice received on"),
             _c("lapsed_at", "timestamp", "lapse effective from (no cover from then)"),
@@ -120,6 +127,7 @@ VIEWS: tuple[ReportView, ...] = (
         "One row per claim: status, cause, dates and what was paid, per section. No description.",
         (
             _c("claim_id", "id", "the claim's id (uuid)", "c.claim_id"),
+            _c("claim_number", "text", "claim number (NULL: reported before numbers)", "c.number"),
             _c("policy_id", "id", "the policy it is made on", "c.policy_id"),
             _c("scheme", "text", "scheme of the policy", "p.scheme"),
             _c("industry", "text", "industry class of the policy", "p.industry"),
@@ -137,6 +145,9 @@ VIEWS: tuple[ReportView, ...] = (
             _c("payments", "count", "payments made"),
             *_paid("c."),
             _c("paid_total", "yen", "claims paid, all sections", "c.paid_total"),
+            _c("reserve_total", "yen", "case reserve outstanding", "c.reserve_total"),
+            _c("incurred_total", "yen", "paid + reserve", "c.incurred_total"),
+            _c("recoveries_due", "yen", "paid amounts to be recovered", "c.recoveries_due"),
             _c("denial_reason", "text", "why it was denied (NULL: not denied)"),
             _c("closed_reason", "text", "why it was closed (NULL: open)"),
             _c("reported_at", "timestamp", "when the report was recorded"),
@@ -169,6 +180,9 @@ VIEWS: tuple[ReportView, ...] = (
             _c("claims_paid", "count", "claims with at least one payment"),
             *_paid(),
             _c("paid_total", "yen", "claims paid, all sections"),
+            _c("outstanding_reserve", "yen", "case reserves still outstanding on the year's claims"),
+            _c("incurred", "yen", "paid_total + outstanding_reserve", "paid_total + outstanding_reserve"),
+            _c("recoveries_due", "yen", "amounts paid that are to be recovered (loss corrections)"),
             _c(
                 "loss_ratio_paid",
                 "ratio",
@@ -196,6 +210,8 @@ VIEWS: tuple[ReportView, ...] = (
             _c("return_premium", "yen", "its part of the return premium"),
             *_paid(),
             _c("paid_total", "yen", "its part of the claims paid"),
+            _c("outstanding_reserve", "yen", "its part of the outstanding reserves"),
+            _c("recoveries_due", "yen", "its part of the recoveries due"),
         ),
     ),
     ReportView(

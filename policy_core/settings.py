@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     db_schema: str | None = Field(default=None, validation_alias="POLICY_DB_SCHEMA")
     pool_size: int = Field(default=5, ge=1, validation_alias="POLICY_DB_POOL_SIZE")
     api_keys: str | None = Field(default=None, validation_alias="POLICY_API_KEYS")
+    # Signs the dashboard's session cookies. Unset: a secret made once beside the API keys file
+    # (embedded default), or derived from POLICY_API_KEYS (rotating the keys ends every session).
+    session_secret: str | None = Field(default=None, validation_alias="POLICY_SESSION_SECRET")
     log_level: str = Field(default="INFO", validation_alias="POLICY_LOG_LEVEL")
     log_format: str = Field(default="json", validation_alias="POLICY_LOG_FORMAT")
     # `serve` on the embedded default runs everything in one process; docker-compose turns these off

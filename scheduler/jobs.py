@@ -147,9 +147,23 @@ class Jobs:
             candidates.append(
                 min(r["period_end"] - timedelta(days=self.notice_days[r["scheme"]]) for r in rows)
             )
-        if rows := self._debits(as_of):
-            candidates.append(debit_run_at(rows[0]["next_debit_date"]))
+        if first := self._first_debit_date(as_of):
+            candidates.append(debit_run_at(first))
         return min(candidates) if candidates else None
+
+    def _first_debit_date(self, until: datetime) -> date | None:
+        """The earliest next debit date among ``_debits(until)``, in one aggregate row (a debit run
+        has every active policy due: reading them all twice cost a tenth of the run)."""
+        day = until.astimezone(TOKYO).date()
+        if until < debit_run_at(day):
+            day -= timedelta(days=1)
+        rows = self._rows(
+            "SELECT min(next_debit_date) AS d FROM {} WHERE state = 'due' AND next_debit_date <= %s "
+            "AND policy_status IN ('applied', 'active') AND outstanding > 0",
+            [day],
+            "rm_collections_debits",
+        )
+        return rows[0]["d"] if rows else None
 
     # ------------------------------------------------------------------ running
     def run_due(self, as_of: datetime) -> RunReport:

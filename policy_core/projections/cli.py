@@ -45,7 +45,7 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
 
     out = run_projections(
         settings,
-        views=args.views or None,
+        views=list(dict.fromkeys(args.views)) if args.views else None,
         batch_size=args.batch_size,
         poll_interval=args.poll_interval,
         once=args.once,
@@ -170,6 +170,19 @@ def _guarded(command: Any) -> Any:
     return run
 
 
+def _view_list(text: str) -> list[str]:
+    from .views import VIEW_NAMES
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in VIEW_NAMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown view(s) {', '.join(unknown) or '(none given)'}: "
+            f"expected some of {', '.join(VIEW_NAMES)}"
+        )
+    return names
+
+
 def register(sub: Any) -> None:
     """Add ``projections`` to the ``policy-admin`` parser (called from build_parser)."""
     from .maintenance import REBUILD_BATCH
@@ -185,6 +198,14 @@ def register(sub: Any) -> None:
         action="append",
         choices=VIEW_NAMES,
         help="only this view (repeatable; default: all)",
+    )
+    run.add_argument(
+        "--views",
+        dest="views",
+        action="extend",
+        type=_view_list,
+        help="only these views, comma-separated (e.g. limits,policies): views can be split between "
+        "several runner processes, each owning its views' tracking rows",
     )
     run.add_argument("--batch-size", type=int, default=2000)
     run.add_argument("--poll-interval", type=float, default=1.0)

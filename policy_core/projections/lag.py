@@ -21,14 +21,9 @@ EVENTS_TABLE = "policy_admin_events"
 
 
 def _default_transcoder() -> Any:
-    from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
+    from ..codec import make_transcoder
 
-    from ..application import DateAsISO
-
-    t = JSONTranscoder()
-    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO(), DateAsISO()):
-        t.register(transcoding)
-    return t
+    return make_transcoder()
 
 
 _TRANSCODER: Any = None

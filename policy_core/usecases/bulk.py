@@ -16,6 +16,7 @@ from eventsourcing.persistence import IntegrityError
 
 from ..aggregates.policy import Policy
 from ..errors import DomainError, NotFound
+from ..store import collector_paused
 from .collections import DebitOutcome, decide_debits
 from .common import Actor, job_error
 from .lifecycle import renew_decided
@@ -44,43 +45,55 @@ def renew_many(
     items = list(items)
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
-        policies = app.get_policies([pid for pid, _ in chunk])
+        with collector_paused():
+            _renew_chunk(app, chunk, activate, actor, out)
+    return out
+
+
+def _renew_chunk(
+    app: PolicyAdministration,
+    chunk: list[tuple[UUID, int]],
+    activate: bool,
+    actor: Actor | None,
+    out: dict[str, Any],
+) -> None:
+    """One batch of ``renew_many``: read with one query, decided, saved atomically (or redone)."""
+    policies = app.get_policies([pid for pid, _ in chunk])
+    counts = {"renewed": 0, "activated": 0, "unchanged": 0}
+    changed: list[Policy] = []
+    errors: list[dict[str, str]] = []
+    for pid, n in chunk:
+        try:
+            policy = policies.get(pid) or app._get(Policy, pid)
+        except NotFound as exc:
+            errors.append(job_error("anniversary", pid, exc))
+            continue
+        _renew_then_activate(
+            pid,
+            partial(renew_decided, app, policy, n),
+            partial(policy.activate, n) if activate else None,
+            counts,
+            errors,
+        )
+        if policy.pending_events:
+            changed.append(policy)
+    try:
+        if changed:
+            app._save(*changed, actor=actor, command="renew")
+    except IntegrityError:
         counts = {"renewed": 0, "activated": 0, "unchanged": 0}
-        changed: list[Policy] = []
-        errors: list[dict[str, str]] = []
+        errors = []
         for pid, n in chunk:
-            try:
-                policy = policies.get(pid) or app._get(Policy, pid)
-            except NotFound as exc:
-                errors.append(job_error("anniversary", pid, exc))
-                continue
             _renew_then_activate(
                 pid,
-                partial(renew_decided, app, policy, n),
-                partial(policy.activate, n) if activate else None,
+                partial(app.renew, pid, n, actor=actor),
+                partial(app.activate, pid, n, actor=actor) if activate else None,
                 counts,
                 errors,
             )
-            if policy.pending_events:
-                changed.append(policy)
-        try:
-            if changed:
-                app._save(*changed, actor=actor, command="renew")
-        except IntegrityError:
-            counts = {"renewed": 0, "activated": 0, "unchanged": 0}
-            errors = []
-            for pid, n in chunk:
-                _renew_then_activate(
-                    pid,
-                    partial(app.renew, pid, n, actor=actor),
-                    partial(app.activate, pid, n, actor=actor) if activate else None,
-                    counts,
-                    errors,
-                )
-        for k, v in counts.items():
-            out[k] += v
-        out["errors"].extend(errors)
-    return out
+    for k, v in counts.items():
+        out[k] += v
+    out["errors"].extend(errors)
 
 
 def _renew_then_activate(
@@ -128,8 +141,9 @@ def record_debit_results(
             return
         try:
             mine = {r.policy_id: p for r in batch if (p := loaded.pop(r.policy_id, None)) is not None}
-            aggregates, outcome = decide_debits(app, batch, mine)
-            app._save(*aggregates, actor=actor, command="record_debit_results")
+            with collector_paused():
+                aggregates, outcome = decide_debits(app, batch, mine)
+                app._save(*aggregates, actor=actor, command="record_debit_results")
         except IntegrityError:
             outcome = {"debited": 0, "failed": 0, "lapsed": 0, "unchanged": 0}
             for r in batch:

@@ -18,6 +18,7 @@ from psycopg.rows import tuple_row
 from ..aggregates.claim import Claim
 from ..aggregates.policy import Policy
 from ..errors import NotFound
+from ..store import collector_paused
 from .common import fold
 
 if TYPE_CHECKING:
@@ -67,11 +68,12 @@ def get_policies(app: PolicyAdministration, policy_ids: Iterable[UUID]) -> dict[
         rows = cur.fetchall()
     to_domain = app.mapper.to_domain_event
     histories: dict[UUID, list[Any]] = {}
-    for oid, version, topic, state in rows:
-        event = to_domain(StoredEvent(oid, version, topic, bytes(state)))
-        histories.setdefault(oid, []).append(event)
     out = {}
-    for oid, events in histories.items():
-        if getattr(events[0], "originator_topic", None) == Policy.TOPIC:
-            out[oid] = fold(None, events)
+    with collector_paused():
+        for oid, version, topic, state in rows:
+            event = to_domain(StoredEvent(oid, version, topic, bytes(state)))
+            histories.setdefault(oid, []).append(event)
+        for oid, events in histories.items():
+            if getattr(events[0], "originator_topic", None) == Policy.TOPIC:
+                out[oid] = fold(None, events)
     return out
