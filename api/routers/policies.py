@@ -102,13 +102,18 @@ def policy_limits(
     period: int | None = Query(default=None, ge=1, le=10_000),
     as_of: AsOf = None,
 ) -> Response | dict[str, Any]:
-    """From the limits read model; ``as_of`` (or a policy the model has not seen yet) replays the
-    aggregate."""
+    """From the limits read model; ``as_of`` replays the view over the policy's events up to then."""
     if as_of is None:
         # The view keeps this answer as JSON: sent as it is, no encoding per request.
         body = rt.read_models.limits_json(policy_id, period)
         if body is not None:
             return Response(content=body, media_type="application/json")
+    if as_of is not None:
+        from policy_core.audit.asof import limits_as_of
+
+        answer = limits_as_of(rt.database, rt.app, policy_id, period, as_of)  # validates as_of
+        if answer is not None:
+            return answer
     policy = rt.app.get_policy(policy_id, as_of=as_of)
     p = policy.period(period) if period is not None else policy.current_period
     return {
@@ -121,13 +126,14 @@ def policy_limits(
             for s in p.limits
         },
         "claims": {
-            cid: {
+            str(UUID(hex=cid)): {
                 s: {"accident_limit": p.limits[s], "used": used, "remaining": p.limits[s] - used}
                 for s, used in sections.items()
             }
             for cid, sections in p.claim_paid.items()
         },
         "source": "events",
+        "position": None,
     }
 
 

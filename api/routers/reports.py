@@ -1,16 +1,20 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query
 
+from policy_core.audit.asof import position_at, replayed
+from policy_core.bounds import check_moment
 from policy_core.errors import InvalidInput, NotFound
+from policy_core.projections.engine import EventSource
 from policy_core.scheme import get_scheme
+from policy_core.usecases.common import aware
 
 from ..deps import Lister, Operator, RuntimeDep
-from ..schemas import RunDueRequest
+from ..schemas import AsOf, RunDueRequest
 
 router = APIRouter()
 
@@ -86,28 +90,57 @@ def list_claims(
     return {"items": items, "limit": limit, "offset": offset, "position": rt.read_models.position("claims")}
 
 
+def _moment(rt: Any, as_of: datetime) -> datetime:
+    return check_moment(aware(as_of, "as_of"), "as_of", now=rt.clock.now())
+
+
 @router.get("/reports/portfolio", tags=["reports"])
 def portfolio(
     rt: RuntimeDep,
     key: Lister,
     scheme: Annotated[str, Query(max_length=50)],
     year: Annotated[int, Query(ge=2000, le=2200)],
+    as_of: AsOf = None,
 ) -> dict[str, Any]:
+    """The scheme year's totals; with ``as_of``, as the system knew them then (replayed from the
+    log up to that recorded moment). ``position`` is the log position the answer stands at."""
     get_scheme(scheme)
-    report = rt.read_models.portfolio(scheme, year)
+    if as_of is None:
+        report = rt.read_models.portfolio(scheme, year)
+    else:
+        moment = _moment(rt, as_of)
+        source = EventSource.from_app(rt.app)
+        position = position_at(rt.database, source, moment)
+        with replayed(rt.database, source, ["portfolio"], position) as rm:
+            report = rm.portfolio(scheme, year)
+        if report is not None:
+            report["position"], report["as_of"] = position, moment.isoformat()
     if report is None:
         raise NotFound(f"no portfolio for {scheme} scheme year {year}", code="portfolio_not_found")
     return _rows([report])[0]
 
 
 @router.get("/reports/collections", tags=["reports"])
-def collections(rt: RuntimeDep, key: Lister, scheme: ShortText = None) -> dict[str, Any]:
+def collections(rt: RuntimeDep, key: Lister, scheme: ShortText = None, as_of: AsOf = None) -> dict[str, Any]:
+    """Arrears and lapses; with ``as_of``, as they stood at that recorded moment."""
     if scheme is not None:
         get_scheme(scheme)
-    return {
-        "arrears": _rows(rt.read_models.arrears(scheme=scheme)),
-        "lapses": _rows(rt.read_models.lapses(scheme=scheme)),
-    }
+    if as_of is None:
+        return {
+            "arrears": _rows(rt.read_models.arrears(scheme=scheme)),
+            "lapses": _rows(rt.read_models.lapses(scheme=scheme)),
+            "position": rt.read_models.position("collections"),
+        }
+    moment = _moment(rt, as_of)
+    source = EventSource.from_app(rt.app)
+    position = position_at(rt.database, source, moment)
+    with replayed(rt.database, source, ["collections"], position) as rm:
+        return {
+            "arrears": _rows(rm.arrears(scheme=scheme)),
+            "lapses": _rows(rm.lapses(scheme=scheme)),
+            "position": position,
+            "as_of": moment.isoformat(),
+        }
 
 
 @router.post("/operations/run-due", tags=["operations"])
