@@ -113,6 +113,7 @@ def create_app(
         risk_assessments.router,
         documents.router,
         subjects.router,
+        audit.dossier_router,
     ):
         app.include_router(r, prefix=PREFIX)
     app.include_router(risk_dashboard.router)

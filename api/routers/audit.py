@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
 from pydantic import Field
 
 from policy_core.audit.cli import verification
 from policy_core.scheme import get_scheme
 
-from ..deps import Operator, Reader, RuntimeDep
+from ..auth import ApiKey
+from ..deps import Operator, Reader, RuntimeDep, require
+from ..presenters import event_view
 from ..schemas import Strict
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -63,3 +67,21 @@ def closings(
     from policy_core.audit.closings import list_closings
 
     return {"items": list_closings(rt, scheme=scheme, year=year)}
+
+
+dossier_router = APIRouter(tags=["audit"])
+Auditor = Annotated[ApiKey, Depends(require("auditor"))]
+
+
+@dossier_router.get("/policies/{policy_id}/dossier")
+def dossier(policy_id: UUID, rt: RuntimeDep, key: Auditor, format: Literal["json", "jsonl"] = "json") -> Any:
+    """Every event of the policy and its claims with actor and command, each payment's explanation,
+    the chain links, the latest signed checkpoint covering them, and a signed seal: verifiable
+    offline with the public key (``policy_core.audit.dossier.verify_dossier``). ``format=jsonl``
+    streams one item per line."""
+    from policy_core.audit.dossier import as_document, as_jsonl, build_dossier
+
+    items = build_dossier(rt, policy_id, event_view)
+    if format == "jsonl":
+        return StreamingResponse(as_jsonl(items), media_type="application/x-ndjson")
+    return as_document(items)
