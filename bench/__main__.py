@@ -30,6 +30,7 @@ MODULES = {
     7: "b7_growth",
     8: "b8_codec",
     9: "b9_dashboard",
+    10: "b10_audit",
 }
 
 

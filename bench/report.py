@@ -33,6 +33,7 @@ TITLES = {
     7: "growth: 100,000 vs 10,000,000 stored events",
     8: "the event codec: decode and encode of 100,000 stored Applied events",
     9: "dashboard overview page, 100,000 policies and their claims",
+    10: "audit: seal and verify the hash chain",
 }
 
 

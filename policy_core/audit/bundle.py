@@ -16,9 +16,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from .chain import GENESIS, event_bytes, next_link
+from .chain import GENESIS, event_bytes, link_from_digest, row_digest
 from .keys import check_signature, fingerprint
-from .verify import FETCH, Difference, Verification, events_stream, read_snapshot, verify_chain
+from .verify import FETCH, Difference, Rewrites, Verification, events_stream, read_snapshot, verify_chain
 
 BUNDLE_FORMAT = "policy-admin-audit-bundle/1"
 
@@ -65,11 +65,19 @@ def verify_bundle(
         return res
     head, count, last = GENESIS, 0, 0
     with read_snapshot(dsn) as conn, conn.transaction():
+        # Signed migrations check with the auditor's key: the only thing taken from the database
+        # besides the events, and only as the digest a row had before an authorised rewrite.
+        rewrites = Rewrites(conn, schema, public_key, fetch)
+        res.migrations = rewrites.report
         for nid, oid, version, topic, state in events_stream(conn, schema, events_table, fetch):
             if nid > position:
                 res.unsealed += 1
                 continue
-            head = next_link(head, event_bytes(nid, oid, version, topic, bytes(state)))
+            digest = row_digest(event_bytes(nid, oid, version, topic, bytes(state)))
+            sealed = rewrites.sealed_digest(nid, digest)
+            if sealed is not None:
+                digest, res.rewritten = sealed, res.rewritten + 1
+            head = link_from_digest(head, digest)
             count, last = count + 1, nid
     res.events_checked = res.links = count
     res.sealed_up_to = min(last, position)

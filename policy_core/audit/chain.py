@@ -1,9 +1,12 @@
 """The hash chain's arithmetic: what is hashed, and the digests kept beside each link.
 
-A link is ``SHA-256(previous link || event bytes)``, the first link's previous being 32 zero
-bytes. The event bytes are the stored row exactly as the event store holds it (the
-``eventsourcing`` 9.5.6 PostgreSQL recorder stores ``notification_id``, ``originator_id``,
-``originator_version``, ``topic`` and ``state``; the event's metadata — actor and command — is
+A link is ``SHA-256(previous link || SHA-256(event bytes))``, the first link's previous being
+32 zero bytes: SHA-256 over the previous link and the event's stored bytes (through their
+digest, so that an authorised rewrite of a row — see migration.py — can name the row as it was
+sealed by its digest alone, and the chain is still recomputed across it). The event bytes are
+the stored row exactly as the event store holds it (the ``eventsourcing`` 9.5.6 PostgreSQL
+recorder stores ``notification_id``, ``originator_id``, ``originator_version``, ``topic`` and
+``state``; the event's metadata — actor and command — is
 inside ``state``), framed with lengths so that no two rows give the same bytes:
 
     notification_id   8 bytes, big-endian signed
@@ -49,14 +52,16 @@ def event_bytes(
     )
 
 
-def next_link(previous: bytes, row_bytes: bytes) -> bytes:
-    h = hashlib.sha256(previous)
-    h.update(row_bytes)
-    return h.digest()
-
-
 def row_digest(row_bytes: bytes) -> bytes:
     return hashlib.sha256(row_bytes).digest()
+
+
+def link_from_digest(previous: bytes, digest: bytes) -> bytes:
+    return hashlib.sha256(previous + digest).digest()
+
+
+def next_link(previous: bytes, row_bytes: bytes) -> bytes:
+    return link_from_digest(previous, row_digest(row_bytes))
 
 
 def _default(obj: Any) -> Any:

@@ -6,7 +6,8 @@
                        transaction as the links it adds
 ``audit_checkpoints``  signed statements of (position, head, time)
 ``audit_closings``     signed period closings (a scheme year's totals at a chain position)
-``audit_migrations``   signed records of authorised rewrites of stored rows (old and new links)
+``audit_migrations``   signed records of authorised rewrites of stored rows, whose entries
+                       (old and new row digests) are in ``audit_migration_rows``
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from psycopg import sql
 
 from .chain import GENESIS
 
-TABLES = ("audit_chain", "audit_sealer", "audit_checkpoints", "audit_closings", "audit_migrations")
+TABLES = (
+    "audit_chain",
+    "audit_sealer",
+    "audit_checkpoints",
+    "audit_closings",
+    "audit_migrations",
+    "audit_migration_rows",
+)
 
 
 def q(schema: str, table: str) -> sql.Composed:
@@ -96,3 +104,6 @@ def ensure_tables(conn: Any, schema: str) -> None:
     with conn.cursor() as cur:
         for stmt in ddl(schema):
             cur.execute(stmt)
+        from .migration import ensure_tables as migration_tables
+
+        migration_tables(cur, schema)

@@ -31,7 +31,7 @@ import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from psycopg import sql
 
-from .chain import GENESIS, ContentDigests, event_bytes, next_link, row_digest
+from .chain import GENESIS, ContentDigests, event_bytes, link_from_digest, next_link, row_digest
 from .keys import check_signature, fingerprint
 from .store import q
 
@@ -61,6 +61,7 @@ class Verification:
     difference: Difference | None = None
     closings: list[dict[str, Any]] = field(default_factory=list)
     migrations: list[dict[str, Any]] = field(default_factory=list)
+    rewritten: int = 0  # rows an authorised, signed migration rewrote since they were sealed
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -96,6 +97,55 @@ class _Stream:
         row = self._next
         self._advance()
         return row
+
+
+class Rewrites:
+    """Authorised rewrites (signed migrations, see migration.py) by position, streamed in
+    notification order: ``sealed_digest(nid, present)`` is the digest the row had when it was
+    sealed, if signed rewrites lead from it to the present one (calls in increasing ``nid``)."""
+
+    def __init__(
+        self, conn: psycopg.Connection[Any], schema: str, public_key: Any, fetch: int = FETCH
+    ) -> None:
+        from .migration import signed_migrations
+
+        self.report: list[dict[str, Any]] = []
+        self._stream: _Stream | None = None
+        try:
+            with conn.transaction():  # a savepoint: a store from before these tables has none
+                valid, self.report = signed_migrations(conn, schema, public_key)
+        except psycopg.errors.UndefinedTable:
+            return
+        if valid:
+            self._stream = _Stream(
+                _cursor(
+                    conn,
+                    "audit_rewrites",
+                    sql.SQL(
+                        "SELECT notification_id, old_row_digest, new_row_digest FROM {}"
+                        " WHERE migration = ANY({}) ORDER BY notification_id"
+                    ).format(q(schema, "audit_migration_rows"), sql.Literal(sorted(valid))),
+                    fetch,
+                )
+            )
+
+    def sealed_digest(self, nid: int, present: bytes) -> bytes | None:
+        s = self._stream
+        if s is None:
+            return None
+        while s.peek() is not None and s.peek()[0] < nid:
+            s.pop()
+        steps: dict[bytes, bytes] = {}
+        while s.peek() is not None and s.peek()[0] == nid:
+            _, old, new = s.pop()
+            steps[bytes(old)] = bytes(new)
+        for start in set(steps) - set(steps.values()):
+            at, hops = start, 0
+            while at in steps and hops <= len(steps):
+                at, hops = steps[at], hops + 1
+            if at == present:
+                return start
+        return None
 
 
 def _cursor(
@@ -247,6 +297,8 @@ def verify_chain(
         from ..personal_data.migrate import authorised_rewrites
 
         rewritten = authorised_rewrites(conn, schema, events_table, chk.digests.decode)
+        rewrites = Rewrites(conn, schema, public_key, fetch)
+        res.migrations = rewrites.report
         head, count, last_nid = GENESIS, 0, 0
         while checkpoints.peek() is not None and checkpoints.peek()[1] <= 0 and res.ok:
             chk.checkpoint(checkpoints.pop(), 0, head, 0)
@@ -316,18 +368,24 @@ def verify_chain(
             data = event_bytes(nid, e[1], e[2], e[3], state)
             link = next_link(head, data)
             if link != bytes(link_row[7]):
+                sealed = rewrites.sealed_digest(nid, row_digest(data))
                 authorised = rewritten.get((str(e[1]), e[2]))
-                if not (
+                if sealed is not None and link_from_digest(head, sealed) == bytes(link_row[7]):
+                    # Rewritten under a signed migration (migration.py): the chain goes on from
+                    # the sealed link, recomputed from the digest the row had when sealed.
+                    link, res.rewritten = bytes(link_row[7]), res.rewritten + 1
+                elif (
                     authorised is not None
                     and authorised[0] == bytes(link_row[4]).hex()
                     and authorised[1] == hashlib.sha256(state).hexdigest()
                 ):
+                    # Rewritten by the recorded migration (its old bytes are the sealed ones): the
+                    # sealed link stands for it, and the chain goes on from there.
+                    link = bytes(link_row[7])
+                    res.migrated += 1
+                else:
                     chk.classify(e, link_row, data)
                     break
-                # Rewritten by the recorded migration (its old bytes are the sealed ones): the
-                # sealed link stands for it, and the chain goes on from there.
-                link = bytes(link_row[7])
-                res.migrated += 1
             head, count, last_nid = link, count + 1, nid
             events.pop()
             links.pop()

@@ -360,3 +360,59 @@ def test_a_rebuild_never_launders_a_forgery(store, monkeypatch, capsys):
     assert "refusing to replay" in capsys.readouterr().err
     assert main(["projections", "verify"]) == 3
     assert main(["projections", "rebuild", "portfolio", "--allow-unverified-chain"]) == 0
+
+
+def _rewrite(runtime, nid, migration, *, sign=True):
+    """What an authorised migration does: rewrite a row's state and record it, then sign."""
+    from policy_core.audit.migration import record_rewrite, sign_migration
+
+    with runtime.database.connect() as conn:
+        oid, version, topic, state = conn.execute(
+            f"SELECT originator_id, originator_version, topic, state FROM {EVENTS} WHERE notification_id = %s",
+            [nid],
+        ).fetchone()
+        new = bytes(state).replace(b'"Yamada Shoten"', b'"sealed:c2VhbGVk"')
+        assert new != bytes(state)
+        conn.execute(f"UPDATE {EVENTS} SET state = %s WHERE notification_id = %s", [new, nid])
+        with conn.cursor() as cur:
+            record_rewrite(
+                cur,
+                runtime.audit.schema,
+                migration,
+                notification_id=nid,
+                originator_id=oid,
+                originator_version=version,
+                topic=topic,
+                old_state=bytes(state),
+                new_state=new,
+            )
+        conn.commit()
+        if sign:
+            sign_migration(conn, runtime.audit, migration)
+            conn.commit()
+
+
+def test_an_authorised_signed_migration_is_told_apart_from_tampering(store, tmp_path):
+    from policy_core.audit.bundle import make_bundle, verify_bundle
+
+    cp = store.audit.checkpoint("export")
+    bundle = make_bundle(cp, json.dumps(cp["statement"], sort_keys=True, separators=(",", ":")).encode())
+    first, second = _applied(store)[:2]
+    _rewrite(store, first, "personal-data-2026")
+    result = verification(store)
+    assert result.ok and result.rewritten == 1
+    assert result.migrations == [{"id": 1, "name": "personal-data-2026", "valid": True}]
+    sealer = store.audit
+    offline = verify_bundle(
+        store.database.dsn,
+        sealer.schema,
+        sealer.source.events_table,
+        bundle=bundle,
+        public_key=sealer.signer.public_key,
+        mapper=sealer.source.mapper,
+    )
+    assert offline.ok and offline.rewritten == 1  # the bundle from before the migration still checks
+
+    _rewrite(store, second, "forged", sign=False)  # an entry without a signed statement
+    d = _difference(store)
+    assert (d.position, d.kind) == (second, "changed")
