@@ -106,7 +106,8 @@ def test_an_untouched_store_is_sealed_once_and_verifies_ok(store):
     assert (result.events_checked, result.sealed_up_to, result.unsealed) == (len(nids), nids[-1], 0)
     assert result.checkpoints_checked == 1  # the first links ever sealed are signed at once
     assert result.latest_checkpoint["statement"]["position"] == nids[-1]
-    lag = store.audit.lag(psycopg.connect(store.database.dsn, autocommit=True))
+    with psycopg.connect(store.database.dsn, autocommit=True) as conn:
+        lag = store.audit.lag(conn)
     assert (lag["position"], lag["head"], lag["events_behind"]) == (nids[-1], nids[-1], 0)
 
 
@@ -368,7 +369,8 @@ def _rewrite(runtime, nid, migration, *, sign=True):
 
     with runtime.database.connect() as conn:
         oid, version, topic, state = conn.execute(
-            f"SELECT originator_id, originator_version, topic, state FROM {EVENTS} WHERE notification_id = %s",
+            f"SELECT originator_id, originator_version, topic, state FROM {EVENTS}"
+            " WHERE notification_id = %s",
             [nid],
         ).fetchone()
         new = bytes(state).replace(b'"Yamada Shoten"', b'"sealed:c2VhbGVk"')
