@@ -6,10 +6,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from policy_core.audit.asof import position_at, replayed
+from policy_core.audit.asof import collections_as_of, portfolio_as_of
 from policy_core.bounds import check_moment
 from policy_core.errors import InvalidInput, NotFound
-from policy_core.projections.engine import EventSource
 from policy_core.scheme import get_scheme
 from policy_core.usecases.common import aware
 
@@ -108,13 +107,7 @@ def portfolio(
     if as_of is None:
         report = rt.read_models.portfolio(scheme, year)
     else:
-        moment = _moment(rt, as_of)
-        source = EventSource.from_app(rt.app)
-        position = position_at(rt.database, source, moment)
-        with replayed(rt.database, source, ["portfolio"], position) as rm:
-            report = rm.portfolio(scheme, year)
-        if report is not None:
-            report["position"], report["as_of"] = position, moment.isoformat()
+        report = portfolio_as_of(rt, scheme, year, _moment(rt, as_of))
     if report is None:
         raise NotFound(f"no portfolio for {scheme} scheme year {year}", code="portfolio_not_found")
     return _rows([report])[0]
@@ -131,16 +124,9 @@ def collections(rt: RuntimeDep, key: Lister, scheme: ShortText = None, as_of: As
             "lapses": _rows(rt.read_models.lapses(scheme=scheme)),
             "position": rt.read_models.position("collections"),
         }
-    moment = _moment(rt, as_of)
-    source = EventSource.from_app(rt.app)
-    position = position_at(rt.database, source, moment)
-    with replayed(rt.database, source, ["collections"], position) as rm:
-        return {
-            "arrears": _rows(rm.arrears(scheme=scheme)),
-            "lapses": _rows(rm.lapses(scheme=scheme)),
-            "position": position,
-            "as_of": moment.isoformat(),
-        }
+    answer = collections_as_of(rt, scheme, _moment(rt, as_of))
+    answer["arrears"], answer["lapses"] = _rows(answer["arrears"]), _rows(answer["lapses"])
+    return answer
 
 
 @router.post("/operations/run-due", tags=["operations"])

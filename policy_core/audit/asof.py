@@ -125,3 +125,27 @@ def limits_as_of(database: Database, app: Any, policy_id: UUID, period: int | No
     answer = json.loads(body)
     answer["source"], answer["position"] = "events", position
     return answer
+
+
+def portfolio_as_of(rt: Any, scheme: str, year: int, as_of: datetime) -> dict[str, Any] | None:
+    """``GET /reports/portfolio`` as it stood at ``as_of`` (None: no portfolio then)."""
+    source = EventSource.from_app(rt.app)
+    position = position_at(rt.database, source, as_of)
+    with replayed(rt.database, source, ["portfolio"], position) as rm:
+        report = rm.portfolio(scheme, year)
+    if report is not None:
+        report["position"], report["as_of"] = position, as_of.isoformat()
+    return report
+
+
+def collections_as_of(rt: Any, scheme: str | None, as_of: datetime) -> dict[str, Any]:
+    """``GET /reports/collections`` as it stood at ``as_of``: arrears and lapses then."""
+    source = EventSource.from_app(rt.app)
+    position = position_at(rt.database, source, as_of)
+    with replayed(rt.database, source, ["collections"], position) as rm:
+        return {
+            "arrears": rm.arrears(scheme=scheme),
+            "lapses": rm.lapses(scheme=scheme),
+            "position": position,
+            "as_of": as_of.isoformat(),
+        }
