@@ -95,7 +95,7 @@ def close_period(rt: Any, scheme: str, year: int, *, actor: dict[str, str]) -> d
                 signature,
             ],
         )
-        cid = cur.fetchone()[0]  # type: ignore[index]
+        cid = cur.fetchone()[0]
     return closing_dict(cid, statement, signature)
 
 
@@ -105,7 +105,8 @@ def closing_dict(cid: int, statement: bytes, signature: bytes) -> dict[str, Any]
 
 def list_closings(rt: Any, *, scheme: str | None = None, year: int | None = None) -> list[dict[str, Any]]:
     sealer = rt.audit
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if scheme is not None:
         where.append("scheme = %s")
         params.append(scheme)
