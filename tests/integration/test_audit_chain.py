@@ -373,7 +373,7 @@ def _rewrite(runtime, nid, migration, *, sign=True):
             " WHERE notification_id = %s",
             [nid],
         ).fetchone()
-        new = bytes(state).replace(b'"Yamada Shoten"', b'"sealed:c2VhbGVk"')
+        new = bytes(state).replace(b'"command":"apply"', b'"command":"apply","migrated":true')
         assert new != bytes(state)
         conn.execute(f"UPDATE {EVENTS} SET state = %s WHERE notification_id = %s", [new, nid])
         with conn.cursor() as cur:
@@ -417,4 +417,4 @@ def test_an_authorised_signed_migration_is_told_apart_from_tampering(store, tmp_
 
     _rewrite(store, second, "forged", sign=False)  # an entry without a signed statement
     d = _difference(store)
-    assert (d.position, d.kind) == (second, "changed")
+    assert (d.position, d.kind) == (second, "metadata_changed")  # an unsigned rewrite is tampering
