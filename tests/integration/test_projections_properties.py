@@ -73,13 +73,18 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
     years: dict[tuple[UUID, int], int] = {}
     shares: dict[tuple[UUID, int], list[tuple[str, int]]] = {}
 
-    def share(scheme: str, year: int, split: list[tuple[str, int]], column: str, amount: int) -> None:
+    def share(
+        scheme: str, year: int, split: list[tuple[str, int]], column: str, amount: int, sign: int = 1
+    ) -> None:
+        # A withdrawal (sign -1) takes back exactly the parts its amount was allocated in: the
+        # positive amount is split and negated, never a negative amount split (floor division
+        # would round the others' parts away from zero and leave the leader a remainder).
         parts = allocate(amount, split)
         assert sum(parts.values()) == amount
         for key, part in parts.items():
-            coins[(scheme, year, key)][column] += part
+            coins[(scheme, year, key)][column] += sign * part
             if column.startswith("paid_"):
-                coins[(scheme, year, key)]["paid_total"] += part
+                coins[(scheme, year, key)]["paid_total"] += sign * part
 
     for pid, pol in policies.items():
         cal = load_scheme(pol.scheme).calendar
@@ -130,7 +135,9 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
                     for claim_hex in p.claims
                 },
             )
-            state = "collected" if p.is_collected else "lapsed" if p.lapsed_at is not None else "due"
+            # A lapsed period is lapsed even when its premium had been collected (a later period
+            # whose cover the lapse ended: that money is refund due, never cover).
+            state = "lapsed" if p.lapsed_at is not None else "collected" if p.is_collected else "due"
             out["rm_collections_debits"][(pid, p.number)] = dict(
                 scheme=pol.scheme,
                 premium=p.premium,
@@ -154,7 +161,9 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
                     reason=d.reason,
                     next_debit_date=d.next_debit_date,
                 )
-            if p.lapsed_at is not None:
+            if p.lapsed_at is not None and (pid,) not in out["rm_collections_lapses"]:
+                # The lapse is of the first lapsed period (the unpaid one); the later periods it
+                # ended are lapsed too, but the lapse row names the unpaid period.
                 out["rm_collections_lapses"][(pid,)] = dict(
                     period_number=p.number,
                     effective_at=p.lapsed_at,
@@ -205,7 +214,8 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
                     year,
                     shares[(pid, e.period_number)],
                     "return_premium",
-                    -e.return_premium_withdrawn,
+                    e.return_premium_withdrawn,
+                    sign=-1,
                 )
         due = [p.next_debit_date for p in pol.periods if p.next_debit_date is not None]
         arrears = [p for p in pol.periods if p.failed_attempts and not p.is_collected and p.lapsed_at is None]
