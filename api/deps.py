@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from policy_core.application import PolicyAdministration
 from policy_core.bootstrap import Runtime
 
-from .auth import ApiKey
+from .auth import ApiKey, find_key
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -31,7 +31,7 @@ async def authenticate(
 ) -> ApiKey:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(status_code=401, detail="a bearer API key is required")
-    key = request.app.state.api_keys.get(credentials.credentials)
+    key = find_key(request.app.state.api_keys, credentials.credentials)
     if key is None:
         raise HTTPException(status_code=401, detail="unknown API key")
     request.state.api_key = key

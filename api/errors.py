@@ -40,8 +40,8 @@ def install(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         status = STATUS.get(exc.kind, 422)
         response = problem(status, exc.code, exc.message, **{k: _jsonable(v) for k, v in exc.details.items()})
-        if status == 503:
-            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        if status == 503 or "retry_after" in exc.details:
+            response.headers["Retry-After"] = str(exc.details.get("retry_after", RETRY_AFTER_SECONDS))
         return response
 
     @app.exception_handler(RequestValidationError)

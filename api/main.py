@@ -19,7 +19,7 @@ from policy_core.bootstrap import Runtime
 from policy_core.settings import Settings
 
 from . import dashboard, errors
-from .auth import ApiKey, load_or_create_keys, parse_keys
+from .auth import ApiKey, load_or_create_keys, load_or_create_secret, parse_keys
 from .idempotency import IdempotencyMiddleware
 from .routers import (
     audit,
@@ -38,11 +38,12 @@ PREFIX = "/api/v1"
 
 
 def resolve_keys(settings: Settings, runtime: Runtime) -> dict[str, ApiKey]:
+    secret = load_or_create_secret(settings.data_dir, settings.key_id_secret)
     if settings.api_keys:
-        return parse_keys(settings.api_keys)
+        return parse_keys(settings.api_keys, secret)
     if runtime.database.embedded is None:
         raise RuntimeError("POLICY_API_KEYS must be set when DATABASE_URL is used")
-    keys, path = load_or_create_keys(settings.data_dir)
+    keys, path = load_or_create_keys(settings.data_dir, secret)
     log.info("API keys loaded", extra={"keys_file": str(path)})
     return keys
 
@@ -70,7 +71,11 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
-    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(
+        IdempotencyMiddleware,
+        ttl_hours=settings.idempotency_ttl_hours,
+        lease_seconds=settings.idempotency_lease_seconds,
+    )
 
     health = APIRouter(tags=["health"])
 

@@ -249,3 +249,13 @@ class EndorsementRequest(Strict):
     effective_date: Day
     changes: EndorsementChanges
     reason: Name
+
+
+def _filter_query() -> Any:
+    from fastapi import Query
+
+    return Query(max_length=bounds.MAX_TEXT)
+
+
+#: A text filter of a list (query string): the same text check as bodies.
+FilterText = Annotated[str | None, _filter_query(), _text_check(max_len=bounds.MAX_TEXT, required=False)]

@@ -32,7 +32,7 @@ from policy_core.calendar import TOKYO
 from .b1_apply import apply_kwargs
 from .common import Config, Measure, fresh_schema, make_runtime, row
 
-KEYS = {"operator": "bench-operator-key", "auditor": "bench-auditor-key"}
+KEYS = {"operator": "bench-operator-key-0123456789", "auditor": "bench-auditor-key-0123456789"}
 TARGET_RATIO = 0.7
 TARGET_WORKERS_RATIO = 1.6  # limits rps with 2 API workers over 1 worker
 

@@ -28,6 +28,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
+from . import requests
 from .aggregates.policy import Policy
 from .aggregates.register import NumberSeries
 from .bounds import check_moment
@@ -234,11 +235,28 @@ class PolicyAdministration(Application[UUID]):
 
     def _save(self, *aggregates: Any, actor: Actor | None, command: str) -> None:
         """Save atomically, every new event carrying who did it and which command."""
-        metadata = {"actor": (actor or SYSTEM).as_metadata(), "command": command}
+        metadata: dict[str, Any] = {"actor": (actor or SYSTEM).as_metadata(), "command": command}
+        if (ctx := requests.current()) is not None:
+            metadata["request_id"] = ctx.id
         for agg in aggregates:
             for e in agg.pending_events:
                 object.__setattr__(e, "metadata", metadata)
         self.save(*aggregates)
+
+    def recorded_by_request(self, aggregate_id: UUID) -> list[Any]:
+        """On a retried request: the events of ``aggregate_id`` its earlier attempt recorded.
+
+        Empty outside a request, on a first attempt, or when the earlier attempt recorded
+        nothing there; what lets a retry answer from what was recorded instead of deciding
+        again (see policy_core.requests)."""
+        ctx = requests.current()
+        if ctx is None or not ctx.retry or not isinstance(aggregate_id, UUID):
+            return []
+        return [
+            e
+            for e in self.events.get(aggregate_id)
+            if (getattr(e, "metadata", None) or {}).get("request_id") == ctx.id
+        ]
 
     def _get(self, cls: type[T], aggregate_id: UUID) -> T:
         """The current state of one aggregate of class ``cls``, or NotFound."""

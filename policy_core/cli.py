@@ -18,6 +18,10 @@ from .settings import Settings
 log = logging.getLogger("policy_core.cli")
 
 
+class UserError(Exception):
+    """A mistake in the command line: one line on stderr, exit status 2, no traceback."""
+
+
 def _event_row(e: Any) -> dict[str, Any]:
     """One event for the auditor's replay, personal fields masked (names, contacts, the account
     number and claim descriptions never go to a terminal or a file in plain text)."""
@@ -54,9 +58,13 @@ def cmd_db_init(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
     from .bootstrap import bootstrap
 
+    try:
+        aggregate_id = UUID(args.aggregate_id)
+    except ValueError:
+        raise UserError(f"{args.aggregate_id!r} is not an id (a UUID such as 0b9f…-…)") from None
     rt = bootstrap(settings, initialise=True)
     try:
-        for e in rt.app.history(UUID(args.aggregate_id)):
+        for e in rt.app.history(aggregate_id):
             print(json.dumps(_event_row(e), default=str, ensure_ascii=False))
     finally:
         rt.close()
@@ -96,13 +104,20 @@ def cmd_run_due(settings: Settings, args: argparse.Namespace) -> int:
 
     from .bootstrap import bootstrap
 
-    as_of = datetime.fromisoformat(args.as_of)
-    if as_of.tzinfo is None:
-        print("--as-of needs a timezone offset, e.g. 2027-04-01T09:00:00+09:00", file=sys.stderr)
-        return 2
     rt = bootstrap(settings)
     try:
-        report = rt.jobs.run_due(as_of)
+        if args.as_of == "now":
+            as_of = rt.clock.now()
+        else:
+            try:
+                as_of = datetime.fromisoformat(args.as_of)
+            except ValueError:
+                raise UserError(
+                    f"--as-of {args.as_of!r} is not an ISO 8601 date and time, nor 'now'"
+                ) from None
+            if as_of.tzinfo is None:
+                raise UserError("--as-of needs a timezone offset, e.g. 2026-04-01T09:00:00+09:00 (or 'now')")
+        report = rt.jobs.run_due(as_of, wait=args.wait)
         print(json.dumps(report.to_dict(), ensure_ascii=False))
     finally:
         rt.close()
@@ -141,6 +156,8 @@ def cmd_zengin_ingest(settings: Settings, args: argparse.Namespace) -> int:
     try:
         gateway = ZenginGateway(rt.database, settings.data_dir / "zengin" / "outbox")
         result = Path(args.file)
+        if not result.is_file():
+            raise UserError(f"no such file: {result}")
         counts = gateway.ingest_result_file(result.read_bytes(), rt.app)
         # The result file holds account numbers too: owner-only from here, purged with its requests.
         result.chmod(0o600)
@@ -152,11 +169,20 @@ def cmd_zengin_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="policy-admin", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="policy-admin", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_parser = sub.add_parser
+
+    def add_parser(*a: Any, **kw: Any) -> argparse.ArgumentParser:  # every option shows its default
+        kw.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        return _add_parser(*a, **kw)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
     serve = sub.add_parser("serve", help="run the server (embedded PostgreSQL unless DATABASE_URL is set)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.add_argument(
         "--workers",
         type=int,
@@ -169,13 +195,18 @@ def build_parser() -> argparse.ArgumentParser:
     dbsub = db.add_subparsers(dest="db_command", required=True)
     dbsub.add_parser("init", help="create the event store tables").set_defaults(func=cmd_db_init)
     hist = sub.add_parser("history", help="print an aggregate's events as JSON lines (auditor replay)")
-    hist.add_argument("aggregate_id")
+    hist.add_argument("aggregate_id", help="a policy or claim id (UUID)")
     hist.set_defaults(func=cmd_history)
     sub.add_parser("schemes", help="list the scheme presets").set_defaults(func=cmd_schemes)
     due = sub.add_parser(
         "run-due", help="run every scheduled job due up to a moment (as POST /operations/run-due)"
     )
-    due.add_argument("--as-of", required=True, help="ISO 8601 with offset, not in the future")
+    due.add_argument(
+        "--as-of", required=True, help="'now', or ISO 8601 with offset (not in the future, not before 2000)"
+    )
+    due.add_argument(
+        "--wait", type=float, default=60.0, help="seconds to wait for a run-due already going on elsewhere"
+    )
     due.set_defaults(func=cmd_run_due)
     sched = sub.add_parser("scheduler", help="the scheduler process")
     schedsub = sched.add_subparsers(dest="scheduler_command", required=True)
@@ -187,12 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = zgsub.add_parser(
         "ingest", help="record the bank's result file (PremiumDebited / PremiumDebitFailed)"
     )
-    ingest.add_argument("file")
+    ingest.add_argument("file", help="the bank's Zengin result file")
     ingest.set_defaults(func=cmd_zengin_ingest)
     sim = sub.add_parser("simulate", help="run schemes through years of activity on an accelerated clock")
-    sim.add_argument("--policies", type=int, default=200)
-    sim.add_argument("--years", type=int, default=2)
-    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--policies", type=int, default=200, help="policies to apply for")
+    sim.add_argument("--years", type=int, default=2, help="years to simulate")
+    sim.add_argument("--seed", type=int, default=1, help="random seed (the same seed, the same run)")
     sim.set_defaults(func=cmd_simulate)
     register_projections(sub)
     register_personal_data(sub)
@@ -204,7 +235,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
-    return int(args.func(settings, args) or 0)
+    from .errors import DomainError
+
+    try:
+        return int(args.func(settings, args) or 0)
+    except UserError as exc:
+        print(f"policy-admin: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:  # refused by the rules: what and why, in one line
+        print(f"policy-admin: {exc.message} ({exc.code})", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

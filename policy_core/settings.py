@@ -21,6 +21,14 @@ class Settings(BaseSettings):
     # Signs the dashboard's session cookies. Unset: a secret made once beside the API keys file
     # (embedded default), or derived from POLICY_API_KEYS (rotating the keys ends every session).
     session_secret: str | None = Field(default=None, validation_alias="POLICY_SESSION_SECRET")
+    # The HMAC secret of key ids; unset: the file key-id-secret under POLICY_DATA_DIR (made once).
+    # Idempotency-Key: how long stored responses are kept, and how long an unfinished attempt
+    # holds its key before a retry may take it over (a crashed or timed-out first attempt).
+    idempotency_ttl_hours: float = Field(default=24.0, gt=0, validation_alias="POLICY_IDEMPOTENCY_TTL_HOURS")
+    idempotency_lease_seconds: float = Field(
+        default=60.0, gt=0, validation_alias="POLICY_IDEMPOTENCY_LEASE_SECONDS"
+    )
+    key_id_secret: str | None = Field(default=None, min_length=32, validation_alias="POLICY_KEY_ID_SECRET")
     log_level: str = Field(default="INFO", validation_alias="POLICY_LOG_LEVEL")
     log_format: str = Field(default="json", validation_alias="POLICY_LOG_FORMAT")
     # `serve` on the embedded default runs everything in one process; docker-compose turns these off

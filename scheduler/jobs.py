@@ -83,6 +83,7 @@ class Jobs:
         now: Callable[[], datetime],
         actor: Actor = SYSTEM,
         batch_size: int = 1000,
+        run_lock: Any | None = None,
     ) -> None:
         self.app = app
         self.read = read_models
@@ -91,6 +92,7 @@ class Jobs:
         self.now = now
         self.actor = actor
         self.batch_size = batch_size
+        self.run_lock = run_lock  # scheduler.leader.RunLock: single-flight across processes
         self.notice_days = {s.key: s.renewal_notice_days for s in all_schemes()}
 
     # ------------------------------------------------------------------ queries
@@ -166,7 +168,16 @@ class Jobs:
         return rows[0]["d"] if rows else None
 
     # ------------------------------------------------------------------ running
-    def run_due(self, as_of: datetime) -> RunReport:
+    def run_due(self, as_of: datetime, *, wait: float = 0.0) -> RunReport:
+        """Everything due up to ``as_of``; single-flight: with a run lock, a run already going on
+        elsewhere is waited for up to ``wait`` seconds, then RunInProgress."""
+        self._check_as_of(as_of)
+        if self.run_lock is None:
+            return self._run_due(as_of)
+        with self.run_lock.held(wait):
+            return self._run_due(as_of)
+
+    def _check_as_of(self, as_of: datetime) -> None:
         if not isinstance(as_of, datetime) or as_of.tzinfo is None or as_of.utcoffset() is None:
             raise InvalidInput("as_of must be a date and time with offset", code="naive_datetime")
         if as_of > self.now():
@@ -178,6 +189,8 @@ class Jobs:
             raise InvalidInput(
                 f"as_of {as_of.isoformat()} is before {EARLIEST.isoformat()}", code="date_out_of_range"
             )
+
+    def _run_due(self, as_of: datetime) -> RunReport:
         report = RunReport(as_of=as_of)
         seen: set[tuple[Any, ...]] = set()
         for _ in range(MAX_STEPS):

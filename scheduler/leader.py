@@ -9,12 +9,16 @@ avoids the wasted work and the double bank files.
 from __future__ import annotations
 
 import logging
+import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 
 from policy_core.database import Database
+from policy_core.errors import Conflict
 
 log = logging.getLogger("scheduler.leader")
 
@@ -22,6 +26,45 @@ log = logging.getLogger("scheduler.leader")
 def lock_key(name: str) -> int:
     """A stable 32-bit key per deployment schema, so two deployments on one server don't block each other."""
     return zlib.crc32(name.encode())
+
+
+class RunInProgress(Conflict):
+    """Another process (the API, the CLI or the scheduler) is running run-due now."""
+
+    code = "run_in_progress"
+
+
+class RunLock:
+    """run-due is single-flight across processes: one session-level PostgreSQL advisory lock per
+    deployment schema, shared by the API, the CLI and the scheduler. A second caller waits up to
+    ``wait`` seconds for the first, then gets :class:`RunInProgress` (HTTP 409 with Retry-After)."""
+
+    RETRY_AFTER_SECONDS = 10
+
+    def __init__(self, database: Database, name: str = "policy-admin-run-due") -> None:
+        self.database = database
+        self.key = lock_key(f"{database.schema or 'public'}:{name}")
+
+    @contextmanager
+    def held(self, wait: float = 0.0, poll: float = 0.2) -> Iterator[None]:
+        conn = psycopg.connect(
+            self.database.dsn, autocommit=True, connect_timeout=5, application_name="policy-admin-run-due"
+        )
+        try:
+            deadline = time.monotonic() + wait
+            while not conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()[0]:
+                if time.monotonic() >= deadline:
+                    raise RunInProgress(
+                        "run-due is already running (the API, the CLI or the scheduler); try again shortly",
+                        retry_after=self.RETRY_AFTER_SECONDS,
+                    )
+                time.sleep(poll)
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+        finally:
+            conn.close()
 
 
 class Leadership:

@@ -18,7 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .clock import Clock
 from .jobs import Jobs, RunReport
-from .leader import Leadership
+from .leader import Leadership, RunInProgress
 
 log = logging.getLogger("scheduler.service")
 
@@ -43,6 +43,9 @@ class SchedulerService:
                 return None
             try:
                 self.last_report = self.jobs.run_due(self.clock.now())
+            except RunInProgress:
+                log.info("run-due is running elsewhere (API or CLI); this tick skips it")
+                return None
             except Exception:
                 log.exception("run-due failed; the next tick retries")
                 return None

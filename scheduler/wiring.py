@@ -6,7 +6,7 @@ from typing import Any
 
 from .gateway import CollectionGateway, SimulatedBank
 from .jobs import Jobs
-from .leader import Leadership
+from .leader import Leadership, RunLock
 from .service import SchedulerService
 
 
@@ -27,6 +27,7 @@ def build_jobs(runtime: Any, gateway: CollectionGateway | None = None) -> Jobs:
         runtime.projections.sync,
         gateway or build_gateway(runtime),
         now=runtime.clock.now,
+        run_lock=RunLock(runtime.database),
     )
 
 

@@ -13,7 +13,7 @@ from policy_core.scheme import get_scheme
 from policy_core.usecases.common import aware
 
 from ..deps import Lister, Operator, RuntimeDep
-from ..schemas import AsOf, RunDueRequest
+from ..schemas import AsOf, FilterText, RunDueRequest
 
 router = APIRouter()
 
@@ -21,7 +21,7 @@ Status = Literal["applied", "active", "lapsed", "cancelled", "expired"]
 ClaimStatus = Literal["reported", "assessed", "paid", "denied", "closed"]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
-ShortText = Annotated[str | None, Query(max_length=200)]
+ShortText = FilterText
 
 
 def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -12,12 +12,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
+from .. import requests
 from ..aggregates.claim import Claim
 from ..aggregates.policy import Policy
 from ..aggregates.register import CLAIM_NUMBERS
 from ..bounds import MAX_LOSS_ITEMS_PER_REQUEST, MAX_PEOPLE, check_int, check_moment
 from ..calendar import scheme_year
-from ..errors import Conflict, InvalidInput
+from ..errors import Conflict, InvalidInput, NotFound
 from ..settlement import (
     CAUSES,
     DENIAL_REASONS,
@@ -73,7 +74,11 @@ def report_incident(
         if not isinstance(flag, bool):
             raise InvalidInput(f"{name} must be true or false", code="invalid_flag")
 
+    requested_id = requests.derived_id("claim")  # a keyed request: the same claim on every retry
+
     def command() -> UUID:
+        if requested_id is not None and _exists(app, requested_id):
+            return requested_id  # an earlier attempt of this request recorded it
         policy = app._get(Policy, policy_id)
         period = policy.period_at(discovered_at)
         if period is None and not record_if_outside_cover:
@@ -90,12 +95,12 @@ def report_incident(
             own_staff_information=own_staff_information,
             outside_japan=outside_japan,
         )
-        claim_id = uuid4()
+        new_id = requested_id or uuid4()
         year = scheme_year(app.scheme_of(policy).calendar, period.start if period else discovered_at)
         series = number_series(app, policy.scheme, CLAIM_NUMBERS, year)
         claim = Claim(
-            id=claim_id,
-            number=series.issue(claim_id),
+            id=new_id,
+            number=series.issue(new_id),
             policy_id=policy.id,
             period_number=period.number if period else None,
             occurred_at=occurred_at,
@@ -116,6 +121,14 @@ def report_incident(
         return claim.id
 
     return app._retrying(command)
+
+
+def _exists(app: PolicyAdministration, claim_id: UUID) -> bool:
+    try:
+        app._get(Claim, claim_id)
+    except NotFound:
+        return False
+    return True
 
 
 def _bad_item() -> Any:
@@ -144,6 +157,8 @@ def assess_losses(
     ]
 
     def command() -> None:
+        if any(isinstance(e, Claim.LossesAssessed) for e in app.recorded_by_request(claim_id)):
+            return  # a retry: the first attempt recorded these items
         claim = app._get(Claim, claim_id)
         claim.assess(losses)
         app._save(claim, actor=actor, command="assess_losses")
@@ -167,6 +182,9 @@ def pay_claim(app: PolicyAdministration, claim_id: UUID, *, actor: Actor | None 
 
     def command() -> dict[str, Any]:
         claim = app._get(Claim, claim_id)
+        for e in app.recorded_by_request(claim_id):
+            if isinstance(e, Claim.ClaimPaid):  # a retry: answer with the payment recorded then
+                return claim.payments[e.payment_number - 1]
         claim._check_open()
         policy = app._get(Policy, claim.policy_id)
         if claim.period_number is None:

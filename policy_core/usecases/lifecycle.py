@@ -86,6 +86,8 @@ def apply(
         if register is None:
             register = MemberRegister.open(scheme, member_number)
         if any(e["policy_id"] == policy_id for e in register.policies) or exists(app, policy_id):
+            if app.recorded_by_request(policy_id):
+                return policy_id  # a retry: the first attempt of this request applied
             raise Conflict(
                 f"member {member_number} already applied to {scheme} for cover from "
                 f"{decision.term.start.isoformat()}",
@@ -270,6 +272,8 @@ def cancel(
     reason = text(reason, "reason")
 
     def command() -> None:
+        if app.recorded_by_request(policy_id):
+            return  # a retry: the first attempt recorded the cancellation
         policy = app._get(Policy, policy_id)
         paid = {
             hex_id: app._get(Claim, UUID(hex_id)).discovered_at
@@ -298,6 +302,8 @@ def declare_sales(
     check_business_date(require_date(declared_on, "declared_on"), "declared_on", now=app.clock())
 
     def command() -> None:
+        if app.recorded_by_request(policy_id):
+            return  # a retry: the first attempt recorded the declaration
         policy = app._get(Policy, policy_id)
         policy.declare_sales(annual_sales, declared_on)
         app._save(policy, actor=actor, command="declare_sales")

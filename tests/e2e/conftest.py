@@ -6,7 +6,11 @@ from fastapi.testclient import TestClient
 from api.auth import parse_keys
 from api.main import create_app
 
-KEYS = {"operator": "op-key-123456", "auditor": "au-key-123456", "dashboard": "da-key-123456"}
+KEYS = {
+    "operator": "op-key-0123456789abcdefghij",
+    "auditor": "au-key-0123456789abcdefghij",
+    "dashboard": "da-key-0123456789abcdefghij",
+}
 
 
 def auth(role: str) -> dict[str, str]:
