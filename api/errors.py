@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
+import psycopg_pool
+from eventsourcing import persistence as es_persistence
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -33,6 +36,34 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return str(value)
+
+
+_DATABASE_DOWN: tuple[type[BaseException], ...] = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg_pool.PoolTimeout,
+    es_persistence.OperationalError,
+    es_persistence.InterfaceError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached (down, restarting, no connection to be had in time)."""
+    seen = 0
+    cur: BaseException | None = exc
+    while cur is not None and seen < 10:
+        if isinstance(cur, _DATABASE_DOWN) and not isinstance(cur, psycopg.errors.QueryCanceled):
+            return True
+        cur = cur.__cause__ or cur.__context__
+        seen += 1
+    return False
+
+
+def unavailable(request: Request, exc: BaseException) -> JSONResponse:
+    log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
+    response = problem(503, "database_unavailable", "the database cannot be reached just now; retry shortly")
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def install(app: FastAPI) -> None:
@@ -68,5 +99,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if database_unavailable(exc):
+            return unavailable(request, exc)
         log.exception("unhandled error", extra={"path": request.url.path})
         return problem(500, "internal_error", "an unexpected error occurred; it has been logged")

@@ -20,6 +20,7 @@ from policy_core.settings import Settings
 
 from . import dashboard, errors
 from .auth import ApiKey, load_or_create_keys, load_or_create_secret, parse_keys
+from .dbgate import DatabaseGate, DatabaseGateMiddleware
 from .idempotency import IdempotencyMiddleware
 from .routers import (
     audit,
@@ -62,7 +63,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = runtime
         app.state.api_keys = keys
-        yield
+        app.state.db_gate = gate = DatabaseGate(runtime.database)
+        gate.start()
+        try:
+            yield
+        finally:
+            gate.stop()
 
     app = FastAPI(
         title="policy-admin",
@@ -76,6 +82,7 @@ def create_app(
         ttl_hours=settings.idempotency_ttl_hours,
         lease_seconds=settings.idempotency_lease_seconds,
     )
+    app.add_middleware(DatabaseGateMiddleware)  # outermost: with the database away, nothing waits
 
     health = APIRouter(tags=["health"])
 
@@ -87,7 +94,7 @@ def create_app(
     def readyz() -> Any:
         rt: Runtime = app.state.runtime
         try:
-            with rt.database.connect(connect_timeout=3) as conn:
+            with rt.database.connect() as conn:
                 conn.execute("SELECT 1")
         except Exception as exc:  # the database is what readiness is about
             return errors.problem(503, "database_unreachable", f"database unreachable: {type(exc).__name__}")

@@ -116,7 +116,9 @@ def bootstrap(
     from .projections import ProjectionRunner, ReadModels, participants_counter
 
     settings = settings or Settings()
-    db = database or open_database(settings.database_url, settings.data_dir, settings.db_schema)
+    db = database or open_database(
+        settings.database_url, settings.data_dir, settings.db_schema, settings.db_timeout_seconds
+    )
     if clock is None:
         clock_obj: Any = _FunctionClock(lambda: datetime.now(UTC))
     elif hasattr(clock, "now"):
@@ -128,6 +130,10 @@ def bootstrap(
     app = build_application(db, settings, clock=clock_obj.now, participants=participants, vault=vault)
     app.retention_years = settings.retention_years
     runtime = Runtime(settings=settings, database=db, app=app, clock=clock_obj)
+    if database is None and db.embedded is not None:
+        # Closed last: the embedded PostgreSQL stops with the runtime (SIGTERM included: uvicorn,
+        # the CLI and the services close the runtime on it), not only at interpreter exit.
+        runtime._closers.append(db.embedded.cleanup)
     runtime._closers.append(app.close)
     runtime._closers.append(vault.store.close)  # type: ignore[attr-defined]
     runtime._closers.append(getattr(participants, "close", lambda: None))

@@ -231,11 +231,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
+    import signal
+
     from .errors import DomainError
+
+    # SIGTERM (kill, systemd, docker) ends a command as Ctrl-C does: its finally blocks close the
+    # runtime, which stops an embedded PostgreSQL. serve (uvicorn) and the long-running services
+    # install their own handlers with the same effect.
+    signal.signal(signal.SIGTERM, _terminate)
 
     try:
         return int(args.func(settings, args) or 0)

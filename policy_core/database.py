@@ -26,6 +26,9 @@ class Database:
     dsn: str
     schema: str | None = None
     embedded: Any = None  # the pgserver handle, kept alive while in use
+    # Seconds to connect, or to wait for a pooled connection, before giving up: with the
+    # database away a request fails fast (the API answers 503 with Retry-After, see api/errors.py).
+    timeout: int = 2
 
     def params(self) -> dict[str, str]:
         info = conninfo_to_dict(self.dsn)
@@ -43,7 +46,9 @@ class Database:
             "POSTGRES_PASSWORD": p.get("password", ""),
             "POSTGRES_POOL_SIZE": str(pool_size),
             "POSTGRES_MAX_OVERFLOW": str(pool_size * 2),
-            "POSTGRES_CONNECT_TIMEOUT": "10",
+            # also the pool's wait for a connection (eventsourcing uses it for both)
+            "POSTGRES_CONNECT_TIMEOUT": str(self.timeout),
+            "POSTGRES_PRE_PING": "y",  # a connection that died with the server is replaced
             # Tables are created by an explicit start-up step (initialise()), never implicitly.
             "CREATE_TABLE": "n",
             # Left off on purpose: in 9.5.6 it can write one application's events into another's table.
@@ -54,6 +59,7 @@ class Database:
         return env
 
     def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
+        kwargs.setdefault("connect_timeout", self.timeout)
         conn = psycopg.connect(self.dsn, **kwargs)
         if self.schema:
             conn.execute(f'SET search_path TO "{self.schema}", public')
@@ -93,12 +99,14 @@ def start_embedded(data_dir: Path) -> tuple[str, Any]:
     return server.get_uri(), server
 
 
-def open_database(database_url: str | None, data_dir: Path, schema: str | None = None) -> Database:
+def open_database(
+    database_url: str | None, data_dir: Path, schema: str | None = None, timeout: int = 2
+) -> Database:
     schema = check_schema_name(schema)
     if database_url:
-        db = Database(dsn=database_url, schema=schema)
+        db = Database(dsn=database_url, schema=schema, timeout=timeout)
     else:
         dsn, server = start_embedded(data_dir)
-        db = Database(dsn=dsn, schema=schema, embedded=server)
+        db = Database(dsn=dsn, schema=schema, embedded=server, timeout=timeout)
     db.ensure_schema()
     return db

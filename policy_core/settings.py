@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     # PostgreSQL schema for this deployment's tables (tests use one per test run).
     db_schema: str | None = Field(default=None, validation_alias="POLICY_DB_SCHEMA")
     pool_size: int = Field(default=5, ge=1, validation_alias="POLICY_DB_POOL_SIZE")
+    # Seconds to connect or to wait for a pooled connection (PostgreSQL away: 503 within this).
+    db_timeout_seconds: int = Field(default=2, ge=2, le=60, validation_alias="POLICY_DB_TIMEOUT")
     api_keys: str | None = Field(default=None, validation_alias="POLICY_API_KEYS")
     # Signs the dashboard's session cookies. Unset: a secret made once beside the API keys file
     # (embedded default), or derived from POLICY_API_KEYS (rotating the keys ends every session).

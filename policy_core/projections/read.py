@@ -50,7 +50,8 @@ class ReadModels:
             database.dsn,
             min_size=1,
             max_size=max_connections,
-            kwargs={"autocommit": True, "row_factory": dict_row},
+            kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": database.timeout},
+            timeout=database.timeout,  # waiting for a connection: the database away fails fast
             open=True,
             name="read-models",
         )
