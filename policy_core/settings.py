@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     idempotency_lease_seconds: float = Field(
         default=60.0, gt=0, validation_alias="POLICY_IDEMPOTENCY_LEASE_SECONDS"
     )
+    # POST /operations/run-due while another run-due holds the lock: wait this long, then 409.
+    run_due_wait_seconds: float = Field(default=10.0, ge=0, le=300, validation_alias="POLICY_RUN_DUE_WAIT")
     key_id_secret: str | None = Field(default=None, min_length=32, validation_alias="POLICY_KEY_ID_SECRET")
     log_level: str = Field(default="INFO", validation_alias="POLICY_LOG_LEVEL")
     log_format: str = Field(default="json", validation_alias="POLICY_LOG_FORMAT")

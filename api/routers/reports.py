@@ -133,4 +133,5 @@ def collections(rt: RuntimeDep, key: Lister, scheme: ShortText = None, as_of: As
 def run_due(body: RunDueRequest, rt: RuntimeDep, key: Operator) -> dict[str, Any]:
     if body.as_of > rt.clock.now():
         raise InvalidInput(f"as_of {body.as_of.isoformat()} is in the future", code="as_of_in_future")
-    return rt.jobs.run_due(body.as_of).to_dict()
+    # single-flight: a run going on elsewhere is waited for (bounded), then 409 run_in_progress
+    return rt.jobs.run_due(body.as_of, wait=rt.settings.run_due_wait_seconds).to_dict()

@@ -24,8 +24,8 @@ from scheduler.clock import SettableClock
 from tests.conftest import BANK
 
 DDL = re.compile(r"^\s*(CREATE|ALTER|DROP|GRANT|REVOKE|DO)\b", re.IGNORECASE)
-KEYS = "operator:op-key-123456"
-OP = {"Authorization": "Bearer op-key-123456"}
+KEYS = "operator:op-key-0123456789abcdefghij"
+OP = {"Authorization": "Bearer op-key-0123456789abcdefghij"}
 
 
 def _tables(database: Any) -> set[str]:
