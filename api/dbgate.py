@@ -3,8 +3,9 @@
 The event store's client retries a failed statement ten times, each attempt waiting up to the
 connect/pool timeout: a request would hang for about twenty seconds before failing. A probe
 (a thread started with the app) connects every second with the connect timeout; once two
-probes in a row failed and until one succeeds, every API request except ``/healthz`` is answered at once with 503 problem+json
-and ``Retry-After``. The first successful probe opens the gate again: the server recovers by
+probes in a row failed and until one succeeds, every API request except ``/healthz`` is
+answered at once with 503 problem+json and ``Retry-After``. The first successful probe opens
+the gate again: the server recovers by
 itself. A request that meets the database failing before the probe notices still ends in 503
 (``api/errors.py`` maps connection errors), only later.
 """

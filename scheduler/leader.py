@@ -45,6 +45,10 @@ class RunLock:
         self.database = database
         self.key = lock_key(f"{database.schema or 'public'}:{name}")
 
+    def _try(self, conn: psycopg.Connection[Any]) -> bool:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+        return bool(row and row[0])
+
     @contextmanager
     def held(self, wait: float = 0.0, poll: float = 0.2) -> Iterator[None]:
         conn = psycopg.connect(
@@ -52,7 +56,7 @@ class RunLock:
         )
         try:
             deadline = time.monotonic() + wait
-            while not conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()[0]:
+            while not self._try(conn):
                 if time.monotonic() >= deadline:
                     raise RunInProgress(
                         "run-due is already running (the API, the CLI or the scheduler); try again shortly",

@@ -153,7 +153,8 @@ def test_a_request_still_running_answers_409_with_retry_after(client, runtime, a
     with runtime.database.connect() as conn:
         conn.execute(
             f"INSERT INTO {TABLE} (scope, key, method, path, body_sha256, request_id, lease_until) "
-            "VALUES (%s, 'busy', 'POST', '/api/v1/claims/x/payments', %s, 'c', now() + interval '30 seconds')",
+            "VALUES (%s, 'busy', 'POST', '/api/v1/claims/x/payments', %s, 'c', "
+            "now() + interval '30 seconds')",
             (scope.key_id, hashlib.sha256(b"/api/v1/claims/x/payments\n").hexdigest()),
         )
         conn.commit()

@@ -38,7 +38,9 @@ class CountingBank(SimulatedBank):
 @pytest.fixture
 def rt(database):
     clock = SettableClock(datetime(2026, 1, 10, 10, tzinfo=TOKYO))
-    runtime = bootstrap(Settings(POLICY_DATA_DIR=tempfile.mkdtemp(), POLICY_RUN_DUE_WAIT="0"), database=database, clock=clock)
+    runtime = bootstrap(
+        Settings(POLICY_DATA_DIR=tempfile.mkdtemp(), POLICY_RUN_DUE_WAIT="0"), database=database, clock=clock
+    )
     for i in range(12):
         runtime.app.apply(
             scheme="chuokai",
