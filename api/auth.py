@@ -78,14 +78,19 @@ def load_or_create_secret(data_dir: Path, configured: str | None = None) -> byte
         return configured.encode()
     path = Path(data_dir) / SECRET_FILE
     if not path.exists():
+        # Written whole under another name, then linked into place: a process racing this one
+        # (API workers starting together) sees no file or the whole secret, never half of it.
         path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(tmp, path)
         except FileExistsError:
             pass
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32))
+        finally:
+            tmp.unlink()
     os.chmod(path, 0o600)
     return path.read_text().strip().encode()
 

@@ -265,7 +265,7 @@ def worker_app() -> Any:
     import os
     from contextlib import asynccontextmanager
 
-    from api.auth import KEYS_FILE, ApiKey, parse_keys
+    from api.auth import KEYS_FILE, ApiKey, load_or_create_secret, parse_keys
     from api.main import create_app
 
     from .logs import configure_logging
@@ -273,11 +273,12 @@ def worker_app() -> Any:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     keys: dict[str, ApiKey] | None = None
+    secret = load_or_create_secret(settings.data_dir, settings.key_id_secret)  # one key id in every worker
     if settings.api_keys:
-        keys = parse_keys(settings.api_keys)
+        keys = parse_keys(settings.api_keys, secret)
     elif os.environ.get(WORKER_KEYS_FROM_FILE):
         data = json.loads((settings.data_dir / KEYS_FILE).read_text())
-        keys = {key: ApiKey(role=role, key=key) for role, key in data.items()}
+        keys = {key: ApiKey(role=role, key=key, id_secret=secret) for role, key in data.items()}
     runtime = bootstrap(settings, initialise=False)
     app = create_app(settings, runtime=runtime, api_keys=keys)
     inner = app.router.lifespan_context

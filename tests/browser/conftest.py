@@ -18,7 +18,11 @@ import httpx
 import psycopg
 import pytest
 
-KEYS = {"operator": "op-browser-123456", "auditor": "au-browser-123456", "dashboard": "da-browser-123456"}
+KEYS = {
+    "operator": "op-browser-0123456789abcdef",
+    "auditor": "au-browser-0123456789abcdef",
+    "dashboard": "da-browser-0123456789abcdef",
+}
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "build" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -115,7 +115,7 @@ def test_serve_with_two_workers_on_the_embedded_database(tmp_path):
             racing = list(pool.map(post, range(16)))
         # concurrent repeats: one runs, the others are told it is still running (whichever worker)
         assert {code for code, _ in racing} <= {201, 409}
-        assert all("request_in_progress" in text for code, text in racing if code == 409)
+        assert all("request_in_progress" in text for code, text in racing if code == 409), racing
         assert len({text for code, text in racing if code == 201}) == 1
         # repeats after it finished, on new connections: the first answer, nothing recorded again
         answers = [post(i) for i in range(8)]
