@@ -201,3 +201,22 @@ def test_stored_responses_expire(client, runtime):
     assert purge_expired(runtime.database, 24) >= 1
     with runtime.database.connect() as conn:
         assert conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == 0
+
+
+def test_the_stored_response_is_sealed_and_its_replay_keeps_location(client, runtime):
+    """#12 and #10 together: the body kept for a replay is sealed (it quotes the holder's name),
+    and the replay still answers the first status, body, Content-Type and Location."""
+    r1 = client.post("/api/v1/policies", headers=keyed("sealed-1"), json=APPLICATION)
+    assert r1.status_code == 201, r1.text
+    with runtime.database.connect() as conn:
+        response, body, raw = conn.execute(
+            f"SELECT response, body, (response::text || coalesce(headers::text, '')) FROM {TABLE} "
+            "WHERE key = 'sealed-1'"
+        ).fetchone()
+    assert set(response) == {"sealed"} and body is None
+    assert APPLICATION["holder"]["name"] not in raw
+    r2 = client.post("/api/v1/policies", headers=keyed("sealed-1"), json=APPLICATION)
+    assert r2.status_code == 201 and r2.headers["idempotent-replayed"] == "true"
+    assert r2.json() == r1.json() and r2.json()["holder"]["name"] == APPLICATION["holder"]["name"]
+    assert r2.headers["content-type"] == r1.headers["content-type"]
+    assert r2.headers.get("location") == r1.headers.get("location")
