@@ -12,6 +12,7 @@ in ``policy_core`` that import ``api`` or ``scheduler`` (tests/unit/test_archite
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,9 +76,19 @@ def _declare_tables() -> None:
 
 
 def create_tables(runtime: Runtime) -> list[str]:
-    """The start-up step: create every table every module declares (idempotent)."""
+    """The start-up step: create every table every module declares (idempotent).
+
+    Processes starting at once (two ``projections run``, ``serve`` beside ``db init``) take turns
+    under one session-level advisory lock per schema: concurrent ``CREATE ... IF NOT EXISTS``
+    statements race in PostgreSQL's catalogue (``pg_type`` unique violations)."""
     _declare_tables()
-    return create_all(runtime)
+    key = zlib.crc32(f"policy-admin:ddl:{runtime.database.schema or 'public'}".encode()) - 2**31
+    with runtime.database.connect(autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", [key])
+        try:
+            return create_all(runtime)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 def build_application(database: Database, settings: Settings, **kwargs: Any) -> PolicyAdministration:

@@ -120,3 +120,36 @@ def test_two_first_run_due_calls_with_zengin_do_not_race_and_run_no_ddl(zengin_r
         rows = conn.execute("SELECT policy_id, period_number, attempt FROM zengin_requests").fetchall()
     assert len(rows) == 3 and len(set(rows)) == 3  # each due debit requested once
     assert sorted(p.name for p in (rt.settings.data_dir / "zengin" / "outbox").glob("request-*.txt"))
+
+
+def test_processes_starting_at_once_create_the_tables_in_turn(database):
+    """Two runtimes (two `projections run` started together) run the start-up step at the same
+    moment on an empty schema: both succeed (concurrent CREATE ... IF NOT EXISTS used to fail one
+    of them with a pg_type unique violation)."""
+    from policy_core.bootstrap import create_tables
+
+    data_dir = tempfile.mkdtemp()
+    runtimes = [
+        bootstrap(Settings(POLICY_DATA_DIR=data_dir), database=database, initialise=False) for _ in range(4)
+    ]
+    barrier = threading.Barrier(len(runtimes))
+    errors: list[BaseException] = []
+
+    def start(rt: Any) -> None:
+        barrier.wait()
+        try:
+            create_tables(rt)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=start, args=(rt,)) for rt in runtimes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert _declared_tables() <= _tables(database)
+    finally:
+        for rt in runtimes:
+            rt.close()
