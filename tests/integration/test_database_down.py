@@ -25,7 +25,8 @@ HEADERS = {"Authorization": f"Bearer {KEY}"}
 
 
 class Proxy:
-    """A TCP forwarder that can be switched off (connections cut) and on again."""
+    """A TCP forwarder (to TCP or to the embedded server's Unix socket) that can be switched off
+    (connections cut) and on again."""
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
@@ -38,6 +39,14 @@ class Proxy:
         self.listener.listen(64)
         threading.Thread(target=self._accept, daemon=True).start()
 
+    def _connect(self) -> socket.socket:
+        host, port = self.target
+        if host.startswith("/"):  # the embedded server's DSN names its Unix-socket directory
+            unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            unix.connect(f"{host}/.s.PGSQL.{port}")
+            return unix
+        return socket.create_connection(self.target)
+
     def _accept(self) -> None:
         while True:
             try:
@@ -48,7 +57,7 @@ class Proxy:
                 client.close()
                 continue
             try:
-                server = socket.create_connection(self.target)
+                server = self._connect()
             except OSError:
                 client.close()
                 continue
