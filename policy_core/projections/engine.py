@@ -473,14 +473,36 @@ class Projector:
             )
         try:
             self._run(view, events, rows)
-        except BaseException:
+        except BaseException as exc:
             # Half a batch is in the unit of work: forget it all and fall back to what is committed.
             self._units.pop(view.name, None)
             self._pending.pop(view.name, None)
             self.positions[view.name] = self.committed[view.name]
+            if isinstance(exc, Exception) and self._moved_underneath(view):
+                # The unit read rows (a prefetch, a miss) that another writer had committed beyond
+                # this unit's position, so a handler met its own future (a row that "exists"):
+                # not a failure of the view, the same as a checkpoint finding it moved.
+                raise PositionMoved(view.name) from exc
             raise
         self.positions[view.name] = last
         self._pending[view.name] = self._pending.get(view.name, 0) + len(events)
+
+    def _moved_underneath(self, view: View) -> bool:
+        """Resident mode: whether another writer has committed the view beyond the position this
+        projector's unit of work started from (rows and position commit together, so any row read
+        from the tables that is newer than that position comes with a moved tracking row)."""
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(
+                    sql.SQL("SELECT position, schema_version FROM {} WHERE view_name = %s").format(
+                        tracking.qualified(self.schema)
+                    ),
+                    [view.name],
+                )
+                row = cur.fetchone()
+        except psycopg.Error:
+            return False  # the original failure is the one to report
+        return row is None or row[0] != self.committed[view.name]
 
     def checkpoint(self, keep: bool = True) -> int:
         """Resident mode: write every view's unit of work and position. Returns rows written.

@@ -405,6 +405,40 @@ def test_a_resident_catch_up_beside_a_live_runner_counts_everything_once(runtime
     assert_views_match(app, database)
 
 
+def test_a_resident_unit_that_reads_rows_another_writer_committed_ahead_of_it_reloads(runtime, database):
+    """The race seen with two schedulers' catch-ups at once (``KeyError: rm_collections_attempts:
+    a row with key ... exists``): a resident unit of work that did not start from empty tables
+    reads rows on demand; when another writer has committed the view beyond the unit's position
+    meanwhile, those rows already hold the effect of events the unit has yet to apply, and a
+    handler creating a row meets it. Injected here deterministically: the unit applies one small
+    batch, another projector commits everything, the unit's next batch prefetches the other's
+    rows. The unit must treat it as the view having moved (reload, go on), not as a failure."""
+    app = runtime.app
+    small_book(app, 2)
+    source = EventSource.from_app(app)
+    with (
+        psycopg.connect(database.dsn, autocommit=True) as conn,
+        psycopg.connect(database.dsn, autocommit=True) as other,
+    ):
+        prepare(conn, database.schema, all_views())
+        Projector(source, all_views(), other, database.schema).catch_up()
+        committed = {n: r.position for n, r in positions(database).items()}
+        for i in range(4):  # new policies: their Applied events create rows in every view
+            onboard(app, f"R-{i}", fail_first=i % 2 == 0)
+        resident = Projector(source, all_views(), conn, database.schema, resident=True)
+        assert all(not u.complete for u in resident._units.values())
+        assert resident.step(limit=2).read == 2  # the first new policy's events, held in memory
+        Projector(source, all_views(), other, database.schema).catch_up(limit=5)  # the other writer
+        assert {n: r.position for n, r in positions(database).items()} != committed
+        resident.step(limit=500)  # prefetches the other writer's rows: must not raise
+        assert resident.positions == {v.name: source.head() for v in all_views()}
+        onboard(app, "R-late")
+        assert resident.catch_up(limit=10) > 0
+    after = positions(database)
+    assert {n: r.events_applied for n, r in after.items()} == handled_events(database)
+    assert_views_match(app, database)
+
+
 def test_sync_waits_for_a_live_runner_and_catches_up_itself_when_none_follows(runtime, database):
     app = runtime.app
     small_book(app, 3)
