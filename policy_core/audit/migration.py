@@ -65,7 +65,7 @@ def record_rewrite(
     )
 
 
-def _entries_digest(cur: Any, schema: str, migration: str) -> tuple[int, str]:
+def entries(cur: Any, schema: str, migration: str) -> tuple[int, str]:
     h, n = hashlib.sha256(), 0
     cur.execute(
         sql.SQL(
@@ -83,7 +83,7 @@ def _entries_digest(cur: Any, schema: str, migration: str) -> tuple[int, str]:
 def sign_migration(conn: Any, sealer: Any, migration: str) -> dict[str, Any]:
     """Sign the migration's entries (after its last rewrite committed)."""
     with conn.cursor() as cur:
-        rows, digest = _entries_digest(cur, sealer.schema, migration)
+        rows, digest = entries(cur, sealer.schema, migration)
     at = datetime.now(UTC)
     fp = sealer.signer.fingerprint
     statement = canonical(
@@ -124,7 +124,7 @@ def signed_migrations(conn: Any, schema: str, public_key: Any) -> tuple[set[str]
         if ok:
             stmt = json.loads(statement)
             with conn.cursor() as cur:
-                n, digest = _entries_digest(cur, schema, name)
+                n, digest = entries(cur, schema, name)
             ok = stmt.get("name") == name and stmt.get("rows") == n and stmt.get("rows_sha256") == digest
         if ok:
             valid.add(name)

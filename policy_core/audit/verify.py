@@ -21,7 +21,6 @@ Events after the sealer's position are not yet sealed: counted, not judged.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -55,7 +54,6 @@ class Verification:
     sealed_up_to: int = 0
     links: int = 0
     unsealed: int = 0
-    migrated: int = 0  # rows rewritten by a recorded personal-data migration (issue 12), not tampering
     checkpoints_checked: int = 0
     latest_checkpoint: dict[str, Any] | None = None
     difference: Difference | None = None
@@ -102,7 +100,9 @@ class _Stream:
 class Rewrites:
     """Authorised rewrites (signed migrations, see migration.py) by position, streamed in
     notification order: ``sealed_digest(nid, present)`` is the digest the row had when it was
-    sealed, if signed rewrites lead from it to the present one (calls in increasing ``nid``)."""
+    sealed, if signed rewrites lead from it to the present one (calls in increasing ``nid``).
+    Entries of a migration whose statement is missing, forged or does not match its entries
+    authorise nothing; ``unsigned_at(nid)`` names such migrations for the report."""
 
     def __init__(
         self, conn: psycopg.Connection[Any], schema: str, public_key: Any, fetch: int = FETCH
@@ -111,23 +111,25 @@ class Rewrites:
 
         self.report: list[dict[str, Any]] = []
         self._stream: _Stream | None = None
+        self._valid: set[str] = set()
+        self._unsigned: dict[int, list[str]] = {}
         try:
             with conn.transaction():  # a savepoint: a store from before these tables has none
-                valid, self.report = signed_migrations(conn, schema, public_key)
+                self._valid, self.report = signed_migrations(conn, schema, public_key)
+                conn.execute(sql.SQL("SELECT 1 FROM {} LIMIT 0").format(q(schema, "audit_migration_rows")))
         except psycopg.errors.UndefinedTable:
             return
-        if valid:
-            self._stream = _Stream(
-                _cursor(
-                    conn,
-                    "audit_rewrites",
-                    sql.SQL(
-                        "SELECT notification_id, old_row_digest, new_row_digest FROM {}"
-                        " WHERE migration = ANY({}) ORDER BY notification_id"
-                    ).format(q(schema, "audit_migration_rows"), sql.Literal(sorted(valid))),
-                    fetch,
-                )
+        self._stream = _Stream(
+            _cursor(
+                conn,
+                "audit_rewrites",
+                sql.SQL(
+                    "SELECT notification_id, old_row_digest, new_row_digest, migration FROM {}"
+                    " ORDER BY notification_id"
+                ).format(q(schema, "audit_migration_rows")),
+                fetch,
             )
+        )
 
     def sealed_digest(self, nid: int, present: bytes) -> bytes | None:
         s = self._stream
@@ -136,9 +138,15 @@ class Rewrites:
         while s.peek() is not None and s.peek()[0] < nid:
             s.pop()
         steps: dict[bytes, bytes] = {}
+        unsigned: list[str] = []
         while s.peek() is not None and s.peek()[0] == nid:
-            _, old, new = s.pop()
-            steps[bytes(old)] = bytes(new)
+            _, old, new, name = s.pop()
+            if name in self._valid:
+                steps[bytes(old)] = bytes(new)
+            else:
+                unsigned.append(name)
+        if unsigned:
+            self._unsigned = {nid: unsigned}
         for start in set(steps) - set(steps.values()):
             at, hops = start, 0
             while at in steps and hops <= len(steps):
@@ -146,6 +154,11 @@ class Rewrites:
             if at == present:
                 return start
         return None
+
+    def unsigned_at(self, nid: int) -> list[str]:
+        """Migrations without a valid signed statement whose entries name position ``nid``
+        (after ``sealed_digest(nid, ...)``)."""
+        return self._unsigned.get(nid, [])
 
 
 def _cursor(
@@ -294,9 +307,6 @@ def verify_chain(
                 fetch,
             )
         )
-        from ..personal_data.migrate import authorised_rewrites
-
-        rewritten = authorised_rewrites(conn, schema, events_table, chk.digests.decode)
         rewrites = Rewrites(conn, schema, public_key, fetch)
         res.migrations = rewrites.report
         head, count, last_nid = GENESIS, 0, 0
@@ -369,22 +379,18 @@ def verify_chain(
             link = next_link(head, data)
             if link != bytes(link_row[7]):
                 sealed = rewrites.sealed_digest(nid, row_digest(data))
-                authorised = rewritten.get((str(e[1]), e[2]))
                 if sealed is not None and link_from_digest(head, sealed) == bytes(link_row[7]):
                     # Rewritten under a signed migration (migration.py): the chain goes on from
                     # the sealed link, recomputed from the digest the row had when sealed.
                     link, res.rewritten = bytes(link_row[7]), res.rewritten + 1
-                elif (
-                    authorised is not None
-                    and authorised[0] == bytes(link_row[4]).hex()
-                    and authorised[1] == hashlib.sha256(state).hexdigest()
-                ):
-                    # Rewritten by the recorded migration (its old bytes are the sealed ones): the
-                    # sealed link stands for it, and the chain goes on from there.
-                    link = bytes(link_row[7])
-                    res.migrated += 1
                 else:
                     chk.classify(e, link_row, data)
+                    unsigned = rewrites.unsigned_at(nid)
+                    if unsigned and chk.result.difference is not None:
+                        chk.result.difference.detail += (
+                            f"; a migration record ({', '.join(sorted(set(unsigned)))}) names this row"
+                            " but no valid signed statement covers it: it authorises nothing"
+                        )
                     break
             head, count, last_nid = link, count + 1, nid
             events.pop()

@@ -20,7 +20,9 @@ def cmd_migrate(settings: Any, args: argparse.Namespace) -> int:
     try:
         total = rt.app.recorder.max_notification_id() or 0
         with tqdm(total=total, desc="personal-data migrate", unit="event", disable=None) as bar:
-            out = migrate(rt.app, rt.database, batch_size=args.batch_size, progress=bar.update)
+            out = migrate(
+                rt.app, rt.database, sealer=rt.audit, batch_size=args.batch_size, progress=bar.update
+            )
         print(json.dumps(out))
     finally:
         rt.close()

@@ -8,15 +8,22 @@ per-subject encryption. The one place where stored rows are rewritten, and it is
 * Only the personal fields change: each row's state is decoded (cipher, compressor,
   transcoder), its plain ``holder``/``bank_account``/``description`` sealed, and re-encoded;
   no upcaster runs, nothing else in the row changes.
-* Every rewritten row is recorded in ``pii_migrated_rows`` with the SHA-256 of its old and new
-  stored state and the run (``pii_migrations``): the hash-chain verification (issue 13) tells
-  this authorised rewrite from tampering by it.
+* Every rewritten event row goes through the audit's ONE mechanism for authorised rewrites
+  (``policy_core.audit.migration``): ``record_rewrite`` in the batch's transaction (the row's
+  digest before and after, under the run's migration name ``personal-data/<run id>``), and at
+  the end of the run ``sign_migration`` signs a statement over those entries with the sealer's
+  Ed25519 key. Verification accepts a rewritten row only through such a signed statement; a
+  record nobody signed (written with SQL access to cover a forgery) is tampering. A run stopped
+  before it signed resumes under the same name and signs at its end (until then its rewritten
+  rows read as changed: honest, and put right by finishing the run). Snapshots are not chained
+  (they are a cache of the events) and are rewritten without a record.
+* ``pii_migrations`` holds each run's progress (no authority: verification never reads it). The
+  unsigned row table of earlier builds (``pii_migrated_rows``) is no longer written nor read.
 * Stored idempotency responses still in plain text are sealed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -24,6 +31,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import IntegrityError
 from psycopg import sql
 
 from ..database import Database
@@ -33,7 +41,7 @@ from .mapper import PersonalDataMapper, is_erased_marker
 log = logging.getLogger("policy_core.personal_data.migrate")
 
 RUNS = "pii_migrations"
-ROWS = "pii_migrated_rows"
+LEGACY_ROWS = "pii_migrated_rows"  # earlier builds' unsigned records: inert
 
 DDL = (
     f"""CREATE TABLE IF NOT EXISTS {RUNS} (
@@ -44,17 +52,6 @@ DDL = (
         events_rewritten integer NOT NULL DEFAULT 0,
         snapshots_rewritten integer NOT NULL DEFAULT 0,
         idempotency_sealed integer NOT NULL DEFAULT 0)""",
-    f"""CREATE TABLE IF NOT EXISTS {ROWS} (
-        table_name text NOT NULL,
-        originator_id uuid NOT NULL,
-        originator_version integer NOT NULL,
-        notification_id bigint,
-        old_row_digest text,
-        old_state_sha256 text NOT NULL,
-        new_state_sha256 text NOT NULL,
-        run_id uuid NOT NULL,
-        migrated_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (table_name, originator_id, originator_version))""",
 )
 
 
@@ -104,14 +101,22 @@ def _seal(mapper: PersonalDataMapper, originator_id: Any, data: dict[str, Any]) 
     return mapper.seal_state(originator_id, data)
 
 
-def _sha(b: bytes) -> str:
-    return hashlib.sha256(b).hexdigest()
+def migration_name(run_id: Any) -> str:
+    return f"personal-data/{run_id}"
 
 
 def migrate(
-    app: Any, db: Database, *, batch_size: int = 500, progress: Callable[[int], None] | None = None
+    app: Any,
+    db: Database,
+    *,
+    sealer: Any,
+    batch_size: int = 500,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the migration; returns the run's counts."""
+    """Run (or resume) the migration; returns the run's counts. ``sealer`` (the runtime's
+    ``audit``) signs the run's rewrites."""
+    from ..audit.migration import entries, sign_migration
+
     ensure_tables(db)
     mapper: PersonalDataMapper = app.mapper
     codec = _Codec(mapper)
@@ -134,6 +139,7 @@ def migrate(
         else:
             run_id, after = row
         conn.commit()
+        name = migration_name(run_id)
         counts = {"events_rewritten": 0, "snapshots_rewritten": 0, "idempotency_sealed": 0}
         while True:
             rows = conn.execute(
@@ -148,7 +154,7 @@ def migrate(
             n = 0
             for nid, oid, version, topic, state in rows:
                 n += _rewrite(
-                    conn, codec, mapper, events, "events", oid, version, nid, bytes(state), run_id, topic
+                    conn, codec, mapper, events, oid, version, bytes(state), (sealer.schema, name, nid, topic)
                 )
             after = rows[-1][0]
             counts["events_rewritten"] += n
@@ -166,28 +172,32 @@ def migrate(
             ).fetchall()
             n = 0
             for oid, version, state in rows:
-                n += _rewrite(
-                    conn, codec, mapper, snapshots, "snapshots", oid, version, None, bytes(state), run_id
-                )
+                n += _rewrite(conn, codec, mapper, snapshots, oid, version, bytes(state), None)
             counts["snapshots_rewritten"] = n
             conn.execute(
                 f"UPDATE {RUNS} SET snapshots_rewritten=snapshots_rewritten+%s WHERE run_id=%s", [n, run_id]
             )
             conn.commit()
         counts["idempotency_sealed"] = _seal_idempotency(conn, app)
-        digest, rows_total = rows_digest(conn, run_id)
+        with conn.cursor() as cur:
+            rows_total, digest = entries(cur, sealer.schema, name)
+        signed_as = None
         if rows_total:
-            # The run's record in the log itself: chained and signed by the audit sealer after it,
-            # so a row record added later (to pass off tampering as migration) does not match it.
-            record = StoreMigrated.record(run_id, rows_total, digest)
-            app.save(record)
+            # The authority: a statement over the run's entries signed with the sealer's key.
+            signed_as = sign_migration(conn, sealer, name)["statement"]["name"]
+            conn.commit()
+            # And the run as a fact in the log (counts and the entries' digest, no personal data).
+            try:
+                app.save(StoreMigrated.record(run_id, rows_total, digest))
+            except IntegrityError:
+                pass  # a resumed run whose record was saved before it stopped
         conn.execute(
             f"UPDATE {RUNS} SET finished_at=now(), idempotency_sealed=%s WHERE run_id=%s",
             [counts["idempotency_sealed"], run_id],
         )
         conn.commit()
     log.info("personal data migrated", extra={"run_id": str(run_id), **counts})
-    return {"run_id": str(run_id), **counts}
+    return {"run_id": str(run_id), "migration": signed_as, "rows_signed": rows_total, **counts}
 
 
 def _rewrite(
@@ -195,14 +205,15 @@ def _rewrite(
     codec: _Codec,
     mapper: PersonalDataMapper,
     table: sql.Composable,
-    table_name: str,
     oid: Any,
     version: int,
-    nid: int | None,
     state: bytes,
-    run_id: Any,
-    topic: str | None = None,
+    audit: tuple[str, str, int, str] | None,
 ) -> int:
+    """Seal one row's personal fields; an event row (``audit``: schema, migration, position,
+    topic) is recorded as an authorised rewrite in the same transaction."""
+    from ..audit.migration import record_rewrite
+
     data = codec.decode(state)
     if not _needs_sealing(data):
         return 0
@@ -211,36 +222,27 @@ def _rewrite(
         sql.SQL("UPDATE {} SET state=%s WHERE originator_id=%s AND originator_version=%s").format(table),
         [new_state, oid, version],
     )
-    old_row = None
-    if nid is not None and topic is not None:
-        from ..audit.chain import event_bytes, row_digest
-
-        old_row = row_digest(event_bytes(nid, oid, version, topic, state)).hex()
-    conn.execute(
-        f"INSERT INTO {ROWS} (table_name, originator_id, originator_version, notification_id, "
-        "old_row_digest, "
-        "old_state_sha256, new_state_sha256, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT DO NOTHING",
-        [table_name, oid, version, nid, old_row, _sha(state), _sha(new_state), run_id],
-    )
+    if audit is not None:
+        schema, name, nid, topic = audit
+        with conn.cursor() as cur:
+            record_rewrite(
+                cur,
+                schema,
+                name,
+                notification_id=nid,
+                originator_id=oid,
+                originator_version=version,
+                topic=topic,
+                old_state=state,
+                new_state=new_state,
+            )
     return 1
 
 
-def rows_digest(conn: Any, run_id: Any) -> tuple[str, int]:
-    """SHA-256 over the run's event-row records in a canonical order (what ``StoreMigrated`` holds)."""
-    rows = conn.execute(
-        f"SELECT originator_id, originator_version, old_row_digest, new_state_sha256 FROM {ROWS} "
-        "WHERE run_id = %s AND table_name = 'events' ORDER BY originator_id, originator_version",
-        [run_id],
-    ).fetchall()
-    h = hashlib.sha256()
-    for oid, version, old, new in rows:
-        h.update(f"{oid}|{version}|{old}|{new}\n".encode())
-    return h.hexdigest(), len(rows)
-
-
 class StoreMigrated(Aggregate):
-    """A personal-data migration run, as a fact in the log (no personal data: counts and a digest)."""
+    """A personal-data migration run, as a fact in the log (no personal data: the number of event
+    rows it rewrote and the SHA-256 over their entries, the ``rows_sha256`` its signed statement
+    holds). A fact, not an authority: verification trusts only the signed statement."""
 
     TOPIC = "policy_admin:PersonalDataMigration"
 
@@ -264,40 +266,6 @@ class StoreMigrated(Aggregate):
             rows=rows,
             rows_digest=digest,
         )
-
-
-def authorised_rewrites(conn: Any, schema: str, events_table: str, decode: Callable[[bytes], Any]) -> dict:
-    """``{(originator_id, version): (old row digest, new state sha256)}`` for the rewritten event
-    rows of every migration run whose ``StoreMigrated`` event in the log matches its row records.
-
-    For the audit verification: a row that differs from what was sealed, is recorded here with
-    the sealed row digest and whose current state hashes to the recorded new one, was rewritten
-    by an authorised migration, not tampered with."""
-    if not conn.execute("SELECT to_regclass(%s)", [f'"{schema}".{ROWS}']).fetchone()[0]:
-        return {}
-    out: dict[tuple[str, int], tuple[str, str]] = {}
-    events = sql.Identifier(schema, events_table)
-    recorded = conn.execute(
-        sql.SQL("SELECT state FROM {} WHERE topic = %s").format(events), [StoreMigrated.Created.TOPIC]
-    ).fetchall()
-    for (state,) in recorded:
-        data = decode(bytes(state))
-        run_id = data["run_id"]
-        rows = conn.execute(
-            sql.SQL(
-                "SELECT originator_id, originator_version, old_row_digest, new_state_sha256 FROM {} "
-                "WHERE run_id = %s AND table_name = 'events' ORDER BY originator_id, originator_version"
-            ).format(sql.Identifier(schema, ROWS)),
-            [run_id],
-        ).fetchall()
-        h = hashlib.sha256()
-        for oid, version, old, new in rows:
-            h.update(f"{oid}|{version}|{old}|{new}\n".encode())
-        if h.hexdigest() != data["rows_digest"] or len(rows) != data["rows"]:
-            continue  # the row records were altered after the run: authorise none of them
-        for oid, version, old, new in rows:
-            out[(str(oid), version)] = (old, new)
-    return out
 
 
 def _seal_idempotency(conn: Any, app: Any) -> int:

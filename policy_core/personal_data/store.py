@@ -58,7 +58,7 @@ def ensure_tables(db: Database) -> None:
 
 @table_provider(
     "personal data keys",
-    tables=(MASTER, KEYS, SUBJECTS, "pii_migrations", "pii_migrated_rows"),
+    tables=(MASTER, KEYS, SUBJECTS, "pii_migrations"),
     order=EVENT_STORE,
 )
 def create_key_store(runtime: Any) -> None:
