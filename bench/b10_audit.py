@@ -79,6 +79,14 @@ def run(cfg: Config) -> list[Measure]:
     return [
         row(
             10,
+            "audit_raw_read_per_s",
+            "raw read of the stored rows (events/s)",
+            raw_runs,
+            "ev/s",
+            notes=notes,
+        ),
+        row(
+            10,
             "audit_verify_per_s",
             "audit verify (events/s)",
             verify_runs,

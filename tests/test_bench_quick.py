@@ -64,3 +64,22 @@ def test_no_bench_schema_is_left_behind(pg_dsn, tmp_path, monkeypatch):
     with psycopg.connect(pg_dsn) as conn:
         left = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench\\_b6\\_%'").fetchall()
     assert left == []
+
+
+def test_quick_mode_of_the_audit_benchmark_reports_verify_beside_a_raw_read(pg_dsn, tmp_path, monkeypatch):
+    """#10 in --quick: verify and seal rates, each with the raw read of the same rows as its
+    baseline, and the raw read as a row of its own, all in the generated table."""
+    from bench.report import table
+
+    monkeypatch.setenv("BENCH_DATABASE_URL", pg_dsn)
+    code = main(["--quick", "--only", "10", "--results-dir", str(tmp_path), "--no-docs", "--quiet"])
+    data = json.loads(next(tmp_path.glob("quick-*.json")).read_text())
+    assert code == 0, {k: v["error"] for k, v in data["benchmarks"].items()}
+    by = {m["key"]: m for m in data["measures"]}
+    assert {"audit_raw_read_per_s", "audit_verify_per_s", "audit_seal_per_s"} <= set(by)
+    for key in ("audit_verify_per_s", "audit_seal_per_s"):
+        m = by[key]
+        assert m["unit"] == "ev/s" and m["value"] > 0 and m["baseline"].startswith("raw psycopg")
+        assert m["baseline_value"] == by["audit_raw_read_per_s"]["value"] and m["ratio"] is not None
+    rows = table(data)
+    assert "audit verify (events/s)" in rows and "raw read of the stored rows (events/s)" in rows
