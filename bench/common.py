@@ -93,7 +93,10 @@ def make_runtime(
     from policy_core.bootstrap import bootstrap
     from policy_core.settings import Settings
 
-    settings = Settings(POLICY_DATA_DIR=tempfile.mkdtemp(prefix="bench-"))
+    from .datagen import BENCH_MASTER_KEY
+
+    # One master key for every bench runtime: copies of a template carry data keys wrapped by it.
+    settings = Settings(POLICY_DATA_DIR=tempfile.mkdtemp(prefix="bench-"), POLICY_MASTER_KEY=BENCH_MASTER_KEY)
     return bootstrap(settings, database=db, clock=clock, read_models=read_models, initialise=initialise)
 
 

@@ -11,6 +11,10 @@ table (the real table, created by the real recorder) with new aggregate ids:
   policy events, policy ids in claim events: they are encoded as hex);
 * member numbers get a per-copy suffix, so that ``(scheme, member_number)`` stays
   unique across copies;
+* personal fields (envelopes sealed under the template's data keys) are sealed again per copy
+  under a data key of the copy's own data subject (one key per member, as in production), and
+  those keys are stored wrapped by the bench's master key (``pii_data_keys``, ``pii_subjects``),
+  so that every copy reads back its holder and bank account;
 * rows are written interleaved across a chunk of copies in template order (event k
   of every copy, then event k+1), which keeps each copy's causal order and spreads
   aggregates over the log like real time does (a rebuild batch touches many
@@ -24,6 +28,9 @@ there), which keeps setup to a few minutes.
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import random
 import re
 import time
@@ -37,10 +44,16 @@ from uuid import UUID
 import psycopg
 
 from policy_core.database import Database
+from policy_core.personal_data.crypto import subject_id
 
 from .common import EVENTS, Config, fresh_schema, make_runtime, qualified
 
 HEX_RE = re.compile(rb"[0-9a-f]{32}")
+# A sealed personal field as the codec writes it (policy_core.personal_data.crypto.seal).
+ENVELOPE_RE = re.compile(
+    rb'"(holder|bank_account|description)":\{"__pii__":1,"kid":"([0-9a-f-]{36})",'
+    rb'"n":"([A-Za-z0-9+/=]+)","ct":"([A-Za-z0-9+/=]+)"\}'
+)
 
 
 @dataclass
@@ -51,6 +64,8 @@ class TplRow:
     state: bytes
     ids: tuple[bytes, ...] = ()  # template aggregate ids (hex) found in the state
     member: bool = False  # the state holds a member number to make unique
+    # sealed fields: (start, end, field, template key id, plaintext), in order of position
+    sealed: tuple[tuple[int, int, str, str, bytes], ...] = ()
 
 
 @dataclass
@@ -59,6 +74,10 @@ class Template:
     aggregate_ids: list[UUID]
     member_marker: bytes | None = None  # substring of member numbers to suffix per copy
     info: dict[str, Any] = field(default_factory=dict)
+    # the template's data keys: key id -> (subject, raw key), and (scheme, member) per key id
+    keys: dict[str, tuple[UUID, bytes]] = field(default_factory=dict)
+    members: dict[str, tuple[str, str]] = field(default_factory=dict)
+    subjects: dict[UUID, UUID] = field(default_factory=dict)  # template aggregate -> subject
 
     @property
     def events(self) -> int:
@@ -69,19 +88,119 @@ class Template:
 
 
 def read_template(db: Database, member_marker: bytes | None = None) -> Template:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from policy_core.personal_data.keys import LocalMasterKey
+
     with psycopg.connect(db.dsn) as conn:
         rows = conn.execute(
             f"SELECT originator_id, originator_version, topic, state FROM {qualified(db)} ORDER BY "
             "notification_id"
         ).fetchall()
+        wrapped = conn.execute(
+            f'SELECT key_id, subject_id, wrapped FROM "{db.schema}".pii_data_keys'
+        ).fetchall()
+        subjects = dict(
+            conn.execute(f'SELECT aggregate_id, subject_id FROM "{db.schema}".pii_subjects').fetchall()
+        )
+    master = LocalMasterKey.from_base64(BENCH_MASTER_KEY)
+    keys = {str(k): (s, master.unwrap(bytes(w))) for k, s, w in wrapped}
     ids = {r[0] for r in rows}
     hexes = {u.hex.encode() for u in ids}
     out = []
+    members: dict[str, tuple[str, str]] = {}
     for oid, version, topic, state in rows:
         state = bytes(state)
         found = tuple(sorted({m for m in HEX_RE.findall(state) if m in hexes}))
-        out.append(TplRow(oid, version, topic, state, found, bool(member_marker and member_marker in state)))
-    return Template(out, sorted(ids, key=str), member_marker)
+        sealed = []
+        for m in ENVELOPE_RE.finditer(state):
+            name, kid = m.group(1).decode(), m.group(2).decode()
+            aad = f"policy_admin:pii:v1:{kid}:{name}".encode()
+            plain = AESGCM(keys[kid][1]).decrypt(
+                base64.b64decode(m.group(3)), base64.b64decode(m.group(4)), aad
+            )
+            sealed.append((m.start(), m.end(), name, kid, plain))
+        if sealed and b'"member_number"' in state:
+            doc = json.loads(state)
+            scheme, member = doc.get("scheme"), doc.get("member_number")
+            if isinstance(scheme, str) and isinstance(member, str):
+                for *_, kid, _ in sealed:
+                    members.setdefault(kid, (scheme, member))
+        out.append(
+            TplRow(
+                oid,
+                version,
+                topic,
+                state,
+                found,
+                bool(member_marker and member_marker in state),
+                tuple(sealed),
+            )
+        )
+    return Template(out, sorted(ids, key=str), member_marker, keys=keys, members=members, subjects=subjects)
+
+
+BENCH_MASTER_KEY = "cG9saWN5LWFkbWluIGJlbmNoIGRhdGFnZW4ga2V5IDE="  # the bench's runtimes share it
+
+
+class _CopyKeys:
+    """One copy's data keys: a new key (and subject) per template key, sealed fields re-sealed."""
+
+    def __init__(self, template: Template, suffix: bytes, marker: bytes | None) -> None:
+        self.template = template
+        self.keys: dict[str, tuple[str, bytes, UUID]] = {}
+        for kid, (tpl_subject, _) in template.keys.items():
+            found = template.members.get(kid)
+            if found is not None and marker:
+                scheme, member = found
+                subject = subject_id(scheme, member.replace(marker.decode(), suffix.decode(), 1))
+            else:
+                subject = uuid.uuid5(tpl_subject, suffix.decode() or "copy")
+            self.keys[kid] = (str(uuid.uuid4()), os.urandom(32), subject)
+
+    def reseal(self, r: TplRow) -> bytes:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        parts, at = [], 0
+        for start, end, name, kid, plain in r.sealed:
+            new_kid, key, _ = self.keys[kid]
+            nonce = os.urandom(12)
+            ct = AESGCM(key).encrypt(nonce, plain, f"policy_admin:pii:v1:{new_kid}:{name}".encode())
+            parts.append(r.state[at:start])
+            parts.append(
+                b'"%s":{"__pii__":1,"kid":"%s","n":"%s","ct":"%s"}'
+                % (name.encode(), new_kid.encode(), base64.b64encode(nonce), base64.b64encode(ct))
+            )
+            at = end
+        parts.append(r.state[at:])
+        return b"".join(parts)
+
+
+def _write_keys(
+    conn: psycopg.Connection[Any], db: Database, copies: list[tuple[_CopyKeys, dict[UUID, UUID]]]
+) -> None:
+    """The copies' data keys (wrapped by the bench master key) and which aggregate is whose."""
+    from policy_core.personal_data.keys import LocalMasterKey
+
+    master = LocalMasterKey.from_base64(BENCH_MASTER_KEY)
+    with conn.cursor() as cur:
+        with cur.copy(
+            f'COPY "{db.schema}".pii_data_keys (key_id, subject_id, wrapped, master_key_id) '
+            "FROM STDIN (FORMAT BINARY)"
+        ) as cp:
+            cp.set_types(["uuid", "uuid", "bytea", "text"])
+            for keys, _ in copies:
+                for new_kid, key, subject in keys.keys.values():
+                    cp.write_row((UUID(new_kid), subject, master.wrap(key), master.key_id))
+        with cur.copy(
+            f'COPY "{db.schema}".pii_subjects (aggregate_id, subject_id) FROM STDIN (FORMAT BINARY)'
+        ) as cp:
+            cp.set_types(["uuid", "uuid"])
+            for keys, new in copies:
+                by_subject = {s: keys.keys[k][2] for k, (s, _) in keys.template.keys.items()}
+                for agg, tpl_subject in keys.template.subjects.items():
+                    if agg in new and tpl_subject in by_subject:
+                        cp.write_row((new[agg], by_subject[tpl_subject]))
 
 
 def _copy_rows(template: Template, copy_no: int) -> tuple[dict[UUID, UUID], dict[bytes, bytes]]:
@@ -111,12 +230,14 @@ def copy_template(
             n = min(chunk, first_copy + copies - start)
             maps = [_copy_rows(template, start + i) for i in range(n)]
             suffixes = [marker + b"c%d-" % (start + i) if marker else b"" for i in range(n)]
+            keys = [_CopyKeys(template, suffixes[i] or b"c%d-" % (start + i), marker) for i in range(n)]
+            _write_keys(conn, db, [(keys[i], maps[i][0]) for i in range(n)])
             with conn.cursor() as cur, cur.copy(stmt) as cp:
                 cp.set_types(["uuid", "int8", "text", "bytea"])
                 for r in template.rows:
                     for i in range(n):
                         new, hexmap = maps[i]
-                        state = r.state
+                        state = keys[i].reseal(r) if r.sealed else r.state
                         for h in r.ids:
                             state = state.replace(h, hexmap[h])
                         if r.member:
@@ -152,6 +273,7 @@ def copy_in_database(
                 for i, r in enumerate(template.rows):
                     cp.write_row((i, r.originator_id, r.version, r.topic, r.state))
         conn.execute("SET synchronous_commit = off")
+        _install_template_keys(conn, db, template)
         per = max(1, per_statement // len(template.rows))
         done = 0
         for a in range(first_copy, first_copy + copies, per):
@@ -167,6 +289,19 @@ def copy_in_database(
             if progress is not None:
                 progress(done)
     return done
+
+
+def _install_template_keys(conn: psycopg.Connection[Any], db: Database, template: Template) -> None:
+    """The template's own data keys (copies made in the database keep its envelopes as they are)."""
+    from policy_core.personal_data.keys import LocalMasterKey
+
+    master = LocalMasterKey.from_base64(BENCH_MASTER_KEY)
+    for kid, (subject, key) in template.keys.items():
+        conn.execute(
+            f'INSERT INTO "{db.schema}".pii_data_keys (key_id, subject_id, wrapped, master_key_id) '
+            "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [UUID(kid), subject, master.wrap(key), master.key_id],
+        )
 
 
 def copied_id(copy_no: int, template_id: UUID) -> UUID:

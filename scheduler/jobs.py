@@ -270,7 +270,8 @@ class Jobs:
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start : start + self.batch_size]
             requests = []
-            policies = self.app.get_policies([r["policy_id"] for r in chunk])  # one query per chunk
+            # One query per chunk; of the personal fields only the bank accounts are opened.
+            policies = self.app.get_policies([r["policy_id"] for r in chunk], personal=("bank_account",))
             for r in chunk:
                 policy = policies.get(r["policy_id"]) or self.app.get_policy(r["policy_id"])
                 policies[r["policy_id"]] = policy

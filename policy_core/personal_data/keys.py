@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -119,6 +119,7 @@ class KeyStore(Protocol):
     def canary(self) -> tuple[str, bytes] | None: ...
     def set_canary(self, master_key_id: str, wrapped: bytes, *, replace: bool = False) -> bool: ...
     def get(self, key_id: UUID) -> StoredKey | None: ...
+    def get_many(self, key_ids: list[UUID]) -> dict[UUID, StoredKey]: ...
     def for_subject(self, subject: UUID) -> StoredKey | None: ...
     def create(self, key: StoredKey, aggregate_id: UUID | None) -> StoredKey: ...
     def remember(self, aggregate_id: UUID, subject: UUID) -> None: ...
@@ -150,6 +151,9 @@ class MemoryKeyStore:
 
     def get(self, key_id: UUID) -> StoredKey | None:
         return self.keys.get(key_id)
+
+    def get_many(self, key_ids: list[UUID]) -> dict[UUID, StoredKey]:
+        return {k: self.keys[k] for k in key_ids if k in self.keys}
 
     def for_subject(self, subject: UUID) -> StoredKey | None:
         return next((k for k in self.keys.values() if k.subject_id == subject), None)
@@ -266,6 +270,25 @@ class Vault:
             key = self._unwrap(stored) if stored is not None else None
             self._put(kid, key, stored.subject_id if stored else None)
             return key
+
+    def preload(self, kids: Iterable[UUID]) -> int:
+        """Bring the data keys ``kids`` into the cache with ONE key-store query for those not
+        cached yet (a bulk read of a thousand policies, each its own data subject, would otherwise
+        make a thousand round trips). Each key is unwrapped once; destroyed keys are cached as
+        such. Returns how many were fetched. Never more than the cache holds at once."""
+        with self._lock:
+            missing = [k for k in dict.fromkeys(kids) if not self._cached(k)[0]][: self.cache_size]
+            if not missing:
+                return 0
+            found = self.store.get_many(missing)
+            for kid in missing:
+                stored = found.get(kid)
+                self._put(
+                    kid,
+                    self._unwrap(stored) if stored is not None else None,
+                    stored.subject_id if stored else None,
+                )
+            return len(missing)
 
     def key_for_subject(self, subject: UUID, *, aggregate_id: UUID | None = None) -> tuple[UUID, bytes]:
         """The subject's current data key, created on first use."""

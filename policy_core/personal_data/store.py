@@ -145,6 +145,14 @@ class PostgresKeyStore:
         )
         return self._key(rows[0]) if rows else None
 
+    def get_many(self, key_ids: list[UUID]) -> dict[UUID, StoredKey]:
+        """Many keys in one round trip (a bulk read's whole chunk of data subjects)."""
+        rows = self._run(
+            f"SELECT key_id, subject_id, wrapped, master_key_id FROM {KEYS} WHERE key_id = ANY(%s)",
+            [list(key_ids)],
+        )
+        return {r[0]: self._key(r) for r in rows}
+
     def for_subject(self, subject: UUID) -> StoredKey | None:
         rows = self._run(
             f"SELECT key_id, subject_id, wrapped, master_key_id FROM {KEYS} WHERE subject_id = %s", [subject]

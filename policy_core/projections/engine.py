@@ -114,6 +114,12 @@ class EventSource:
     def decode(self, notification: Any) -> Any:
         return self.mapper.to_domain_event(notification)
 
+    def preload(self, notifications: Sequence[Any]) -> None:
+        """The data keys of a batch's envelopes in one key-store query (personal-data mapper)."""
+        preload = getattr(self.mapper, "preload_keys", None)
+        if preload is not None:
+            preload(n.state for n in notifications)
+
     def detached(self, dsn: str) -> DetachedSource:
         """The same log read over a connection of its own (for a worker process: the recorder's
         pool must not cross a fork)."""
@@ -316,7 +322,9 @@ class Projector:
         notifications = self.source.read(start, limit, stop)
         if not notifications:
             return _Batch(start, 0, start, [], topics)
-        decoded = [(n.id, n.topic, self.source.decode(n)) for n in notifications if n.topic in topics]
+        wanted = [n for n in notifications if n.topic in topics]
+        self.source.preload(wanted)
+        decoded = [(n.id, n.topic, self.source.decode(n)) for n in wanted]
         return _Batch(start, len(notifications), notifications[-1].id, decoded, topics)
 
     def step(

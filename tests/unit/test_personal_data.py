@@ -182,3 +182,35 @@ def test_masking_for_cli_output():
         and "ﾃﾞﾝｼ" not in str(out)
     )
     assert out["member_number"] == "M-1" and out["bank_account"]["account_number_masked"].endswith("321")
+
+
+def test_vault_preload_fetches_many_keys_in_one_store_query_and_unwraps_each_once():
+    store = MemoryKeyStore()
+    vault = Vault(LocalMasterKey(b"a" * 32), store)
+    vault.check()
+    kids = [vault.key_for_subject(crypto.subject_id("jcci", f"M-{i}"))[0] for i in range(5)]
+    gone = vault.key_for_subject(crypto.subject_id("jcci", "M-gone"))[0]
+    vault.destroy(crypto.subject_id("jcci", "M-gone"))
+    fresh = Vault(LocalMasterKey(b"a" * 32), store)
+    calls: list[object] = []
+    get, get_many = store.get, store.get_many
+    store.get = lambda k: (calls.append(("get", k)), get(k))[1]  # type: ignore[method-assign]
+    store.get_many = lambda ks: (calls.append(("get_many", list(ks))), get_many(ks))[1]  # type: ignore[method-assign]
+    assert fresh.preload([*kids, gone, kids[0]]) == 6
+    assert calls == [("get_many", [*kids, gone])]  # one query, each key once
+    assert fresh.preload(kids) == 0  # cached: no query at all
+    assert [fresh.key(k) for k in kids] == [vault.key(k) for k in kids]
+    assert fresh.key(gone) is None  # a destroyed key reads as erased without another query
+    assert len(calls) == 1
+
+
+def test_the_mapper_opens_only_the_fields_asked_and_a_sealed_field_is_stored_again_as_it_is():
+    app = make_app()
+    pid = app.apply(**apply_kwargs(holder={"name": NAME}))
+    stored = app.recorder.select_notifications(start=1, limit=10)[0]
+    partial_event = app.mapper.to_domain_event(stored, fields=("bank_account",))
+    assert crypto.is_envelope(partial_event.holder)
+    assert partial_event.bank_account["account_number"] == app.get_policy(pid).bank_account["account_number"]
+    again = app.mapper.to_stored_event(partial_event)  # the envelope is kept, not sealed twice
+    assert NAME.encode() not in again.state
+    assert app.mapper.to_domain_event(again).holder["name"] == NAME
