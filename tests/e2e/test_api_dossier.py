@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 
 from policy_core.audit import Signer, load_public_key
-from policy_core.audit.dossier import verify_dossier
+from policy_core.audit.chain import event_bytes, link_from_digest, row_digest
+from policy_core.audit.dossier import verify_chain_proof, verify_dossier
 from tests.e2e.conftest import auth
 from tests.integration.test_audit_chain import _claim, _policy
 
 AU = auth("auditor")
+
+
+def _body(doc):
+    return [doc["header"], *doc["events"], *doc["payments"], *doc["chain"], doc["checkpoint"]]
 
 
 def test_the_dossier_holds_every_event_payment_and_link_and_verifies_offline(client, runtime, tmp_path):
@@ -57,6 +63,46 @@ def test_the_dossier_holds_every_event_payment_and_link_and_verifies_offline(cli
     assert verify_dossier(dropped, public)[0] is False
     other = Signer(data_dir=tmp_path / "other").public_key
     assert verify_dossier(doc, other)[0] is False
+
+    # The chain proof on its own (no seal): the stored rows, their links and the other events'
+    # digests reach the head the checkpoint signed; personal fields in the rows are ciphertext.
+    _policy(app, "M-3")  # more events after the policy's: the proof spans them
+    doc = client.get(f"/api/v1/policies/{pid}/dossier", headers=AU).json()
+    assert verify_dossier(doc, public) == (True, "ok")
+    assert verify_chain_proof(_body(doc), public) == (True, "ok")
+    assert doc["chain"] and all(len(base64.b64decode(c["digests"])) % 32 == 0 for c in doc["chain"])
+    rows = [base64.b64decode(e["stored"]["state"]) for e in doc["events"]]
+    assert not any(b"Yamada" in r or b"1234567" in r or b"customer list" in r for r in rows)
+    assert any(b"__pii__" in r for r in rows)  # the envelopes, as stored
+    with runtime.database.connect() as conn:
+        stored = conn.execute(
+            "SELECT state FROM policy_admin_events WHERE notification_id = %s", [expected[0]]
+        ).fetchone()[0]
+    assert rows[0] == bytes(stored)  # byte for byte
+
+    # A tampered row: its digest no longer matches; recomputed digest and link: the chain no
+    # longer reaches the signed head; a digest left out of a segment: neither
+    forged = copy.deepcopy(doc)
+    e = forged["events"][-1]
+    e["stored"]["state"] = base64.b64encode(rows[-1] + b" ").decode()
+    assert verify_chain_proof(_body(forged), public) == (
+        False,
+        f"event at position {e['position']}: its stored row does not hash to its digest",
+    )
+    digest = row_digest(
+        event_bytes(e["position"], e["originator_id"], e["version"], e["stored"]["topic"],
+                    base64.b64decode(e["stored"]["state"]))
+    )  # fmt: skip
+    e["row_sha256"] = digest.hex()
+    e["link"] = link_from_digest(bytes.fromhex(e["previous_link"]), digest).hex()
+    ok, why = verify_chain_proof(_body(forged), public)
+    assert not ok and "does not reach the head the checkpoint signed" in why
+    assert verify_dossier(forged, public) == (False, "the dossier's items are not the ones sealed")
+    short = copy.deepcopy(doc)
+    short["chain"][-1]["digests"] = base64.b64encode(
+        base64.b64decode(short["chain"][-1]["digests"])[32:]
+    ).decode()
+    assert verify_chain_proof(_body(short), public)[0] is False
 
     lines = client.get(f"/api/v1/policies/{pid}/dossier", headers=AU, params={"format": "jsonl"})
     assert lines.headers["content-type"].startswith("application/x-ndjson")
