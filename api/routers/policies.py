@@ -174,8 +174,9 @@ def endorse_policy(policy_id: UUID, body: EndorsementRequest, app: AppDep, key: 
 
 
 @router.get("/policies/{policy_id}/endorsements")
-def list_endorsements(policy_id: UUID, app: AppDep, key: Reader) -> dict[str, Any]:
-    return {"items": [endorsement_view(e) for e in app.endorsements(policy_id)]}
+def list_endorsements(policy_id: UUID, app: AppDep, key: Reader, as_of: AsOf = None) -> dict[str, Any]:
+    """The endorsements in order; ``as_of``: those the system had recorded at that moment."""
+    return {"items": [endorsement_view(e) for e in app.endorsements(policy_id, as_of=as_of)]}
 
 
 @router.post("/policies/{policy_id}/reinstatement")

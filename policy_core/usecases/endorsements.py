@@ -9,7 +9,7 @@ network rider, declared sales) are not accepted yet (422 ``endorsement_change_no
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -18,7 +18,7 @@ from ..bank import validate_bank_account
 from ..bank_directory import check_bank_and_branch
 from ..calendar import boundary, require_date
 from ..errors import InvalidInput
-from .common import Actor, text
+from .common import Actor, aware, text
 
 if TYPE_CHECKING:
     from ..application import PolicyAdministration
@@ -83,6 +83,16 @@ def endorse(
     return app._retrying(command)
 
 
-def endorsements(app: PolicyAdministration, policy_id: UUID) -> list[Any]:
-    """The policy's ``Endorsed`` events in order (what changed, when, by whom, why)."""
-    return [e for e in app._history(policy_id, cls=Policy) if isinstance(e, Policy.Endorsed)]
+def endorsements(app: PolicyAdministration, policy_id: UUID, *, as_of: datetime | None = None) -> list[Any]:
+    """The policy's ``Endorsed`` events in order (what changed, when, by whom, why); with
+    ``as_of``, those recorded at or before that moment (NotFound if the policy did not exist
+    then, as for the policy read)."""
+    if as_of is None:
+        return [e for e in app._history(policy_id, cls=Policy) if isinstance(e, Policy.Endorsed)]
+    app._read(Policy, policy_id, as_of)  # checks the moment; NotFound before the policy existed
+    moment = aware(as_of, "as_of")
+    return [
+        e
+        for e in app._history(policy_id, cls=Policy)
+        if isinstance(e, Policy.Endorsed) and e.timestamp <= moment
+    ]
