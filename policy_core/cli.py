@@ -138,6 +138,12 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
     rt = bootstrap(settings, clock=None)
     try:
+        held = rt.app.recorder.max_notification_id() or 0
+        if held and not args.into_existing_store:
+            raise UserError(
+                f"simulate writes only into an empty store, and this one holds events (position {held}):"
+                " point DATABASE_URL or POLICY_DB_SCHEMA at a scratch store, or pass --into-existing-store"
+            )
         summary = simulate(rt, policies=args.policies, years=args.years, seed=args.seed, progress=True)
         print(json.dumps(summary, ensure_ascii=False, default=str))
     finally:
@@ -224,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--policies", type=int, default=200, help="policies to apply for")
     sim.add_argument("--years", type=int, default=2, help="years to simulate")
     sim.add_argument("--seed", type=int, default=1, help="random seed (the same seed, the same run)")
+    sim.add_argument(
+        "--into-existing-store",
+        action="store_true",
+        help="write into a store that already holds events (refused otherwise: simulated policies would "
+        "mix with real ones)",
+    )
     sim.set_defaults(func=cmd_simulate)
     register_projections(sub)
     register_personal_data(sub)

@@ -57,3 +57,39 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     install_access_log_filter()
     root.setLevel(level.upper())
+
+
+def _terminal_handlers() -> list[logging.Handler]:
+    """The root's handlers that write to a terminal stream (stderr/stdout), not to a file."""
+    return [
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+
+
+def progress_bar(**kwargs: Any) -> Any:
+    """A tqdm bar on stderr during which the log lines on the terminal are kept at warning
+    level (info lines would bury the bar: one JSON line per batch); the levels come back when the
+    bar is closed. A disabled bar (``disable=None`` off a terminal) leaves the logs as they are."""
+    from tqdm import tqdm
+
+    class QuietProgress(tqdm):
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            kw.setdefault("file", sys.stderr)
+            super().__init__(*a, **kw)
+            self._saved_levels: list[tuple[logging.Handler, int]] = []
+            if not self.disable:
+                for h in _terminal_handlers():
+                    self._saved_levels.append((h, h.level))
+                    h.setLevel(max(h.level, logging.WARNING))
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                for h, level in getattr(self, "_saved_levels", ()):
+                    h.setLevel(level)
+                self._saved_levels = []
+
+    return QuietProgress(**kwargs)

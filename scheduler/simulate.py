@@ -149,9 +149,9 @@ def simulate(
     policy_ids: list[UUID] = []
     bar = None
     if progress:
-        from tqdm import tqdm
+        from policy_core.logs import progress_bar
 
-        bar = tqdm(total=months, desc="simulating", unit="month")
+        bar = progress_bar(total=months, desc="simulating", unit="month")
     member = 0
     for m in range(months):
         month_start = add_months(start, m)

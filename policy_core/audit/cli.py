@@ -69,9 +69,9 @@ def cmd_public_key(settings: Any, args: argparse.Namespace) -> int:
 
 
 def _bar(total: int) -> Any:
-    from tqdm import tqdm
+    from ..logs import progress_bar
 
-    return tqdm(total=total, desc="verify", unit="ev", unit_scale=True, file=sys.stderr, dynamic_ncols=True)
+    return progress_bar(total=total, desc="verify", unit="ev", unit_scale=True, dynamic_ncols=True)
 
 
 def cmd_verify(settings: Any, args: argparse.Namespace) -> int:

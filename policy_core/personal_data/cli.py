@@ -11,15 +11,14 @@ from .keys import LocalMasterKey, MasterKeyError, read_key_file, write_key_file
 
 
 def cmd_migrate(settings: Any, args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from ..bootstrap import bootstrap
+    from ..logs import progress_bar
     from .migrate import migrate
 
     rt = bootstrap(settings, initialise=True)
     try:
         total = rt.app.recorder.max_notification_id() or 0
-        with tqdm(total=total, desc="personal-data migrate", unit="event", disable=None) as bar:
+        with progress_bar(total=total, desc="personal-data migrate", unit="event", disable=None) as bar:
             out = migrate(
                 rt.app, rt.database, sealer=rt.audit, batch_size=args.batch_size, progress=bar.update
             )

@@ -22,7 +22,7 @@ def _runtime(settings: Any) -> Any:
 def _progress(desc: str, total: int) -> tuple[Any, Any]:
     """A tqdm bar on stderr; without tqdm installed, a log line per batch instead."""
     try:
-        from tqdm import tqdm
+        import tqdm  # noqa: F401
     except ImportError:  # pragma: no cover - tqdm is a declared dependency
         done = {"n": 0}
 
@@ -32,7 +32,9 @@ def _progress(desc: str, total: int) -> tuple[Any, Any]:
 
         return contextlib.nullcontext(), log_batch
 
-    bar = tqdm(total=total, desc=desc, unit="ev", unit_scale=True, file=sys.stderr, dynamic_ncols=True)
+    from ..logs import progress_bar
+
+    bar = progress_bar(total=total, desc=desc, unit="ev", unit_scale=True, dynamic_ncols=True)
 
     def on_batch(result: Any) -> None:
         bar.update(result.read)
