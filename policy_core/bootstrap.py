@@ -127,6 +127,10 @@ def bootstrap(
     from .projections import ProjectionRunner, ReadModels, participants_counter
 
     settings = settings or Settings()
+    if settings.collection_gateway == "zengin":  # refused before anything starts: SettingsError
+        from scheduler.zengin_gateway import collector_from_settings
+
+        collector_from_settings(settings)
     db = database or open_database(
         settings.database_url, settings.data_dir, settings.db_schema, settings.db_timeout_seconds
     )

@@ -13,7 +13,7 @@ from .audit.cli import register as register_audit
 from .logs import configure_logging
 from .personal_data.cli import register as register_personal_data
 from .projections.cli import register as register_projections
-from .settings import Settings
+from .settings import Settings, SettingsError
 
 log = logging.getLogger("policy_core.cli")
 
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(args.func(settings, args) or 0)
-    except UserError as exc:
+    except (UserError, SettingsError) as exc:
         print(f"policy-admin: {exc}", file=sys.stderr)
         return 2
     except DomainError as exc:  # refused by the rules: what and why, in one line

@@ -8,6 +8,10 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class SettingsError(ValueError):
+    """A setting missing or invalid for what the deployment chose: start-up refuses, in one line."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
@@ -43,6 +47,14 @@ class Settings(BaseSettings):
     # or "zengin" (request files written under POLICY_DATA_DIR/zengin/outbox, results ingested).
     collection_gateway: str = Field(
         default="simulated", pattern="^(simulated|zengin)$", validation_alias="POLICY_COLLECTION_GATEWAY"
+    )
+    # The Zengin gateway's collector (委託者): the code and name the collecting bank assigned, and
+    # the collecting account as bank-branch-type-number (e.g. 0001-001-ordinary-1234567). Required
+    # when POLICY_COLLECTION_GATEWAY=zengin: start-up refuses without them (no illustrative defaults).
+    zengin_collector_code: str | None = Field(default=None, validation_alias="POLICY_ZENGIN_COLLECTOR_CODE")
+    zengin_collector_name: str | None = Field(default=None, validation_alias="POLICY_ZENGIN_COLLECTOR_NAME")
+    zengin_collector_account: str | None = Field(
+        default=None, validation_alias="POLICY_ZENGIN_COLLECTOR_ACCOUNT"
     )
     # Days after a cancellation was recorded within which POST /policies/{id}/reinstatement undoes it.
     reinstatement_window_days: int = Field(

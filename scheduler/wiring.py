@@ -12,9 +12,13 @@ from .service import SchedulerService
 
 def build_gateway(runtime: Any) -> CollectionGateway:
     if runtime.settings.collection_gateway == "zengin":
-        from .zengin_gateway import ZenginGateway
+        from .zengin_gateway import ZenginGateway, collector_from_settings
 
-        return ZenginGateway(runtime.database, runtime.settings.data_dir / "zengin" / "outbox")
+        return ZenginGateway(
+            runtime.database,
+            runtime.settings.data_dir / "zengin" / "outbox",
+            collector_from_settings(runtime.settings),
+        )
     return SimulatedBank()
 
 

@@ -34,16 +34,83 @@ TABLE = "zengin_requests"
 
 @dataclass(frozen=True)
 class CollectorAccount:
-    """The collector's own contract with its bank (illustrative defaults; configure per deployment)."""
+    """The collector's own contract with its bank (委託者): from the deployment's settings
+    (``collector_from_settings``), never a default."""
 
-    collector_code: str = "1234567890"
-    collector_name_kana: str = "ｺｼﾞﾝｼﾞﾖｳﾎｳﾛｳｴｲﾎｹﾝ"
-    bank_code: str = "0001"
-    bank_name_kana: str = "ﾐｽﾞﾎ"
-    branch_code: str = "001"
-    branch_name_kana: str = "ﾎﾝﾃﾝ"
-    account_type: str = "ordinary"
-    account_number: str = "1234567"
+    collector_code: str
+    collector_name_kana: str
+    bank_code: str
+    bank_name_kana: str
+    branch_code: str
+    branch_name_kana: str
+    account_type: str
+    account_number: str
+
+
+ACCOUNT_FORMAT = "bank-branch-type-number, e.g. 0001-001-ordinary-1234567"
+
+
+def collector_from_settings(settings: Any) -> CollectorAccount:
+    """The collector from ``POLICY_ZENGIN_COLLECTOR_CODE``, ``_NAME`` and ``_ACCOUNT``; a
+    ``SettingsError`` naming every missing or invalid one (start-up refuses the Zengin gateway
+    without them: a request file under someone else's collector code would be refused by the bank
+    at best). Bank and branch names come from the bank directory (zengin-code)."""
+    from policy_core.bank import _offending, normalize_zengin_kana
+    from policy_core.bank_directory import _banks
+    from policy_core.settings import SettingsError
+
+    problems: list[str] = []
+    code = (settings.zengin_collector_code or "").strip()
+    if not code:
+        problems.append(
+            "POLICY_ZENGIN_COLLECTOR_CODE is not set (the 10-digit 委託者コード your bank assigned)"
+        )
+    elif not (len(code) == 10 and code.isascii() and code.isdigit()):
+        problems.append("POLICY_ZENGIN_COLLECTOR_CODE must be 10 digits")
+    raw_name = settings.zengin_collector_name or ""
+    name = normalize_zengin_kana(raw_name)
+    if not name:
+        problems.append("POLICY_ZENGIN_COLLECTOR_NAME is not set (the 委託者名 in half-width kana)")
+    elif _offending(raw_name):
+        problems.append("POLICY_ZENGIN_COLLECTOR_NAME has characters outside the Zengin set (kana, A-Z, 0-9)")
+    elif len(name) > 40:
+        problems.append(f"POLICY_ZENGIN_COLLECTOR_NAME is {len(name)} characters; the field holds 40")
+    account = (settings.zengin_collector_account or "").strip()
+    bank_code = branch_code = account_type = number = bank_name = branch_name = ""
+    if not account:
+        problems.append(f"POLICY_ZENGIN_COLLECTOR_ACCOUNT is not set ({ACCOUNT_FORMAT})")
+    else:
+        parts = account.split("-")
+        if len(parts) != 4:
+            problems.append(f"POLICY_ZENGIN_COLLECTOR_ACCOUNT must be {ACCOUNT_FORMAT}")
+        else:
+            bank_code, branch_code, account_type, number = parts
+            bank = _banks().get(bank_code)
+            if bank is None:
+                problems.append(f"POLICY_ZENGIN_COLLECTOR_ACCOUNT: {bank_code!r} is not a Japanese bank code")
+            elif branch_code not in bank.branches:
+                problems.append(
+                    f"POLICY_ZENGIN_COLLECTOR_ACCOUNT: {branch_code!r} is not a branch of {bank_code}"
+                )
+            else:
+                bank_name = normalize_zengin_kana(bank.kana)[:15]
+                branch_name = normalize_zengin_kana(bank.branches[branch_code].kana)[:15]
+            if account_type not in ("ordinary", "current"):
+                problems.append("POLICY_ZENGIN_COLLECTOR_ACCOUNT: the type must be ordinary or current")
+            if not (len(number) == 7 and number.isascii() and number.isdigit()):
+                problems.append("POLICY_ZENGIN_COLLECTOR_ACCOUNT: the account number must be 7 digits")
+    if problems:
+        raise SettingsError("the Zengin gateway needs its collector: " + "; ".join(problems))
+    return CollectorAccount(
+        collector_code=code,
+        collector_name_kana=name,
+        bank_code=bank_code,
+        bank_name_kana=bank_name,
+        branch_code=branch_code,
+        branch_name_kana=branch_name,
+        account_type=account_type,
+        account_number=number,
+    )
 
 
 def ensure_table(db: Database) -> None:
@@ -74,7 +141,7 @@ class ZenginGateway:
     def __init__(self, database: Database, outbox: Path, collector: CollectorAccount | None = None) -> None:
         self.database = database
         self.outbox = Path(outbox)
-        self.collector = collector or CollectorAccount()
+        self.collector = collector  # None: this gateway only ingests results (``zengin ingest``)
 
     def collect(self, requests: Sequence[DebitRequest]) -> list[DebitResult]:
         by_date: dict[Any, list[DebitRequest]] = defaultdict(list)
@@ -114,6 +181,8 @@ class ZenginGateway:
         """Write one debit date's request file and remember its requests (committed by the caller,
         after the file is in place)."""
         c = self.collector
+        if c is None:
+            raise RuntimeError("a ZenginGateway without a collector cannot write request files")
         data = write_request_file(
             batch,
             collector_code=c.collector_code,

@@ -27,6 +27,12 @@ BANK = {
     "holder_kana": "ﾔﾏﾀﾞ ﾀﾛｳ",
 }
 FIXED_NOW = datetime(2030, 1, 1, tzinfo=UTC)
+# The Zengin gateway's collector settings for tests (a deployment sets its bank's values).
+ZENGIN_COLLECTOR = {
+    "POLICY_ZENGIN_COLLECTOR_CODE": "1234567890",
+    "POLICY_ZENGIN_COLLECTOR_NAME": "ｺｼﾞﾝｼﾞﾖｳﾎｳﾛｳｴｲﾎｹﾝ",
+    "POLICY_ZENGIN_COLLECTOR_ACCOUNT": "0001-001-ordinary-1234567",
+}
 # One master key for every runtime the suite starts (a deployment's processes share one; tests of
 # the generated key file unset it). Fixed bytes: a test key, never a deployment's.
 TEST_MASTER_KEY = "cG9saWN5LWFkbWluIHRlc3QgbWFzdGVyIGtleSAzMmI="

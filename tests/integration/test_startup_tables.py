@@ -21,7 +21,7 @@ from policy_core.calendar import TOKYO
 from policy_core.cli import main
 from policy_core.settings import Settings
 from scheduler.clock import SettableClock
-from tests.conftest import BANK
+from tests.conftest import BANK, ZENGIN_COLLECTOR
 
 DDL = re.compile(r"^\s*(CREATE|ALTER|DROP|GRANT|REVOKE|DO)\b", re.IGNORECASE)
 KEYS = "operator:op-key-0123456789abcdefghij"
@@ -65,7 +65,9 @@ def test_db_init_creates_every_declared_table_and_nothing_else_does(database, mo
 @pytest.fixture
 def zengin_runtime(database):
     clock = SettableClock(datetime(2026, 12, 1, tzinfo=TOKYO))
-    settings = Settings(POLICY_DATA_DIR=tempfile.mkdtemp(), POLICY_COLLECTION_GATEWAY="zengin")
+    settings = Settings(
+        POLICY_DATA_DIR=tempfile.mkdtemp(), POLICY_COLLECTION_GATEWAY="zengin", **ZENGIN_COLLECTOR
+    )
     rt = bootstrap(settings, database=database, clock=clock)
     yield rt, clock
     rt.close()

@@ -8,19 +8,21 @@ from datetime import date, datetime
 
 from policy_core.bootstrap import bootstrap
 from policy_core.calendar import TOKYO
+from policy_core.cli import main
 from policy_core.settings import Settings
 from scheduler.clock import SettableClock
 from scheduler.jobs import Jobs
 from scheduler.zengin import parse_request_file, simulate_result_file, write_result_file
-from scheduler.zengin_gateway import ZenginGateway
-from tests.conftest import BANK
+from scheduler.zengin_gateway import ZenginGateway, collector_from_settings
+from tests.conftest import BANK, ZENGIN_COLLECTOR
 
 
-def test_request_file_then_result_file_records_each_outcome_once(database, tmp_path):
+def test_request_file_then_result_file_records_each_outcome_once(database, tmp_path, monkeypatch):
     clock = SettableClock(datetime(2026, 12, 1, tzinfo=TOKYO))
     rt = bootstrap(Settings(POLICY_DATA_DIR=tempfile.mkdtemp()), database=database, clock=clock)
     try:
-        gateway = ZenginGateway(database, tmp_path / "outbox")
+        collector = collector_from_settings(Settings(**ZENGIN_COLLECTOR))
+        gateway = ZenginGateway(database, tmp_path / "outbox", collector)
         jobs = Jobs(rt.app, rt.read_models, rt.projections.catch_up, gateway, now=clock.now)
         accounts = ["1234567", "9000001", "9000002", "2345678", "9000004"]
         pids = [
@@ -79,5 +81,15 @@ def test_request_file_then_result_file_records_each_outcome_once(database, tmp_p
         # a result file the bank made by hand with other codes is read the same way
         custom = write_result_file(request, {r.customer_number: "8" for r in parsed.records})
         assert len(custom) == len(request)
+
+        # `zengin ingest FILE`: the bank's result file (account numbers in it) is owner-only after
+        result_file = tmp_path / "result.txt"
+        result_file.write_bytes(result)  # the same file again: recorded once, nothing changes
+        result_file.chmod(0o644)
+        monkeypatch.setenv("DATABASE_URL", database.dsn)
+        monkeypatch.setenv("POLICY_DB_SCHEMA", database.schema)
+        monkeypatch.setenv("POLICY_DATA_DIR", str(tmp_path))
+        assert main(["zengin", "ingest", str(result_file)]) == 0
+        assert stat.S_IMODE(result_file.stat().st_mode) == 0o600
     finally:
         rt.close()
