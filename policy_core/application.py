@@ -344,9 +344,37 @@ def create_event_store(runtime: Any) -> None:
     """The event store's tables (the library's recorders make them: ``CREATE_TABLE=n`` keeps
     them from doing it implicitly)."""
     app = runtime.app
-    app.recorder.create_table()
+    _create_recorder_table(app.recorder)
     if app.snapshots is not None:
-        app.snapshots.recorder.create_table()
+        _create_recorder_table(app.snapshots.recorder)
+
+
+def _create_recorder_table(recorder: Any) -> None:
+    """The recorder's ``create_table``, without its ``CREATE TYPE`` when the type exists already.
+
+    The library's PostgreSQL recorders run ``CREATE TYPE`` on every start-up (PostgreSQL has no
+    ``IF NOT EXISTS`` for types) and swallow the error, which PostgreSQL still writes to its log
+    (``ERROR: type "stored_event_uuid" already exists`` on every start, twice): a start-up where
+    nothing is wrong stays quiet."""
+    statements = getattr(recorder, "sql_create_statements", None)
+    name = getattr(recorder, "stored_event_type_name", None)
+    datastore = getattr(recorder, "datastore", None)
+    if statements is None or name is None or datastore is None:  # not PostgreSQL: as it is
+        recorder.create_table()
+        return
+    with datastore.transaction(commit=False) as curs:
+        curs.execute(
+            "SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+            " WHERE n.nspname = %s AND t.typname = %s",
+            [datastore.schema or "public", name],
+        )
+        exists = curs.fetchone() is not None
+    if exists:
+        recorder.sql_create_statements = [s for s in statements if "CREATE TYPE" not in s.as_string()]
+    try:
+        recorder.create_table()
+    finally:
+        recorder.sql_create_statements = statements
 
 
 __all__ = [

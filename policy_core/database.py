@@ -90,12 +90,17 @@ def check_schema_name(schema: str | None) -> str | None:
 
 def start_embedded(data_dir: Path) -> tuple[str, Any]:
     """Start (or reuse) the embedded PostgreSQL whose data lives under ``data_dir``."""
-    import pgserver  # imported here: only the embedded mode needs it
+    import warnings
 
     pgdata = (Path(data_dir) / "pgdata").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded PostgreSQL", extra={"pgdata": str(pgdata)})
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, cron): pgserver's own concern
+        warnings.filterwarnings("ignore", module="platformdirs")
+        import pgserver  # imported here: only the embedded mode needs it
+
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
     return server.get_uri(), server
 
 

@@ -57,6 +57,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     install_access_log_filter()
     root.setLevel(level.upper())
+    # The embedded PostgreSQL's wrapper narrates every start (initdb's and pg_ctl's command lines
+    # and output) at info: a start where nothing is wrong stays quiet; its warnings still show.
+    logging.getLogger("pgserver").setLevel(max(logging.WARNING, root.level))
 
 
 def _terminal_handlers() -> list[logging.Handler]:
