@@ -257,5 +257,27 @@ def _filter_query() -> Any:
     return Query(max_length=bounds.MAX_TEXT)
 
 
-#: A text filter of a list (query string): the same text check as bodies.
+#: A text filter of a list (query string): the same text check as bodies (a NUL, a control or a
+#: format character is refused with 422 before it reaches the database). Every text query
+#: parameter is one of these (``tests/e2e/test_api_contract.py`` walks the spec to check).
 FilterText = Annotated[str | None, _filter_query(), _text_check(max_len=bounds.MAX_TEXT, required=False)]
+
+
+def _required_query() -> Any:
+    from fastapi import Query
+
+    return Query(min_length=1, max_length=bounds.MAX_TEXT)
+
+
+#: A required text query parameter, checked as ``FilterText``.
+QueryText = Annotated[str, _required_query(), _text_check(max_len=bounds.MAX_TEXT, required=True)]
+
+
+def _path_text() -> Any:
+    from fastapi import Path
+
+    return Path(min_length=1, max_length=bounds.MAX_TEXT)
+
+
+#: A text path parameter, checked as ``FilterText``.
+PathText = Annotated[str, _path_text(), _text_check(max_len=bounds.MAX_TEXT, required=True)]

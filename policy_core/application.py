@@ -119,6 +119,7 @@ class PolicyAdministration(Application[UUID]):
     report_incident = claims.report_incident
     assess_losses = claims.assess_losses
     pay_claim = claims.pay_claim
+    settlement_preview = claims.settlement_preview
     deny_claim = claims.deny_claim
     close_claim = claims.close_claim
     terms_of = staticmethod(claims.terms_of)

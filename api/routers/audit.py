@@ -15,7 +15,7 @@ from policy_core.scheme import get_scheme
 from ..auth import ApiKey
 from ..deps import Operator, Reader, RuntimeDep, require
 from ..presenters import event_view
-from ..schemas import Strict
+from ..schemas import FilterText, Strict
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -60,7 +60,7 @@ def close_period(body: ClosingRequest, rt: RuntimeDep, key: Operator) -> dict[st
 def closings(
     rt: RuntimeDep,
     key: Reader,
-    scheme: Annotated[str | None, Query(max_length=50)] = None,
+    scheme: FilterText = None,
     year: Annotated[int | None, Query(ge=2000, le=2200)] = None,
 ) -> dict[str, Any]:
     """Every recorded closing, oldest first (``GET /audit/verification`` says whether each is intact)."""

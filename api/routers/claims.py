@@ -3,12 +3,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request, Response
 
 from policy_core.aggregates.claim import Claim
 
 from ..deps import AppDep, Operator, Reader
-from ..presenters import claim_view, event_view
+from ..presenters import claim_view, event_view, payment_view, tokyo
 from ..schemas import (
     AsOf,
     ClaimClosure,
@@ -19,13 +19,22 @@ from ..schemas import (
     LossCorrection,
     ReserveRequest,
 )
+from ..tabular import CSV_200, answer
 
 router = APIRouter(tags=["claims"])
+PaymentNumber = Annotated[
+    int, Path(ge=1, le=100_000, description="the payment's number on the claim, from 1")
+]
+
+
+def claim_location(claim_id: UUID, *rest: object) -> str:
+    return "/".join(["/api/v1/claims", str(claim_id), *(str(r) for r in rest)])
 
 
 @router.post("/claims", status_code=201)
-def report_claim(body: ClaimReport, app: AppDep, key: Operator) -> dict[str, Any]:
+def report_claim(body: ClaimReport, app: AppDep, key: Operator, response: Response) -> dict[str, Any]:
     cid = app.report_incident(**body.model_dump(), record_if_outside_cover=True, actor=key.actor())
+    response.headers["Location"] = claim_location(cid)
     return claim_view(app.get_claim(cid))
 
 
@@ -45,14 +54,48 @@ def assess_losses(claim_id: UUID, body: LossAssessment, app: AppDep, key: Operat
     return claim_view(app.get_claim(claim_id))
 
 
-@router.post("/claims/{claim_id}/payments", status_code=201)
-def pay_claim(claim_id: UUID, app: AppDep, key: Operator) -> dict[str, Any]:
-    payment = app.pay_claim(claim_id, actor=key.actor())
-    s = payment["settlement"]
+def _paid_at(app: Any, claim_id: UUID) -> dict[int, Any]:
     return {
-        "payment": {"number": payment["payment_number"], "total": s["total"], "sections": s["sections"]},
-        "claim": claim_view(app.get_claim(claim_id)),
+        e.payment_number: e.timestamp
+        for e in app.history(claim_id, cls=Claim)
+        if isinstance(e, Claim.ClaimPaid)
     }
+
+
+@router.post("/claims/{claim_id}/payments", status_code=201)
+def pay_claim(claim_id: UUID, app: AppDep, key: Operator, response: Response) -> dict[str, Any]:
+    payment = app.pay_claim(claim_id, actor=key.actor())
+    number = payment["payment_number"]
+    response.headers["Location"] = claim_location(claim_id, "payments", number)
+    claim = app.get_claim(claim_id)
+    return {
+        "payment": payment_view(claim, claim.payment(number), _paid_at(app, claim_id).get(number)),
+        "claim": claim_view(claim),
+    }
+
+
+@router.get("/claims/{claim_id}/payments", responses=CSV_200)
+def list_payments(claim_id: UUID, app: AppDep, key: Reader, request: Request) -> dict[str, Any]:
+    """Every recorded payment of the claim, oldest first, each with its settlement as decided."""
+    claim = app.get_claim(claim_id)
+    paid_at = _paid_at(app, claim_id)
+    items = [payment_view(claim, p, paid_at.get(p["payment_number"])) for p in claim.payments]
+    return answer(request, {"items": items}, items, filename=f"payments-{claim_id}")
+
+
+@router.get("/claims/{claim_id}/payments/{number}")
+def get_payment(claim_id: UUID, number: PaymentNumber, app: AppDep, key: Reader) -> dict[str, Any]:
+    """One recorded payment: the settlement decided then, section by section, with the recorded
+    explanation of each step (gross loss, cap, deductible, coinsurance, limits)."""
+    claim = app.get_claim(claim_id)
+    return payment_view(claim, claim.payment(number), _paid_at(app, claim_id).get(number))
+
+
+@router.get("/claims/{claim_id}/settlement-preview")
+def settlement_preview(claim_id: UUID, app: AppDep, key: Reader) -> dict[str, Any]:
+    """What ``POST /claims/{id}/payments`` would pay now, section by section, decided exactly as a
+    payment would be; records nothing."""
+    return tokyo(app.settlement_preview(claim_id))
 
 
 @router.post("/claims/{claim_id}/denial")
@@ -78,13 +121,10 @@ def set_reserve(claim_id: UUID, body: ReserveRequest, app: AppDep, key: Operator
 
 @router.post("/claims/{claim_id}/payments/{number}/reversal", status_code=201)
 def reverse_payment(
-    claim_id: UUID,
-    number: Annotated[int, Path(ge=1, le=100_000)],
-    body: Correction,
-    app: AppDep,
-    key: Operator,
+    claim_id: UUID, number: PaymentNumber, body: Correction, app: AppDep, key: Operator, response: Response
 ) -> dict[str, Any]:
     payment = app.reverse_payment(claim_id, number, reason=body.reason, actor=key.actor())
+    response.headers["Location"] = claim_location(claim_id, "payments", number)
     return {
         "reversal": {"payment": number, "total": payment["total"], "reason": body.reason},
         "claim": claim_view(app.get_claim(claim_id)),

@@ -1,17 +1,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from policy_core.aggregates.policy import Policy
 from policy_core.calendar import TOKYO
+from policy_core.errors import NotFound
 
 from ..deps import AppDep, Operator, Reader, RuntimeDep
-from ..presenters import event_view, masked_account, policy_view
+from ..presenters import event_view, masked_account, policy_view, tokyo
 from ..schemas import (
     AsOf,
     CancellationRequest,
@@ -22,24 +23,27 @@ from ..schemas import (
     QuoteRequest,
     SalesDeclaration,
 )
+from ..tabular import CSV_200, answer
 
 router = APIRouter(tags=["policies"])
 
 
 def quote_view(decision: Any) -> dict[str, Any]:
-    return {
-        "annual_premium": decision.annual_premium,
-        "premium": decision.premium,
-        "months": decision.term.months,
-        "enrollment": decision.term.enrollment,
-        "coverage_start": decision.term.start,
-        "coverage_end": decision.term.end,
-        "debit_date": decision.term.debit_date,
-        "tariff_version": decision.rating.tariff_version,
-        "limits": dict(decision.terms.limits),
-        "deductible": decision.terms.deductible,
-        "breakdown": decision.rating.to_dict(),
-    }
+    return tokyo(
+        {
+            "annual_premium": decision.annual_premium,
+            "premium": decision.premium,
+            "months": decision.term.months,
+            "enrollment": decision.term.enrollment,
+            "coverage_start": decision.term.start,
+            "coverage_end": decision.term.end,
+            "debit_date": decision.term.debit_date,
+            "tariff_version": decision.rating.tariff_version,
+            "limits": dict(decision.terms.limits),
+            "deductible": decision.terms.deductible,
+            "breakdown": decision.rating.to_dict(),
+        }
+    )
 
 
 @router.post("/quotes", status_code=200)
@@ -48,10 +52,13 @@ def create_quote(body: QuoteRequest, app: AppDep, key: Operator) -> dict[str, An
 
 
 @router.post("/policies", status_code=201)
-def apply_for_policy(body: PolicyApplication, app: AppDep, key: Operator) -> dict[str, Any]:
+def apply_for_policy(
+    body: PolicyApplication, app: AppDep, key: Operator, response: Response
+) -> dict[str, Any]:
     data = body.model_dump()
     data["holder"] = {k: v for k, v in data["holder"].items() if v is not None}
     pid = app.apply(**data, actor=key.actor())
+    response.headers["Location"] = f"/api/v1/policies/{pid}"
     return policy_view(app.get_policy(pid))
 
 
@@ -73,7 +80,7 @@ class SectionLimit(BaseModel):
 
 class ClaimSectionLimit(BaseModel):
     accident_limit: int
-    used: int
+    paid: int
     remaining: int
 
 
@@ -116,25 +123,31 @@ def policy_limits(
             return answer
     policy = rt.app.get_policy(policy_id, as_of=as_of)
     p = policy.period(period) if period is not None else policy.current_period
-    return {
-        "policy_id": str(policy_id),
-        "period": p.number,
-        "start": p.start,
-        "end": p.end,
-        "sections": {
-            s: {"limit": p.limits[s], "paid": p.paid.get(s, 0), "remaining": p.limits[s] - p.paid.get(s, 0)}
-            for s in p.limits
-        },
-        "claims": {
-            str(UUID(hex=cid)): {
-                s: {"accident_limit": p.limits[s], "used": used, "remaining": p.limits[s] - used}
-                for s, used in sections.items()
-            }
-            for cid, sections in p.claim_paid.items()
-        },
-        "source": "events",
-        "position": None,
-    }
+    return tokyo(
+        {
+            "policy_id": str(policy_id),
+            "period": p.number,
+            "start": p.start,
+            "end": p.end,
+            "sections": {
+                s: {
+                    "limit": p.limits[s],
+                    "paid": p.paid.get(s, 0),
+                    "remaining": p.limits[s] - p.paid.get(s, 0),
+                }
+                for s in p.limits
+            },
+            "claims": {
+                str(UUID(hex=cid)): {
+                    s: {"accident_limit": p.limits[s], "paid": paid, "remaining": p.limits[s] - paid}
+                    for s, paid in sections.items()
+                }
+                for cid, sections in p.claim_paid.items()
+            },
+            "source": "events",
+            "position": None,
+        }
+    )
 
 
 @router.post("/policies/{policy_id}/cancellation")
@@ -151,32 +164,55 @@ def endorsement_view(e: Any) -> dict[str, Any]:
         changes["holder"] = e.holder
     if e.bank_account is not None:
         changes["bank_account"] = masked_account(e.bank_account)
-    return {
-        "number": e.number,
-        "effective_at": e.effective_at,
-        "period": e.period_number,
-        "changes": changes,
-        "premium_delta": e.premium_delta,
-        "reason": e.reason,
-        "recorded_at": e.timestamp,
-        "actor": (getattr(e, "metadata", None) or {}).get("actor"),
-    }
+    return tokyo(
+        {
+            "number": e.number,
+            "effective_at": e.effective_at,
+            "period": e.period_number,
+            "changes": changes,
+            "premium_delta": e.premium_delta,
+            "reason": e.reason,
+            "recorded_at": e.timestamp,
+            "actor": (getattr(e, "metadata", None) or {}).get("actor"),
+        }
+    )
 
 
 @router.post("/policies/{policy_id}/endorsements", status_code=201)
-def endorse_policy(policy_id: UUID, body: EndorsementRequest, app: AppDep, key: Operator) -> dict[str, Any]:
+def endorse_policy(
+    policy_id: UUID, body: EndorsementRequest, app: AppDep, key: Operator, response: Response
+) -> dict[str, Any]:
     """A mid-term change (異動): holder details and/or a new direct-debit account."""
     changes = body.changes.model_dump(exclude_none=True)
     done = app.endorse(
         policy_id, effective_date=body.effective_date, changes=changes, reason=body.reason, actor=key.actor()
     )
+    response.headers["Location"] = f"/api/v1/policies/{policy_id}/endorsements/{done['number']}"
     return endorsement_view(app.endorsements(policy_id)[done["number"] - 1])
 
 
-@router.get("/policies/{policy_id}/endorsements")
-def list_endorsements(policy_id: UUID, app: AppDep, key: Reader, as_of: AsOf = None) -> dict[str, Any]:
-    """The endorsements in order; ``as_of``: those the system had recorded at that moment."""
-    return {"items": [endorsement_view(e) for e in app.endorsements(policy_id, as_of=as_of)]}
+@router.get("/policies/{policy_id}/endorsements", responses=CSV_200)
+def list_endorsements(
+    policy_id: UUID, app: AppDep, key: Reader, request: Request, as_of: AsOf = None
+) -> dict[str, Any]:
+    """The endorsements in order; ``as_of``: those the system had recorded at that moment. CSV on
+    ``Accept: text/csv``."""
+    items = [endorsement_view(e) for e in app.endorsements(policy_id, as_of=as_of)]
+    return answer(request, {"items": items}, items, filename=f"endorsements-{policy_id}")
+
+
+@router.get("/policies/{policy_id}/endorsements/{number}")
+def get_endorsement(
+    policy_id: UUID, number: Annotated[int, Path(ge=1, le=100_000)], app: AppDep, key: Reader
+) -> dict[str, Any]:
+    """One recorded endorsement (異動) of the policy, by its number."""
+    done = app.endorsements(policy_id)
+    if not 1 <= number <= len(done):
+        raise NotFound(
+            f"policy {policy_id} has no endorsement {number} ({len(done)} recorded)",
+            code="endorsement_not_found",
+        )
+    return endorsement_view(done[number - 1])
 
 
 @router.post("/policies/{policy_id}/reinstatement")

@@ -4,7 +4,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from policy_core.audit.asof import collections_as_of, portfolio_as_of
 from policy_core.bounds import check_moment
@@ -13,7 +13,9 @@ from policy_core.scheme import get_scheme
 from policy_core.usecases.common import aware
 
 from ..deps import Lister, Operator, RuntimeDep
-from ..schemas import AsOf, FilterText, RunDueRequest
+from ..presenters import tokyo
+from ..schemas import AsOf, FilterText, QueryText, RunDueRequest
+from ..tabular import CSV_200, answer
 
 router = APIRouter()
 
@@ -24,12 +26,28 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 ShortText = FilterText
 
 
-def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: (str(v) if isinstance(v, UUID) else v) for k, v in r.items()} for r in rows]
+#: read-model column -> API field: one name per idea (``id`` for the row's own id, ``period``
+#: for a period number), whatever the table calls it.
+_RENAMES = {"period_number": "period", "current_period": "period"}
 
 
-@router.get("/policies", tags=["policies"])
+def _rows(rows: list[dict[str, Any]], own_id: str | None = None) -> list[dict[str, Any]]:
+    """Read-model rows as the API shows them: renamed fields, UUIDs as text, Tokyo offsets."""
+    out = []
+    for r in rows:
+        row: dict[str, Any] = {}
+        if own_id is not None:
+            row["id"] = r[own_id]
+        for k, v in r.items():
+            if k != own_id:
+                row[_RENAMES.get(k, k)] = v
+        out.append(tokyo(row))
+    return out
+
+
+@router.get("/policies", tags=["policies"], responses=CSV_200)
 def list_policies(
+    request: Request,
     rt: RuntimeDep,
     key: Lister,
     scheme: ShortText = None,
@@ -60,19 +78,22 @@ def list_policies(
     items = _rows(
         rt.read_models.list_policies(
             filters, limit=limit, offset=offset, reveal_personal=key.role in ("operator", "auditor")
-        )
+        ),
+        own_id="policy_id",
     )
-    return {
+    body = {
         "items": items,
         "total": rt.read_models.count_policies(filters),
         "limit": limit,
         "offset": offset,
         "position": rt.read_models.position("policies"),
     }
+    return answer(request, body, items, filename="policies")
 
 
-@router.get("/claims", tags=["claims"])
+@router.get("/claims", tags=["claims"], responses=CSV_200)
 def list_claims(
+    request: Request,
     rt: RuntimeDep,
     key: Lister,
     policy_id: UUID | None = None,
@@ -84,20 +105,23 @@ def list_claims(
     items = _rows(
         rt.read_models.list_claims(
             policy_id=policy_id, status=status, number=number, limit=limit, offset=offset
-        )
+        ),
+        own_id="claim_id",
     )
-    return {"items": items, "limit": limit, "offset": offset, "position": rt.read_models.position("claims")}
+    body = {"items": items, "limit": limit, "offset": offset, "position": rt.read_models.position("claims")}
+    return answer(request, body, items, filename="claims")
 
 
 def _moment(rt: Any, as_of: datetime) -> datetime:
     return check_moment(aware(as_of, "as_of"), "as_of", now=rt.clock.now())
 
 
-@router.get("/reports/portfolio", tags=["reports"])
+@router.get("/reports/portfolio", tags=["reports"], responses=CSV_200)
 def portfolio(
+    request: Request,
     rt: RuntimeDep,
     key: Lister,
-    scheme: Annotated[str, Query(max_length=50)],
+    scheme: QueryText,
     year: Annotated[int, Query(ge=2000, le=2200)],
     as_of: AsOf = None,
 ) -> dict[str, Any]:
@@ -110,23 +134,29 @@ def portfolio(
         report = portfolio_as_of(rt, scheme, year, _moment(rt, as_of))
     if report is None:
         raise NotFound(f"no portfolio for {scheme} scheme year {year}", code="portfolio_not_found")
-    return _rows([report])[0]
+    body = _rows([report])[0]
+    return answer(request, body, [body], filename=f"portfolio-{scheme}-{year}")
 
 
-@router.get("/reports/collections", tags=["reports"])
-def collections(rt: RuntimeDep, key: Lister, scheme: ShortText = None, as_of: AsOf = None) -> dict[str, Any]:
-    """Arrears and lapses; with ``as_of``, as they stood at that recorded moment."""
+@router.get("/reports/collections", tags=["reports"], responses=CSV_200)
+def collections(
+    request: Request, rt: RuntimeDep, key: Lister, scheme: ShortText = None, as_of: AsOf = None
+) -> dict[str, Any]:
+    """Arrears and lapses; with ``as_of``, as they stood at that recorded moment. As CSV: one row
+    per arrears or lapse entry, ``list`` naming which."""
     if scheme is not None:
         get_scheme(scheme)
     if as_of is None:
-        return {
-            "arrears": _rows(rt.read_models.arrears(scheme=scheme)),
-            "lapses": _rows(rt.read_models.lapses(scheme=scheme)),
+        body = {
+            "arrears": rt.read_models.arrears(scheme=scheme),
+            "lapses": rt.read_models.lapses(scheme=scheme),
             "position": rt.read_models.position("collections"),
         }
-    answer = collections_as_of(rt, scheme, _moment(rt, as_of))
-    answer["arrears"], answer["lapses"] = _rows(answer["arrears"]), _rows(answer["lapses"])
-    return answer
+    else:
+        body = collections_as_of(rt, scheme, _moment(rt, as_of))
+    body["arrears"], body["lapses"] = _rows(body["arrears"]), _rows(body["lapses"])
+    rows = [{"list": name, **r} for name in ("arrears", "lapses") for r in body[name]]
+    return answer(request, body, rows, filename="collections")
 
 
 @router.post("/operations/run-due", tags=["operations"])

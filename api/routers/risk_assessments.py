@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from policy_core import bounds
 from policy_core.aggregates.risk_assessment import RiskAssessment
 from policy_core.documents.assessment_report import (
     render_assessment_html,
@@ -22,7 +21,7 @@ from policy_core.scheme import load_scheme
 from policy_core.usecases.risk_assessments import MAX_ANSWERS, MAX_EMPLOYEES, MAX_RECORDS
 
 from ..deps import AppDep, Lister, Operator, Reader
-from ..schemas import Day, MemberNumber, Strict, Text
+from ..schemas import Day, FilterText, MemberNumber, Strict, Text
 
 router = APIRouter(tags=["risk assessments"])
 
@@ -164,8 +163,8 @@ def assess(body: RiskAssessmentRequest, app: AppDep, key: Operator) -> dict[str,
 def list_assessments(
     app: AppDep,
     key: Reader,
-    member_number: Annotated[str | None, Query(max_length=bounds.MAX_MEMBER_NUMBER)] = None,
-    scheme: Annotated[str | None, Query(max_length=bounds.MAX_TEXT)] = None,
+    member_number: FilterText = None,
+    scheme: FilterText = None,
     as_of: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,

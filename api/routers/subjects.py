@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from policy_core.errors import NotFound
 from policy_core.scheme import get_scheme
 
 from ..deps import AppDep, Operator, Reader
+from ..schemas import PathText
 
 router = APIRouter(tags=["subjects"])
 
-Scheme = Annotated[str, Path(max_length=50)]
-Member = Annotated[str, Path(min_length=1, max_length=50)]
+Scheme = PathText
+Member = PathText
 
 
 class ErasureRequest(BaseModel):

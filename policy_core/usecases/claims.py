@@ -177,6 +177,34 @@ def terms_of(period: Any) -> SettlementTerms:
     )
 
 
+def settlement_preview(app: PolicyAdministration, claim_id: UUID) -> dict[str, Any]:
+    """What a payment now would pay, section by section, as ``pay_claim`` would decide it, without
+    recording anything (no event, no period usage). ``payable`` is False when nothing is newly
+    payable or the claim is denied or closed (``reason`` says why)."""
+    claim = app.get_claim(claim_id)
+    policy = app.get_policy(claim.policy_id)
+    if claim.period_number is None:
+        raise Conflict("claim has no period of cover", code="policy_not_in_force")
+    period = policy.period(claim.period_number)
+    settlement: Settlement = settle(
+        terms_of(period), claim.loss_items(), paid_on_claim=claim.paid, period_paid=period.paid
+    )
+    reason = None
+    if claim.status in ("denied", "closed"):
+        reason = f"claim is {claim.status}"
+    elif settlement.total <= 0:
+        reason = "nothing newly payable on this claim"
+    return {
+        "claim_id": claim_id,
+        "period": period.number,
+        "payment_number": len(claim.payments) + 1,
+        "payable": reason is None,
+        "reason": reason,
+        "settlement": settlement.to_dict(),
+        "total": settlement.total,
+    }
+
+
 def pay_claim(app: PolicyAdministration, claim_id: UUID, *, actor: Actor | None = None) -> dict[str, Any]:
     """Pay what newly became payable; the claim and the period usage are saved atomically."""
 

@@ -134,7 +134,7 @@ def test_collections_claims_limits_equal_the_json_reports(server, browser):
     claims = api.get("/api/v1/claims", headers=bearer("auditor")).json()["items"]
     page.goto("/dashboard/claims?scheme=chuokai")
     largest = table_values(page, "largest")
-    paid = {c["claim_id"]: c["paid_total"] for c in claims}
+    paid = {c["id"]: c["paid_total"] for c in claims}
     assert [int(r[8]) for r in largest] == [paid[r[0]] for r in largest]
     assert sum(int(r[1]) for r in table_values(page, "paid_by_section")) == sum(
         paid[c] for c in paid if c in {r[0] for r in largest}

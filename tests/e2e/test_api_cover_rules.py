@@ -70,10 +70,10 @@ def test_numbers_in_responses_views_and_search(client, settle):
     assert c["number"] == "CHUOKAI-2026-C000001"
     settle()
     found = client.get("/api/v1/policies", headers=DA, params={"number": b["number"]}).json()
-    assert [i["id"] if "id" in i else i["policy_id"] for i in found["items"]] == [b["id"]]
+    assert [i["id"] for i in found["items"]] == [b["id"]]
     assert found["items"][0]["number"] == b["number"]
     claims = client.get("/api/v1/claims", headers=DA, params={"number": c["number"]}).json()["items"]
-    assert [i["claim_id"] for i in claims] == [c["id"]] and claims[0]["number"] == c["number"]
+    assert [i["id"] for i in claims] == [c["id"]] and claims[0]["number"] == c["number"]
     assert client.get("/api/v1/claims", headers=DA, params={"number": "NOPE-1"}).json()["items"] == []
 
 

@@ -82,12 +82,12 @@ def test_the_read_model_answer_is_the_replayed_answer(client, settle, runtime):
     assert set(body["claims"]) == {paid, unpaid}
     assert body["claims"][paid]["expense_basic"] == {
         "accident_limit": 5_000_000,
-        "used": 4_410_000,
+        "paid": 4_410_000,
         "remaining": 590_000,
     }
     assert body["claims"][unpaid]["liability_basic"] == {
         "accident_limit": 50_000_000,
-        "used": 0,
+        "paid": 0,
         "remaining": 50_000_000,
     }
     # As of the moment before the payment was recorded: the claim listed, nothing used yet.
@@ -97,7 +97,7 @@ def test_the_read_model_answer_is_the_replayed_answer(client, settle, runtime):
     ).json()
     assert list(before) == list(body) and set(before["claims"]) == {paid}
     assert before["sections"]["liability_basic"] == {"limit": 50_000_000, "paid": 0, "remaining": 50_000_000}
-    assert before["claims"][paid]["expense_basic"]["used"] == 0
+    assert before["claims"][paid]["expense_basic"]["paid"] == 0
     assert before["position"] < body["position"]
 
 

@@ -666,7 +666,7 @@ def test_the_read_api_serves_limits_collections_and_the_portfolio(runtime, datab
             "paid": 3_900_000,
             "remaining": 6_100_000,
         }
-        assert lim["claims"][str(cid)]["liability_basic"]["used"] == 3_900_000
+        assert lim["claims"][str(cid)]["liability_basic"]["paid"] == 3_900_000
         assert reads.limits(a, period=2) is None
 
         period_b = app.get_policy(b).current_period

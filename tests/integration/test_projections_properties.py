@@ -107,7 +107,7 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
                         policy_id=pid,
                         period_number=p.number,
                         accident_limit=p.limits[s],
-                        used=used,
+                        paid=used,
                         remaining=p.limits[s] - used,
                     )
             # the pre-rendered answer of GET /policies/{id}/limits (compared parsed: see actual_views)
@@ -127,7 +127,7 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
                     str(UUID(claim_hex)): {
                         s: {
                             "accident_limit": p.limits[s],
-                            "used": p.claim_paid.get(claim_hex, {}).get(s, 0),
+                            "paid": p.claim_paid.get(claim_hex, {}).get(s, 0),
                             "remaining": p.limits[s] - p.claim_paid.get(claim_hex, {}).get(s, 0),
                         }
                         for s in SECTIONS

@@ -24,7 +24,7 @@ def section_rows(paid: int = 0) -> list[dict]:
 
 def claim_rows(used: int) -> list[dict]:
     return [
-        {"section": s, "accident_limit": 5_000_000, "used": used, "remaining": 5_000_000 - used}
+        {"section": s, "accident_limit": 5_000_000, "paid": used, "remaining": 5_000_000 - used}
         for s in SECTIONS
     ]
 
@@ -57,7 +57,7 @@ def test_claims_are_appended_in_order_and_replaced_in_place():
         claims = put_claim(claims, cid, render_claim(cid, claim_rows(used)))
     doc = json.loads(claims)
     assert list(doc) == [str(C1), str(C2), str(C3)]
-    assert {c: v["expense_basic"]["used"] for c, v in doc.items()} == {
+    assert {c: v["expense_basic"]["paid"] for c, v in doc.items()} == {
         str(C1): 5_000_000,
         str(C2): 2_000_000,
         str(C3): 7,
@@ -70,7 +70,7 @@ def test_a_claim_with_some_sections_only_and_one_without_rows():
     claims = put_claim(put_claim("{}", C1, member), C2, render_claim(C2, claim_rows(0)))
     claims = put_claim(claims, C1, render_claim(C1, claim_rows(3)[:1]))
     assert json.loads(claims)[str(C1)] == {
-        SECTIONS[0]: {"accident_limit": 5_000_000, "used": 3, "remaining": 4_999_997}
+        SECTIONS[0]: {"accident_limit": 5_000_000, "paid": 3, "remaining": 4_999_997}
     }
     with pytest.raises(ValueError):
         render_claim(C1, [])

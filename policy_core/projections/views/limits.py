@@ -11,7 +11,7 @@ by the same handlers as the rows they summarise:
 
 * ``head``: ``{"policy_id", "period", "start", "end", "sections"}``, rendered
   again from the period's section rows whenever they change;
-* ``claims``: ``{claim_id: {section: {"accident_limit", "used", "remaining"}}}``,
+* ``claims``: ``{claim_id: {section: {"accident_limit", "paid", "remaining"}}}``,
   in registration order; a claim's entry is appended when it is registered and
   replaced in place when it is paid (the view never has every claim row of a
   period at hand, so it never re-renders the whole object).
@@ -63,7 +63,7 @@ def render_claim(claim_id: UUID, sections: list[dict[str, Any]]) -> str:
     if not sections:
         raise ValueError(f"claim {claim_id}: no section rows to render")
     body = ",".join(
-        f'"{r["section"]}":{{"accident_limit":{int(r["accident_limit"])},"used":{int(r["used"])},'
+        f'"{r["section"]}":{{"accident_limit":{int(r["accident_limit"])},"paid":{int(r["paid"])},'
         f'"remaining":{int(r["remaining"])}}}'
         for r in sections
     )
@@ -84,7 +84,7 @@ def put_claim(claims: str, claim_id: UUID, member: str) -> str:
 
 class LimitsView(View):
     name = "limits"
-    version = 3  # 3: payment reversals give back what they used
+    version = 4  # 3: payment reversals give back what they paid; 4: a claim's "used" is "paid"
     rebuild_cost = 3.5
     tables = (
         Table(
@@ -113,7 +113,7 @@ class LimitsView(View):
                 col("policy_id", "uuid", null=False),
                 col("period_number", "integer", null=False),
                 col("accident_limit", sql_int(MAX_LIABILITY_LIMIT), null=False),
-                col("used", sql_int(MAX_LIABILITY_LIMIT), null=False),
+                col("paid", sql_int(MAX_LIABILITY_LIMIT), null=False),
                 col("remaining", sql_int(MAX_LIABILITY_LIMIT), null=False),
                 col("updated_at", "timestamptz", null=False),
             ),
@@ -191,7 +191,7 @@ class LimitsView(View):
                 policy_id=e.originator_id,
                 period_number=e.period_number,
                 accident_limit=limit,
-                used=0,
+                paid=0,
                 remaining=limit,
                 updated_at=e.timestamp,
             )
@@ -222,12 +222,12 @@ class LimitsView(View):
                     policy_id=e.originator_id,
                     period_number=e.period_number,
                     accident_limit=period["limit_yen"],
-                    used=0,
+                    paid=0,
                     remaining=period["limit_yen"],
                     updated_at=e.timestamp,
                 )
-            claim["used"] += amount
-            claim["remaining"] = claim["accident_limit"] - claim["used"]
+            claim["paid"] += amount
+            claim["remaining"] = claim["accident_limit"] - claim["paid"]
             claim["updated_at"] = e.timestamp
         sections = [rows.require(LIMITS, e.originator_id, e.period_number, s) for s in SECTIONS]
         doc = rows.require(DOCS, e.originator_id, e.period_number)
