@@ -240,7 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
     register_projections(sub)
     register_personal_data(sub)
     register_audit(sub)
+    _show_defaults(parser)
     return parser
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Every command's help shows each option's default (the nested commands' parsers too)."""
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _show_defaults(child)
 
 
 def _terminate(signum: int, frame: Any) -> None:

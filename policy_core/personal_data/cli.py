@@ -78,7 +78,7 @@ def register(sub: Any) -> None:
     mig = pdsub.add_parser(
         "migrate", help="seal the plain personal fields of an older store (idempotent, resumable)"
     )
-    mig.add_argument("--batch-size", type=int, default=500)
+    mig.add_argument("--batch-size", type=int, default=500, help="events rewritten per transaction")
     mig.set_defaults(func=cmd_migrate)
     keys = sub.add_parser("keys", help="key management")
     keysub = keys.add_subparsers(dest="keys_command", required=True)

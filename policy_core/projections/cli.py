@@ -209,8 +209,10 @@ def register(sub: Any) -> None:
         help="only these views, comma-separated (e.g. limits,policies): views can be split between "
         "several runner processes, each owning its views' tracking rows",
     )
-    run.add_argument("--batch-size", type=int, default=2000)
-    run.add_argument("--poll-interval", type=float, default=1.0)
+    run.add_argument("--batch-size", type=int, default=2000, help="events read and applied per batch")
+    run.add_argument(
+        "--poll-interval", type=float, default=1.0, help="seconds between looks at the log when idle"
+    )
     run.add_argument("--once", action="store_true", help="catch up to the head and exit")
     run.add_argument(
         "--no-seal", action="store_true", help="do not run the audit sealer here (it runs elsewhere)"
@@ -218,8 +220,8 @@ def register(sub: Any) -> None:
     run.set_defaults(func=_guarded(cmd_run))
 
     rb = psub.add_parser("rebuild", help="replay a view (default: all) from event zero and swap it in")
-    rb.add_argument("view", nargs="?", choices=VIEW_NAMES)
-    rb.add_argument("--batch-size", type=int, default=REBUILD_BATCH)
+    rb.add_argument("view", nargs="?", choices=VIEW_NAMES, help="one view (default: every view)")
+    rb.add_argument("--batch-size", type=int, default=REBUILD_BATCH, help="events replayed per batch")
     rb.add_argument(
         "--workers",
         type=int,
@@ -237,8 +239,8 @@ def register(sub: Any) -> None:
     vf = psub.add_parser(
         "verify", help="replay into a scratch schema and report rows differing from the live view"
     )
-    vf.add_argument("view", nargs="?", choices=VIEW_NAMES)
-    vf.add_argument("--batch-size", type=int, default=REBUILD_BATCH)
+    vf.add_argument("view", nargs="?", choices=VIEW_NAMES, help="one view (default: every view)")
+    vf.add_argument("--batch-size", type=int, default=REBUILD_BATCH, help="events replayed per batch")
     vf.add_argument("--samples", type=int, default=20, help="differing rows shown per table")
     vf.add_argument(
         "--allow-unverified-chain",
@@ -248,5 +250,10 @@ def register(sub: Any) -> None:
     vf.set_defaults(func=_guarded(cmd_verify))
 
     st = psub.add_parser("status", help="each view's position and lag (exit 1 when not ready)")
-    st.add_argument("--max-seconds-behind", type=float, default=60.0)
+    st.add_argument(
+        "--max-seconds-behind",
+        type=float,
+        default=60.0,
+        help="seconds a view may be behind the head and still count as ready (else exit 1)",
+    )
     st.set_defaults(func=_guarded(cmd_status))
