@@ -40,6 +40,7 @@ from typing import Any
 import psycopg
 
 from policy_core.calendar import TOKYO
+from policy_core.personal_data.keys import memory_vault
 
 from .common import Config, Measure, fresh_schema, make_runtime, qualified, row
 from .datagen import copy_template, policies_template
@@ -123,7 +124,7 @@ def _follower(dsn: str, schema: str, ready: Any, stop: Any, out: Any) -> None:
     from policy_core.projections import ProjectionRunner
 
     db = Database(dsn=dsn, schema=schema)
-    app = PolicyAdministration(env=db.eventsourcing_env(2))
+    app = PolicyAdministration(env=db.eventsourcing_env(2), vault=memory_vault())
     runner = ProjectionRunner(db, app, poll_interval=0.2)
     runner.start()
     ready.set()

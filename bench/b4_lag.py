@@ -21,6 +21,8 @@ import time
 from datetime import date
 from typing import Any
 
+from policy_core.personal_data.keys import memory_vault
+
 from .b1_apply import apply_kwargs
 from .common import Config, Measure, fresh_schema, make_runtime, median, percentile, row
 
@@ -45,7 +47,7 @@ def _runner_process(dsn: str, schema: str, ready: Any, stop: Any, out: Any) -> N
 
     Projector.step = step  # type: ignore[method-assign]
     db = Database(dsn=dsn, schema=schema)
-    app = PolicyAdministration(env=db.eventsourcing_env(2))
+    app = PolicyAdministration(env=db.eventsourcing_env(2), vault=memory_vault())
     runner = ProjectionRunner(db, app)
     runner.start()
     ready.set()

@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 
 from policy_core.aggregates.policy import Policy
+from policy_core.personal_data.keys import memory_vault
 from policy_core.quoting import decide_renewal
 from policy_core.settlement import SECTIONS
 
@@ -96,7 +97,7 @@ def run(cfg: Config, sizes: tuple[int, ...] | None = None) -> list[Measure]:
     with fresh_schema(cfg, "b6") as db:
         rt = make_runtime(db)
         app = rt.app
-        snap_app = SnapshottingPolicyAdministration(env=db.eventsourcing_env(2))
+        snap_app = SnapshottingPolicyAdministration(env=db.eventsourcing_env(2), vault=memory_vault())
         snap_app.snapshots.recorder.create_table()  # type: ignore[union-attr]
         raw = psycopg.connect(db.dsn)
         select = f"SELECT * FROM {qualified(db)} WHERE originator_id = %s ORDER BY originator_version"

@@ -36,7 +36,7 @@ from .codec import DateAsISO, DebitAttemptAsDict, PeriodAsDict, make_transcoder
 from .ddl import EVENT_STORE, table_provider
 from .errors import NotFound
 from .holidays import is_bank_holiday
-from .personal_data.keys import Vault, memory_vault
+from .personal_data.keys import PersistentKeyStoreRequired, Vault, memory_vault
 from .personal_data.mapper import PersonalDataMapper
 from .personal_data.migrate import StoreMigrated  # noqa: F401 - its topic is read back from the log
 from .scheme import Scheme, get_scheme, load_scheme
@@ -86,10 +86,20 @@ class PolicyAdministration(Application[UUID]):
         participants: Callable[[str], int] | None = None,
         vault: Vault | None = None,
     ) -> None:
-        # Personal fields are sealed per data subject at the persistence boundary (the mapper);
-        # with no vault given (the in-memory store of unit tests), keys live in memory.
+        # Personal fields are sealed per data subject at the persistence boundary (the mapper).
+        # With no vault given the keys live in memory: allowed only over the in-memory event store
+        # (unit tests, samples), where they vanish together with the events. Over a persistent store
+        # keys lost at a restart would leave every sealed field unreadable: a persistent key store is
+        # required (bootstrap's open_vault), or an explicit ``vault=memory_vault()`` where wanted.
         self.vault = vault or memory_vault()
         super().__init__(env)
+        if vault is None and not type(self.recorder).__module__.startswith("eventsourcing.popo"):
+            self.close()
+            raise PersistentKeyStoreRequired(
+                "PolicyAdministration over a persistent event store needs a persistent key store "
+                "(vault=open_vault(database, settings), as policy_core.bootstrap composes it): "
+                "keys kept in memory are lost at restart and the personal data with them"
+            )
         self.clock = clock or (lambda: datetime.now(UTC))
         self.is_holiday = is_holiday
         # How many policies the scheme has in force: feeds the group discount.

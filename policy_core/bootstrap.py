@@ -22,6 +22,7 @@ from typing import Any
 from .application import PolicyAdministration
 from .database import Database, open_database
 from .ddl import create_all
+from .personal_data.keys import PersistentKeyStoreRequired
 from .personal_data.setup import check_store_cipher, open_vault, store_cipher_env
 from .settings import Settings
 
@@ -94,6 +95,10 @@ def create_tables(runtime: Runtime) -> list[str]:
 def build_application(database: Database, settings: Settings, **kwargs: Any) -> PolicyAdministration:
     env = database.eventsourcing_env(settings.pool_size)
     vault = kwargs.get("vault")
+    if vault is None:  # production composition: never keys in memory over a real store
+        raise PersistentKeyStoreRequired(
+            "build_application needs the persistent key store: vault=open_vault(database, settings)"
+        )
     if settings.store_cipher and vault is not None:
         env.update(store_cipher_env(vault))
     app = PolicyAdministration(env=env, **kwargs)

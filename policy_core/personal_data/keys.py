@@ -43,6 +43,10 @@ SYSTEM_STORE_CIPHER = uuid5(NAMESPACE_URL, "policy_admin:system-key:store-cipher
 SYSTEM_SUBJECTS = frozenset({SYSTEM_BLIND_INDEX, SYSTEM_IDEMPOTENCY, SYSTEM_STORE_CIPHER})
 
 
+class PersistentKeyStoreRequired(RuntimeError):
+    """Data keys kept in memory over a persistent event store: refused (lost at restart)."""
+
+
 class MasterKeyError(RuntimeError):
     """The master key is missing, malformed, or not the one the store was written with."""
 
