@@ -25,8 +25,6 @@ time) with the Ed25519 key (see keys.py).
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +36,7 @@ from psycopg.rows import tuple_row
 
 from ..database import Database
 from ..ddl import table_provider
+from ..follower import LogFollower
 from .chain import ContentDigests, canonical, event_bytes, next_link, row_digest
 from .keys import Signer
 from .store import TABLES, ensure_tables, q
@@ -74,7 +73,11 @@ class SealerState:
     checkpoint_at: datetime | None
 
 
-class Sealer:
+class Sealer(LogFollower):
+    thread_name = "audit-sealer"
+    failure_message = "audit sealer failed; restarting from its position"
+    logger = log
+
     def __init__(
         self,
         database: Database,
@@ -100,14 +103,10 @@ class Sealer:
         self.every_minutes = every_minutes
         self.batch_size = batch_size
         self.poll_interval = poll_interval
-        self.backoff = backoff
+        self._init_follower(backoff)
         self.fault = fault  # tests: called with (stage, links so far) inside the batch transaction
         self.now = now or (lambda: datetime.now(UTC))
         self.digests = ContentDigests(self.source.mapper)
-        self.restarts = 0
-        self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ tables
     def prepare(self, conn: psycopg.Connection[Any]) -> None:
@@ -316,41 +315,7 @@ class Sealer:
         ).fetchone()
         return checkpoint_dict(row[0], bytes(row[1]), bytes(row[2]), row[3]) if row else None
 
-    # ------------------------------------------------------------------ live
-    def start(self) -> threading.Thread:
-        if self._thread is not None and self._thread.is_alive():
-            return self._thread
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name="audit-sealer", daemon=True)
-        self._thread.start()
-        return self._thread
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def run(self) -> None:
-        """Follow the log until stop(); a failed session restarts from the sealer's position."""
-        delay = self.backoff[0]
-        while not self._stop.is_set():
-            try:
-                self._session()
-                return
-            except Exception as exc:  # noqa: BLE001 - the loop restarts whatever failed
-                self.restarts += 1
-                self.last_error = type(exc).__name__
-                log.error(
-                    "audit sealer failed; restarting from its position",
-                    extra={"error": self.last_error, "restarts": self.restarts, "retry_in_s": delay},
-                )
-                self._stop.wait(delay)
-                delay = min(delay * 2, self.backoff[1])
-
+    # ------------------------------------------------------------------ live (LogFollower)
     def _session(self) -> None:
         with self._connect(autocommit=True) as conn, self._connect(autocommit=True) as listen:
             listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.source.channel)))
@@ -360,17 +325,6 @@ class Sealer:
                 if self.seal_batch(conn) >= self.batch_size:
                     continue
                 self._wait(listen, self.poll_interval)
-
-    def _wait(self, listen: psycopg.Connection[Any], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not self._stop.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            if any(True for _ in listen.notifies(timeout=min(remaining, 0.25), stop_after=1)):
-                for _ in listen.notifies(timeout=0):
-                    pass
-                return
 
 
 def checkpoint_dict(cid: int, statement: bytes, signature: bytes, reason: str) -> dict[str, Any]:

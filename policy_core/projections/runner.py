@@ -21,7 +21,6 @@ every position from ``rm_tracking``: nothing is lost or applied twice.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import zlib
 from typing import Any
@@ -31,6 +30,7 @@ from psycopg import sql
 
 from ..database import Database
 from ..ddl import READ_MODELS, table_provider
+from ..follower import LogFollower
 from . import tracking
 from .engine import DEFAULT_BATCH, EventSource, Projector, trace
 from .maintenance import REBUILD_BATCH, Progress, live_schema, prepare, rebuild
@@ -39,14 +39,16 @@ from .views import all_views
 
 log = logging.getLogger("policy_core.projections")
 
-STOP_CHECK = 0.25  # seconds: how often a waiting runner looks at its stop flag
-
 
 def as_source(source: Any) -> EventSource:
     return source if isinstance(source, EventSource) else EventSource.from_app(source)
 
 
-class ProjectionRunner:
+class ProjectionRunner(LogFollower):
+    thread_name = "projections"
+    failure_message = "projection runner failed; restarting from the tracking positions"
+    logger = log
+
     def __init__(
         self,
         database: Database,
@@ -68,16 +70,12 @@ class ProjectionRunner:
         self.batch_size = batch_size
         self.rebuild_batch_size = rebuild_batch_size
         self.poll_interval = poll_interval
-        self.backoff = backoff
+        self._init_follower(backoff)
         self.view_backoff = view_backoff
         self.fault = fault
         self.on_rebuild_batch = on_rebuild_batch
-        self.restarts = 0
-        self.last_error: str | None = None
         self.projector: Projector | None = None
         self.backend_pids: tuple[int, ...] = ()  # the live session's connections (diagnostics)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.prepared = False  # by the start-up step: a catch-up then runs no DDL
 
     # ------------------------------------------------------------------ one-shot
@@ -149,48 +147,9 @@ class ProjectionRunner:
                 time.sleep(poll)
         return self.catch_up()
 
-    # ------------------------------------------------------------------ live
-    def start(self) -> threading.Thread:
-        if self._thread is not None and self._thread.is_alive():
-            return self._thread
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name="projections", daemon=True)
-        self._thread.start()
-        return self._thread
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def run(self) -> None:
-        """Follow the log until stop(); restart a failed session from the tracking positions."""
-        delay = self.backoff[0]
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                self._session()
-                return
-            except Exception as exc:  # noqa: BLE001 - the supervisor restarts whatever failed
-                self.restarts += 1
-                self.last_error = type(exc).__name__
-                if time.monotonic() - started > 60:
-                    delay = self.backoff[0]
-                log.error(
-                    "projection runner failed; restarting from the tracking positions",
-                    extra={
-                        "error": self.last_error,
-                        "restarts": self.restarts,
-                        "retry_in_s": delay,
-                        "trace": trace(exc),
-                    },
-                )
-                self._stop.wait(delay)
-                delay = min(delay * 2, self.backoff[1])
+    # ------------------------------------------------------------------ live (LogFollower)
+    def _failure_extra(self, exc: Exception) -> dict[str, Any]:
+        return {"trace": trace(exc)}
 
     @property
     def tag(self) -> str:
@@ -241,18 +200,6 @@ class ProjectionRunner:
                 if retry_in is not None:
                     timeout = min(timeout, retry_in)
                 self._wait(listen, timeout)
-
-    def _wait(self, listen: psycopg.Connection[Any], timeout: float) -> None:
-        """Until a NOTIFY, ``timeout`` or stop(): in short slices, so that stopping is prompt."""
-        deadline = time.monotonic() + timeout
-        while not self._stop.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            if any(True for _ in listen.notifies(timeout=min(remaining, STOP_CHECK), stop_after=1)):
-                for _ in listen.notifies(timeout=0):  # drain: one read serves them all
-                    pass
-                return
 
     # ------------------------------------------------------------------ for tests and health
     def positions(self) -> dict[str, int]:
