@@ -291,7 +291,7 @@ def worker_app() -> Any:
     from .logs import configure_logging
 
     settings = Settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, settings.log_file)
     keys: dict[str, ApiKey] | None = None
     secret = load_or_create_secret(settings.data_dir, settings.key_id_secret)  # one key id in every worker
     if settings.api_keys:

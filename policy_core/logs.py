@@ -48,13 +48,31 @@ def install_access_log_filter() -> None:
         access.addFilter(AccessLogWithoutQuery())
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+KEEP = "policy_keep"  # a handler with this attribute set survives configure_logging (the suite's file)
+
+
+def file_handler(path: Any) -> logging.FileHandler:
+    """JSON lines appended to ``path`` (several processes may share the file: one write per line)."""
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    return handler
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json", file: Any = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter() if fmt == "json" else logging.Formatter("%(levelname)s %(name)s %(message)s")
     )
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    kept = [h for h in root.handlers if getattr(h, KEEP, False)]
+    handlers: list[logging.Handler] = [handler, *kept]
+    if file is not None:
+        import os
+
+        path = os.path.abspath(file)
+        if not any(getattr(h, "baseFilename", None) == path for h in kept):
+            handlers.append(file_handler(path))
+    root.handlers[:] = handlers
     install_access_log_filter()
     root.setLevel(level.upper())
     # The embedded PostgreSQL's wrapper narrates every start (initdb's and pg_ctl's command lines

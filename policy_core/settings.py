@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     key_id_secret: str | None = Field(default=None, min_length=32, validation_alias="POLICY_KEY_ID_SECRET")
     log_level: str = Field(default="INFO", validation_alias="POLICY_LOG_LEVEL")
     log_format: str = Field(default="json", validation_alias="POLICY_LOG_FORMAT")
+    # Also append the log lines (always JSON) to this file (the test suite's per-run log).
+    log_file: Path | None = Field(default=None, validation_alias="POLICY_LOG_FILE")
     # `serve` on the embedded default runs everything in one process; docker-compose turns these off
     # for the API and runs the projections and the scheduler as their own services.
     run_projections: bool = Field(default=True, validation_alias="POLICY_RUN_PROJECTIONS")

@@ -7,6 +7,7 @@ database can be had, the run fails and says why.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import uuid
@@ -37,6 +38,49 @@ ZENGIN_COLLECTOR = {
 # the generated key file unset it). Fixed bytes: a test key, never a deployment's.
 TEST_MASTER_KEY = "cG9saWN5LWFkbWluIHRlc3QgbWFzdGVyIGtleSAzMmI="
 os.environ.setdefault("POLICY_MASTER_KEY", TEST_MASTER_KEY)
+
+# One log file per run (tests/logscan.py): every logger of this process and of every process the
+# tests start (they inherit POLICY_LOG_FILE) appends its JSON lines there; at the end of the session
+# the file is searched for the tests' personal values and any hit fails the run. setdefault: the
+# processes the suite starts (and pytest-xdist workers, if ever used) share the controller's file.
+os.environ.setdefault(
+    "POLICY_LOG_FILE", str(Path(tempfile.mkdtemp(prefix="policy-admin-test-logs-")) / "run.log")
+)
+RUN_LOG = Path(os.environ["POLICY_LOG_FILE"])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from policy_core.logs import KEEP, file_handler
+
+    root = logging.getLogger()
+    if not any(getattr(h, "baseFilename", None) == str(RUN_LOG.resolve()) for h in root.handlers):
+        handler = file_handler(RUN_LOG)
+        setattr(handler, KEEP, True)  # configure_logging (the CLI's main, in tests) keeps it
+        root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)  # what a deployment logs (POLICY_LOG_LEVEL=INFO)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller scans once
+        return
+    from tests.logscan import leaks, personal_values
+
+    for h in logging.getLogger().handlers:
+        if isinstance(h, logging.FileHandler):
+            h.flush()
+    text = RUN_LOG.read_text(encoding="utf-8") if RUN_LOG.exists() else ""
+    found = leaks(text, personal_values(Path(__file__).parent))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if found:
+        shown = ", ".join(f"{v!r} on {n} line(s)" for v, n in found.items())
+        message = f"personal values in the run's logs ({RUN_LOG}): {shown}"
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif reporter is not None:
+        lines = text.count("\n")
+        reporter.write_line(f"logs of this run: {RUN_LOG} ({lines} lines, no personal value found)")
 
 
 @pytest.fixture(scope="session")

@@ -80,6 +80,7 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
 def test_serve_with_two_workers_on_the_embedded_database(tmp_path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_") and k != "DATABASE_URL"}
+    env["POLICY_LOG_FILE"] = os.environ["POLICY_LOG_FILE"]  # the run's log (tests/logscan.py)
     env.update(
         POLICY_DATA_DIR=str(tmp_path),
         POLICY_SCHEDULER_INTERVAL="3600",

@@ -24,6 +24,7 @@ SEARCHED = "静寂起動テスト商会"
 def _serve_once(data_dir: Path, search: bool) -> str:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_") and k != "DATABASE_URL"}
+    env["POLICY_LOG_FILE"] = os.environ["POLICY_LOG_FILE"]  # the run's log (tests/logscan.py)
     env.update(
         POLICY_DATA_DIR=str(data_dir),
         POLICY_SCHEDULER_INTERVAL="3600",
