@@ -68,7 +68,7 @@ def initialise_store(app: PolicyAdministration) -> None:
 def _declare_tables() -> None:
     """Import every module that declares tables (policy_core.ddl): the one list of them."""
     from api import idempotency  # noqa: F401
-    from scheduler import zengin_gateway  # noqa: F401
+    from scheduler import attempts, zengin_gateway  # noqa: F401
 
     from . import application  # noqa: F401
     from .audit import sealer  # noqa: F401

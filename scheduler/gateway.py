@@ -152,3 +152,8 @@ class SimulatedBank:
             DebitResult.from_code(request, simulated_result_code(request.account.account_number))
             for request in requests
         ]
+
+    def reconcile(self, requests: Sequence[DebitRequest]) -> list[DebitResult]:
+        """What became of requests sent before (a status query, not a debit): the simulated bank's
+        rule answers it, as a real bank's status enquiry would."""
+        return self.collect(requests)

@@ -28,6 +28,7 @@ from policy_core.errors import DomainError, InvalidInput
 from policy_core.projections.read import ReadModels
 from policy_core.scheme import all_schemes
 
+from .attempts import collect_once
 from .gateway import CollectionGateway, DebitRequest, customer_number_for
 
 log = logging.getLogger("scheduler.jobs")
@@ -84,6 +85,7 @@ class Jobs:
         actor: Actor = SYSTEM,
         batch_size: int = 1000,
         run_lock: Any | None = None,
+        ledger: Any | None = None,
     ) -> None:
         self.app = app
         self.read = read_models
@@ -93,6 +95,8 @@ class Jobs:
         self.actor = actor
         self.batch_size = batch_size
         self.run_lock = run_lock  # scheduler.leader.RunLock: single-flight across processes
+        # scheduler.attempts.AttemptLedger: each attempt asked of the gateway once, across crashes
+        self.ledger = ledger
         self.notice_days = {s.key: s.renewal_notice_days for s in all_schemes()}
 
     # ------------------------------------------------------------------ queries
@@ -289,7 +293,7 @@ class Jobs:
                         new_code=policy.zengin_new_code,
                     )
                 )
-            results = self.gateway.collect(requests)
+            results = collect_once(self.gateway, self.ledger, requests)
             outcomes = [
                 DebitOutcome(
                     policy_id=UUID(res.request.policy_id),

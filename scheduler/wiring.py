@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .attempts import AttemptLedger
 from .gateway import CollectionGateway, SimulatedBank
 from .jobs import Jobs
 from .leader import Leadership, RunLock
@@ -32,6 +33,7 @@ def build_jobs(runtime: Any, gateway: CollectionGateway | None = None) -> Jobs:
         gateway or build_gateway(runtime),
         now=runtime.clock.now,
         run_lock=RunLock(runtime.database),
+        ledger=AttemptLedger(runtime.database),
     )
 
 

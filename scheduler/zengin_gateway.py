@@ -138,6 +138,9 @@ def create_tables(runtime: Any) -> None:
 
 
 class ZenginGateway:
+    # One request row per 顧客番号 (attempt), ever: handing it an attempt again writes nothing.
+    deduplicates_requests = True
+
     def __init__(self, database: Database, outbox: Path, collector: CollectorAccount | None = None) -> None:
         self.database = database
         self.outbox = Path(outbox)
