@@ -74,6 +74,15 @@ def stock_runner_rate(db: Any, rt: Any, events: int, timeout: float) -> tuple[in
     from eventsourcing.projection import Projection, ProjectionRunner
 
     from policy_core.application import PolicyAdministration
+    from policy_core.personal_data.keys import memory_vault
+
+    class StockApplication(PolicyAdministration):
+        """Built by the library's runner from ``env`` alone: keys in memory, asked for explicitly
+        (as the runner did implicitly before PolicyAdministration required a key store)."""
+
+        def __init__(self, env: Any = None, **kwargs: Any) -> None:
+            kwargs.setdefault("vault", memory_vault())
+            super().__init__(env, **kwargs)
 
     stock_schema = f"{db.schema}_stock"
     views = all_views()
@@ -103,7 +112,7 @@ def stock_runner_rate(db: Any, rt: Any, events: int, timeout: float) -> tuple[in
     env.update({"STOCKVIEWS_POSTGRES_SCHEMA": stock_schema, "STOCKVIEWS_CREATE_TABLE": "y"})
     t = time.perf_counter()
     with ProjectionRunner(
-        application_class=PolicyAdministration,
+        application_class=StockApplication,
         projection_class=StockViews,
         view_class=PostgresTrackingRecorder,
         env=env,

@@ -18,7 +18,7 @@ from policy_core.audit.bundle import make_bundle, verify_bundle
 from policy_core.audit.chain import canonical
 from policy_core.audit.cli import verification
 from policy_core.bootstrap import bootstrap, initialise_store
-from policy_core.personal_data.keys import LocalMasterKey, MasterKeyError
+from policy_core.personal_data.keys import LocalMasterKey, MasterKeyError, memory_vault
 from policy_core.personal_data.migrate import migrate
 from policy_core.settings import Settings
 from tests.conftest import BANK
@@ -59,7 +59,9 @@ def _old_store(database, members=("OLD-1",), *, claim=False, snapshot=False):
     """A store written by main before issue 12 (the plain mapper): a policy per member, with a
     claim on the first and a snapshot of it when asked. Returns (policy ids, claim id)."""
     old = TodaysMainAdministration(
-        env=database.eventsourcing_env(2), clock=lambda: datetime(2026, 6, 1, tzinfo=UTC)
+        env=database.eventsourcing_env(2),
+        clock=lambda: datetime(2026, 6, 1, tzinfo=UTC),
+        vault=memory_vault(),  # the plain mapper of before issue 12 seals nothing: no keys to keep
     )
     initialise_store(old)
     try:
