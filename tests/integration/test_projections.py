@@ -37,7 +37,7 @@ from policy_core.projections import (
 from policy_core.projections import tracking as tracking_mod
 from policy_core.projections.engine import Projector
 from policy_core.projections.maintenance import prepare
-from policy_core.projections.tables import Table, col
+from policy_core.projections.tables import Rows, Table, col
 from policy_core.projections.views.policies import PoliciesView
 from policy_core.scheme import load_scheme
 from policy_core.settings import Settings
@@ -981,3 +981,35 @@ def test_periods_recorded_without_shares_fall_back_to_the_preset(
     _assert_parts_add_up(database)
     assert_views_match(app, database)
     assert verify(database.dsn, EventSource.from_app(app), database.schema, all_views()).ok
+
+
+def test_a_small_table_is_read_whole_with_one_query_and_keeps_what_the_unit_changed(database):
+    """``Table(whole=True)`` (the portfolio's totals per scheme and year): the first row asked for
+    reads the whole table once; later keys, present or absent, ask nothing; a row the unit had
+    already made or changed is not overwritten by the read."""
+    t = Table(
+        "rm_test_whole",
+        (col("scheme", "text", null=False), col("n", "integer", null=False)),
+        key=("scheme",),
+        whole=True,
+    )
+    with pytest.raises(ValueError, match="owner"):
+        Table("x", (col("a", "uuid"),), key=("a",), owner="a", whole=True)
+    with psycopg.connect(database.dsn, autocommit=True) as conn, conn.cursor() as cur:
+        for stmt in t.ddl(database.schema):
+            cur.execute(stmt)
+        cur.execute(
+            f'INSERT INTO "{database.schema}".rm_test_whole VALUES (%s, 1), (%s, 2), (%s, 3)', ["a", "b", "c"]
+        )
+        rows = Rows(cur, database.schema, [t])
+        rows.new("rm_test_whole", scheme="d", n=9)  # made before the table was read
+        assert rows.get("rm_test_whole", "a") == {"scheme": "a", "n": 1}
+        assert rows.reads == 1
+        assert rows.get("rm_test_whole", "b")["n"] == 2
+        assert rows.get("rm_test_whole", "zz") is None
+        assert rows.get("rm_test_whole", "d")["n"] == 9
+        assert rows.reads == 1
+        rows.require("rm_test_whole", "c")["n"] = 30
+        assert rows.flush() == 2  # d inserted, c updated
+        cur.execute(f'SELECT scheme, n FROM "{database.schema}".rm_test_whole ORDER BY 1')
+        assert cur.fetchall() == [("a", 1), ("b", 2), ("c", 30), ("d", 9)]

@@ -139,6 +139,7 @@ class PortfolioView(View):
                 col("recoveries_due", sql_int(MAX_PORTFOLIO_YEN), null=False),
             ),
             key=("scheme", "scheme_year"),
+            whole=True,
         ),
         Table(
             MIX,
@@ -153,6 +154,7 @@ class PortfolioView(View):
                 col("collected_premium", sql_int(MAX_PORTFOLIO_YEN), null=False),
             ),
             key=("scheme", "scheme_year", "plan", "industry"),
+            whole=True,
         ),
         Table(
             COINSURERS,
@@ -170,6 +172,7 @@ class PortfolioView(View):
                 col("recoveries_due", sql_int(MAX_PORTFOLIO_YEN), null=False),
             ),
             key=("scheme", "scheme_year", "coinsurer"),
+            whole=True,
         ),
         Table(
             SCHEMES,
@@ -179,6 +182,7 @@ class PortfolioView(View):
                 col("policies_active", "integer", null=False),
             ),
             key=("scheme",),
+            whole=True,
         ),
         Table(
             POLICIES,
@@ -222,6 +226,7 @@ class PortfolioView(View):
                 col("coinsurers", "text"),  # the shares every period of the year recorded; NULL: they differ
             ),
             key=("scheme", "scheme_year"),
+            whole=True,
         ),
         Table(
             CLAIMS,
