@@ -47,6 +47,9 @@ def period_view(p: Period) -> dict[str, Any]:
             "activated_at": p.activated_at,
             "lapsed_at": p.lapsed_at,
             "refund_due": p.refund_due,
+            "outstanding": p.outstanding,
+            "endorsement_refund": p.refunded,  # return premium decided by endorsements
+            "network_rider": p.network_rider,
             "limits": dict(p.limits),
             "paid": dict(p.paid),
             "remaining": p.remaining(),

@@ -135,6 +135,7 @@ class PolicyAdministration(Application[UUID]):
     terms_of = staticmethod(claims.terms_of)
 
     endorse = endorsements.endorse
+    endorsement_history = endorsements.endorsement_history
     endorsements = endorsements.endorsements
 
     set_reserve = reserves.set_reserve

@@ -133,7 +133,7 @@ def policy_limits(
                 s: {
                     "limit": p.limits[s],
                     "paid": p.paid.get(s, 0),
-                    "remaining": p.limits[s] - p.paid.get(s, 0),
+                    "remaining": p.remaining()[s],
                 }
                 for s in p.limits
             },
@@ -158,19 +158,48 @@ def cancel_policy(policy_id: UUID, body: CancellationRequest, app: AppDep, key: 
     return policy_view(app.get_policy(policy_id))
 
 
-def endorsement_view(e: Any) -> dict[str, Any]:
+def endorsement_view(e: Any, later: list[Any] | None = None) -> dict[str, Any]:
+    """One endorsement as recorded, with what out-of-sequence re-applications changed since
+    (``later``: the policy's endorsement events after it)."""
     changes: dict[str, Any] = {}
     if e.holder is not None:
         changes["holder"] = e.holder
     if e.bank_account is not None:
         changes["bank_account"] = masked_account(e.bank_account)
+    changes.update(e.cover)
+    terms, delta, months = e.terms, e.premium_delta, e.months_left
+    refund, charge = e.refund, e.charge
+    history: list[dict[str, Any]] = []
+    for x in later or []:
+        if isinstance(x, Policy.Endorsed) or x.number != e.number:
+            continue
+        kind = "reversed" if isinstance(x, Policy.EndorsementReversed) else "reapplied"
+        history.append(
+            {
+                "action": kind,
+                "by_endorsement": x.by_number,
+                "premium_delta": x.premium_delta,
+                "recorded_at": x.timestamp,
+            }
+        )
+        if kind == "reapplied":
+            terms, delta = x.terms, x.premium_delta
+            refund, charge = refund + x.refund, x.charge or charge
     return tokyo(
         {
             "number": e.number,
             "effective_at": e.effective_at,
             "period": e.period_number,
             "changes": changes,
-            "premium_delta": e.premium_delta,
+            "changed": list(e.changed),
+            "premium_delta": delta,
+            "months_left": months,
+            "annual_premium": terms["annual_premium"] if terms else None,
+            "limits": dict(terms["limits"]) if terms else None,
+            "tariff_version": terms.get("tariff_version") if terms else None,
+            "refund": refund,
+            "extra_premium_debit_date": charge["debit_date"] if charge else None,
+            "out_of_sequence": history,
             "reason": e.reason,
             "recorded_at": e.timestamp,
             "actor": (getattr(e, "metadata", None) or {}).get("actor"),
@@ -178,26 +207,35 @@ def endorsement_view(e: Any) -> dict[str, Any]:
     )
 
 
+def endorsement_views(events: list[Any]) -> list[dict[str, Any]]:
+    return [
+        endorsement_view(e, events[i + 1 :]) for i, e in enumerate(events) if isinstance(e, Policy.Endorsed)
+    ]
+
+
 @router.post("/policies/{policy_id}/endorsements", status_code=201)
 def endorse_policy(
     policy_id: UUID, body: EndorsementRequest, app: AppDep, key: Operator, response: Response
 ) -> dict[str, Any]:
-    """A mid-term change (異動): holder details and/or a new direct-debit account."""
+    """A mid-term change (異動): holder details, a new direct-debit account, and/or cover terms
+    (plan, liability_limit of plan E, network_rider, annual_sales) re-rated with a pro rata
+    premium delta."""
     changes = body.changes.model_dump(exclude_none=True)
     done = app.endorse(
         policy_id, effective_date=body.effective_date, changes=changes, reason=body.reason, actor=key.actor()
     )
     response.headers["Location"] = f"/api/v1/policies/{policy_id}/endorsements/{done['number']}"
-    return endorsement_view(app.endorsements(policy_id)[done["number"] - 1])
+    views = endorsement_views(app.endorsement_history(policy_id))
+    return next(v for v in views if v["number"] == done["number"])
 
 
 @router.get("/policies/{policy_id}/endorsements", responses=CSV_200)
 def list_endorsements(
     policy_id: UUID, app: AppDep, key: Reader, request: Request, as_of: AsOf = None
 ) -> dict[str, Any]:
-    """The endorsements in order; ``as_of``: those the system had recorded at that moment. CSV on
-    ``Accept: text/csv``."""
-    items = [endorsement_view(e) for e in app.endorsements(policy_id, as_of=as_of)]
+    """The endorsements in order, each with its out-of-sequence history; ``as_of``: those the
+    system had recorded at that moment, as it knew them then. CSV on ``Accept: text/csv``."""
+    items = endorsement_views(app.endorsement_history(policy_id, as_of))
     return answer(request, {"items": items}, items, filename=f"endorsements-{policy_id}")
 
 
@@ -206,13 +244,13 @@ def get_endorsement(
     policy_id: UUID, number: Annotated[int, Path(ge=1, le=100_000)], app: AppDep, key: Reader
 ) -> dict[str, Any]:
     """One recorded endorsement (異動) of the policy, by its number."""
-    done = app.endorsements(policy_id)
-    if not 1 <= number <= len(done):
+    views = endorsement_views(app.endorsement_history(policy_id))
+    if not 1 <= number <= len(views):
         raise NotFound(
-            f"policy {policy_id} has no endorsement {number} ({len(done)} recorded)",
+            f"policy {policy_id} has no endorsement {number} ({len(views)} recorded)",
             code="endorsement_not_found",
         )
-    return endorsement_view(done[number - 1])
+    return views[number - 1]
 
 
 @router.post("/policies/{policy_id}/reinstatement")

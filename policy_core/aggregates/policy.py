@@ -12,7 +12,7 @@ never exceeds a section's limit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -71,6 +71,15 @@ class Period:
     claims: list[str] = field(default_factory=list)
     renewal_notice_on: date | None = None
     refund_due: int = 0  # money received for a period that gives no cover (a late debit after a lapse)
+    # Endorsements of cover terms (issue 11): the period's terms as started, the cover endorsements
+    # in effective order (each with the terms after it), the return premium they decided, and the
+    # collection stream an extra premium opened (its first debit index, nominal and actual date).
+    base_terms: dict[str, Any] | None = None
+    cover_stack: list[dict[str, Any]] = field(default_factory=list)
+    refunded: int = 0
+    charge_since: int = 0
+    charge_nominal_debit_date: date | None = None
+    charge_debit_date: date | None = None
 
     @classmethod
     def from_facts(cls, facts: dict[str, Any]) -> Period:
@@ -78,11 +87,39 @@ class Period:
         p.coinsurers = [dict(c) for c in facts.get("coinsurers", ())]
         p.limits = dict(p.limits)
         p.paid = {s: 0 for s in p.limits}
+        p.base_terms = period_terms(facts)
         return p
 
     @property
+    def net_collected(self) -> int:
+        """Collected less the return premium endorsements decided."""
+        return self.collected - self.refunded
+
+    @property
+    def outstanding(self) -> int:
+        return max(0, self.premium - self.net_collected)
+
+    @property
     def is_collected(self) -> bool:
-        return self.collected >= self.premium
+        return self.net_collected >= self.premium
+
+    @property
+    def stream(self) -> list[DebitAttempt]:
+        """The debit attempts of what is being collected now (an extra premium has its own)."""
+        return self.debits[self.charge_since :]
+
+    @property
+    def stream_failures(self) -> int:
+        return sum(1 for d in self.stream if d.outcome == "failed")
+
+    @property
+    def stream_nominal_debit_date(self) -> date:
+        return self.charge_nominal_debit_date or self.nominal_debit_date
+
+    @property
+    def collecting_extra(self) -> bool:
+        """True while an extra premium (after the period's premium was collected) is collected."""
+        return self.charge_since > 0
 
     @property
     def failed_attempts(self) -> int:
@@ -92,15 +129,72 @@ class Period:
     def next_debit_date(self) -> date | None:
         if self.is_collected or self.lapsed_at is not None:
             return None
-        if not self.debits:
-            return self.debit_date
-        return self.debits[-1].next_debit_date
+        stream = self.stream
+        if not stream:
+            return self.charge_debit_date or self.debit_date
+        return stream[-1].next_debit_date
 
     def remaining(self) -> dict[str, int]:
-        return {s: self.limits[s] - self.paid.get(s, 0) for s in self.limits}
+        """Never below 0: a lowered limit leaves nothing when more was paid already."""
+        return {s: max(0, self.limits[s] - self.paid.get(s, 0)) for s in self.limits}
+
+    def terms_at(self, moment: datetime | None) -> dict[str, Any]:
+        """Cover terms for an incident discovered at ``moment``: those of the last cover
+        endorsement effective at or before it (None: the terms now, after every endorsement)."""
+        terms = self.base_terms or period_terms(self.__dict__)
+        for item in self.cover_stack:
+            if moment is not None and item["effective_at"] > moment:
+                break
+            terms = item["terms"]
+        return terms
+
+    def limits_at(self, moment: datetime | None) -> dict[str, int]:
+        return dict(self.terms_at(moment)["limits"])
+
+    def unearned(self, months_left: int) -> int:
+        """Premium for ``months_left`` whole months not yet begun: the period's premium pro rata,
+        each endorsement's delta pro rata over the months it was charged for; at most what was
+        collected (net of returns)."""
+        if not self.months:
+            return 0
+        base = self.premium - sum(x["premium_delta"] for x in self.cover_stack)
+        amount = base * months_left // self.months
+        for x in self.cover_stack:
+            if x["months_left"]:
+                amount += x["premium_delta"] * min(months_left, x["months_left"]) // x["months_left"]
+        return max(0, min(self.net_collected, amount))
 
     def contains(self, moment: datetime) -> bool:
         return in_cover(self.start, self.end, moment)
+
+
+COVER_TERMS = ("plan", "liability_limit", "network_rider", "annual_sales")
+
+
+def period_terms(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The cover terms a period started with (what cover endorsements change)."""
+    basis = facts["basis"]
+    return {
+        "plan": basis["plan"],
+        "liability_limit": basis.get("liability_limit"),
+        "network_rider": bool(facts["network_rider"]),
+        "annual_sales": basis["annual_sales"],
+        "annual_premium": facts["annual_premium"],
+        "limits": dict(facts["limits"]),
+    }
+
+
+def _order(item: Mapping[str, Any]) -> tuple[datetime, int]:
+    return (item["effective_at"], item["number"])
+
+
+def prorate_delta(annual_delta: int, months_left: int, rounding_unit: int) -> int:
+    """An endorsement's premium delta: the change of annual premium × whole months not yet begun
+    / 12, rounded as the tariff rounds (down to the unit, in amount: a return is never larger
+    than the months left of the change)."""
+    amount = abs(annual_delta) * months_left // 12
+    amount -= amount % rounding_unit
+    return amount if annual_delta >= 0 else -amount
 
 
 _PERIOD_FACT_KEYS = (
@@ -243,9 +337,19 @@ class Policy(Aggregate):
         declared_on: date
 
     class ClaimRegistered(Aggregate.Event):
+        """v2 added ``accident_limits``: the section limits in force at the claim's discovery (a
+        cover endorsement applies to incidents discovered from its effective time); v1 reads as
+        none (the period's limits)."""
+
         TOPIC = "policy_admin:Policy.ClaimRegistered"
+        class_version = 2
         claim_id: UUID
         period_number: int
+        accident_limits: dict[str, int] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("accident_limits", None)
 
     class ClaimPaymentRecorded(Aggregate.Event):
         TOPIC = "policy_admin:Policy.ClaimPaymentRecorded"
@@ -277,12 +381,22 @@ class Policy(Aggregate):
         reason: str
 
     class Endorsed(Aggregate.Event):
-        """A mid-term change (異動) of the holder's details and/or the direct-debit account.
+        """A mid-term change (異動): holder details, the direct-debit account and/or cover terms.
 
         ``holder`` is the whole holder record after the change, ``bank_account`` the new mandate
-        (None when not changed): personal data in the fields that issue 12 encrypts."""
+        (None when not changed): personal data in the fields that issue 12 encrypts.
+
+        v2 added cover terms: ``cover`` the changes asked for (plan, liability_limit,
+        network_rider, annual_sales), ``terms`` the period's cover terms after it (re-rated with
+        the period's tariff version: annual premium and limits), ``months_left`` (whole months
+        not yet begun), ``premium_delta`` decided from them; and the money of the whole change
+        (recorded on the last event of an out-of-sequence batch): ``refund`` (return premium out
+        of what was collected) and ``charge`` (an extra premium's own debit stream: first debit
+        index, nominal and actual debit date). v1 histories read as no cover change.
+        """
 
         TOPIC = "policy_admin:Policy.Endorsed"
+        class_version = 2
         number: int
         period_number: int
         effective_at: datetime
@@ -291,6 +405,51 @@ class Policy(Aggregate):
         changed: list[str]
         premium_delta: int
         reason: str
+        cover: dict[str, Any]
+        terms: dict[str, Any] | None
+        months_left: int
+        refund: int
+        charge: dict[str, Any] | None
+        claim_limits: dict[str, dict[str, int]]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("claim_limits", {})
+            state.setdefault("cover", {})
+            state.setdefault("terms", None)
+            state.setdefault("months_left", 0)
+            state.setdefault("refund", 0)
+            state.setdefault("charge", None)
+
+    class EndorsementReversed(Aggregate.Event):
+        """Out of sequence: a cover endorsement effective after a newly recorded earlier one is
+        taken off the period (its premium delta undone) before it is re-applied on top."""
+
+        TOPIC = "policy_admin:Policy.EndorsementReversed"
+        number: int
+        period_number: int
+        by_number: int
+        premium_delta: int
+        refund: int
+        charge: dict[str, Any] | None
+        claim_limits: dict[str, dict[str, int]]
+
+    class EndorsementReapplied(Aggregate.Event):
+        """The reversed endorsement applied again on top of the earlier one: re-rated, with its
+        premium delta recomputed."""
+
+        TOPIC = "policy_admin:Policy.EndorsementReapplied"
+        number: int
+        period_number: int
+        by_number: int
+        effective_at: datetime
+        cover: dict[str, Any]
+        terms: dict[str, Any]
+        months_left: int
+        premium_delta: int
+        refund: int
+        charge: dict[str, Any] | None
+        claim_limits: dict[str, dict[str, int]]
 
     # ------------------------------------------------------------------ identity
     @staticmethod
@@ -423,9 +582,9 @@ class Policy(Aggregate):
                 reference=reference,
             )
             return True
-        if amount != p.premium - p.collected:
+        if amount != p.outstanding:
             raise InvalidInput(
-                f"debited amount {amount:,} differs from the {p.premium - p.collected:,} yen due",
+                f"debited amount {amount:,} differs from the {p.outstanding:,} yen due",
                 code="invalid_amount",
             )
         self._premium_debited(
@@ -681,7 +840,7 @@ class Policy(Aggregate):
             )
         # Whole months not yet begun are returned pro rata from what was collected (project reading).
         months_left = _whole_months_left(effective_at, p.end)
-        unearned = min(p.collected, p.premium * months_left // p.months) if p.months else 0
+        unearned = p.unearned(months_left)
         self._cancelled(
             period_number=p.number,
             effective_at=effective_at,
@@ -747,19 +906,33 @@ class Policy(Aggregate):
     def _sales_declared(self, annual_sales: int, declared_on: date) -> None:
         self.annual_sales = annual_sales
 
-    def register_claim(self, claim_id: UUID, period_number: int) -> None:
-        self.period(period_number)
-        self._claim_registered(claim_id=claim_id, period_number=period_number)
+    def register_claim(
+        self, claim_id: UUID, period_number: int, discovered_at: datetime | None = None
+    ) -> None:
+        p = self.period(period_number)
+        self._claim_registered(
+            claim_id=claim_id, period_number=period_number, accident_limits=p.limits_at(discovered_at)
+        )
 
     @event(ClaimRegistered)
-    def _claim_registered(self, claim_id: UUID, period_number: int) -> None:
+    def _claim_registered(
+        self, claim_id: UUID, period_number: int, accident_limits: dict[str, int] | None = None
+    ) -> None:
         self.periods[period_number - 1].claims.append(claim_id.hex)
 
     def record_claim_payment(
-        self, period_number: int, claim_id: UUID, payment_number: int, sections: dict[str, int]
+        self,
+        period_number: int,
+        claim_id: UUID,
+        payment_number: int,
+        sections: dict[str, int],
+        discovered_at: datetime | None = None,
     ) -> None:
-        """The cap invariant: a period never pays more than a section's limit."""
+        """The cap invariant: a period never pays more than a section's limit (the limits in force
+        for an incident discovered at ``discovered_at``: a cover endorsement applies to incidents
+        discovered from its effective time, the period aggregate carrying over)."""
         p = self.period(period_number)
+        limits = p.limits_at(discovered_at)
         if p.lapsed_at is not None or (self.cancelled_at is not None and p.start >= self.cancelled_at):
             raise Conflict(f"period {period_number} gives no cover", code="policy_not_in_force")
         if not p.is_collected:
@@ -769,17 +942,17 @@ class Policy(Aggregate):
                 code="premium_not_collected",
             )
         for section, amount in sections.items():
-            if section not in p.limits:
+            if section not in limits:
                 raise InvalidInput(f"unknown section {section!r}", code="unknown_section")
             _check_yen(amount, section)
-            if p.paid[section] + amount > p.limits[section]:
+            if amount and p.paid[section] + amount > limits[section]:
                 raise Conflict(
                     f"{section}: paying {amount:,} would exceed the period limit "
-                    f"({p.paid[section]:,} of {p.limits[section]:,} paid)",
+                    f"({p.paid[section]:,} of {limits[section]:,} paid)",
                     code="limit_exceeded",
                 )
             used = p.claim_paid.get(claim_id.hex, {}).get(section, 0)
-            if used + amount > p.limits[section]:
+            if amount and used + amount > limits[section]:
                 raise Conflict(
                     f"{section}: paying {amount:,} would exceed the per-accident limit", code="limit_exceeded"
                 )
@@ -808,8 +981,23 @@ class Policy(Aggregate):
         *,
         holder: dict[str, Any] | None = None,
         bank_account: dict[str, str] | None = None,
+        cover: dict[str, Any] | None = None,
+        rerate: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        rounding_unit: int = 10,
+        paid_claims_discovered: Mapping[str, datetime] | None = None,
+        next_charge: Callable[[], tuple[date, date]] | None = None,
+        claims_discovered: Mapping[str, datetime] | None = None,
     ) -> dict[str, Any]:
-        """Holder and bank-account changes: no premium effect, may be back-dated within the period."""
+        """A mid-term change effective at ``effective_at`` inside the current period.
+
+        Holder and bank-account changes have no premium effect and may be back-dated freely.
+        ``cover`` changes terms: ``rerate(terms)`` (the period's tariff version) gives the new
+        annual premium and limits; the premium delta is pro rata by whole months not yet begun.
+        An endorsement effective before cover endorsements already recorded in the period is
+        applied in effective order: the later ones are reversed and re-applied on top. Refused
+        (409) when effective at or before the discovery of a claim paid in the period.
+        ``next_charge()`` gives the (nominal, actual) first debit date of an extra premium.
+        """
         if self.is_terminated:
             raise Conflict(f"policy is {self.status}", code="policy_terminated")
         p = self.current_period
@@ -824,20 +1012,134 @@ class Policy(Aggregate):
             new_holder = None
         if bank_account == self.bank_account:
             bank_account = None
+        number = len(getattr(self, "endorsements", [])) + 1
+        stack = list(p.cover_stack)
+        earlier = [x for x in stack if x["effective_at"] <= effective_at]
+        later = [x for x in stack if x["effective_at"] > effective_at]
+        before = earlier[-1]["terms"] if earlier else p.terms_at(p.start)
+        asked = {k: v for k, v in (cover or {}).items() if k in COVER_TERMS}
+        if "plan" in asked and asked["plan"] != "E" and "liability_limit" not in asked:
+            asked["liability_limit"] = None
+        asked = {k: v for k, v in asked.items() if before.get(k) != v}
         changed = [k for k, v in (("holder", new_holder), ("bank_account", bank_account)) if v is not None]
+        changed += sorted(asked)
         if not changed:
             raise InvalidInput("the endorsement changes nothing", code="nothing_to_endorse")
+        terms: dict[str, Any] | None = None
+        months_left = 0
+        delta = 0
+        reapplied: list[dict[str, Any]] = []
+        if asked:
+            if rerate is None:
+                raise InvalidInput("cover terms need re-rating", code="endorsement_change_not_supported")
+            behind = sorted(
+                hex_id
+                for hex_id, discovered in (paid_claims_discovered or {}).items()
+                if sum(p.claim_paid.get(hex_id, {}).values()) > 0 and effective_at <= discovered
+            )
+            if behind:
+                raise Conflict(
+                    f"a change of cover terms effective {effective_at.isoformat()} is before the "
+                    f"discovery of paid claim(s) {', '.join(behind)}; their settlement would change",
+                    code="paid_claims_after_effective_date",
+                    claims=behind,
+                )
+            terms = rerate({**before, **asked})
+            months_left = _whole_months_left(effective_at, p.end)
+            delta = prorate_delta(
+                terms["annual_premium"] - before["annual_premium"], months_left, rounding_unit
+            )
+            prev = terms
+            for item in later:  # re-applied on top, in effective order, re-rated and re-priced
+                t = rerate({**prev, **item["cover"]})
+                m = item["months_left"]
+                reapplied.append(
+                    {
+                        **item,
+                        "terms": t,
+                        "premium_delta": prorate_delta(
+                            t["annual_premium"] - prev["annual_premium"], m, rounding_unit
+                        ),
+                    }
+                )
+                prev = t
+        else:
+            later = []
+        # The money of the whole change, decided once and recorded on its last event.
+        premium_after = (
+            p.premium
+            + delta
+            + sum(r["premium_delta"] - x["premium_delta"] for r, x in zip(reapplied, later, strict=True))
+        )
+        refund = max(0, p.net_collected - premium_after)
+        charge = None
+        if premium_after > p.net_collected and p.is_collected and p.debits and next_charge is not None:
+            nominal, actual = next_charge()
+            charge = {"since": len(p.debits), "nominal_debit_date": nominal, "debit_date": actual}
+        last_is_endorsed = not reapplied
+        # Claims of the period whose limits at discovery the change moves (recorded for the views).
+        after_stack = sorted(
+            [
+                *(x for x in stack if x["effective_at"] <= effective_at),
+                *([{"number": number, "effective_at": effective_at, "terms": terms}] if terms else []),
+                *(
+                    {"number": r["number"], "effective_at": r["effective_at"], "terms": r["terms"]}
+                    for r in reapplied
+                ),
+            ],
+            key=_order,
+        )
+        claim_limits: dict[str, dict[str, int]] = {}
+        for hex_id, discovered in (claims_discovered or {}).items():
+            old = p.limits_at(discovered)
+            new = next(
+                (x["terms"]["limits"] for x in reversed(after_stack) if x["effective_at"] <= discovered),
+                (p.base_terms or period_terms(p.__dict__))["limits"],
+            )
+            if dict(new) != old:
+                claim_limits[hex_id] = dict(new)
+        for x in reversed(later):
+            self._endorsement_reversed(
+                number=x["number"],
+                period_number=p.number,
+                by_number=number,
+                premium_delta=x["premium_delta"],
+                refund=0,
+                charge=None,
+                claim_limits={},
+            )
         self._endorsed(
-            number=len(getattr(self, "endorsements", [])) + 1,
+            number=number,
             period_number=p.number,
             effective_at=effective_at,
             holder=new_holder,
             bank_account=dict(bank_account) if bank_account else None,
             changed=changed,
-            premium_delta=0,
+            premium_delta=delta,
             reason=reason,
+            cover=asked,
+            terms=terms,
+            months_left=months_left,
+            refund=refund if last_is_endorsed else 0,
+            charge=charge if last_is_endorsed else None,
+            claim_limits=claim_limits if last_is_endorsed else {},
         )
-        return self.endorsements[-1]
+        for i, r in enumerate(reapplied):
+            last = i == len(reapplied) - 1
+            self._endorsement_reapplied(
+                number=r["number"],
+                period_number=p.number,
+                by_number=number,
+                effective_at=r["effective_at"],
+                cover=dict(r["cover"]),
+                terms=r["terms"],
+                months_left=r["months_left"],
+                premium_delta=r["premium_delta"],
+                refund=refund if last else 0,
+                charge=charge if last else None,
+                claim_limits=claim_limits if last else {},
+            )
+        return next(e for e in self.endorsements if e["number"] == number)
 
     @event(Endorsed)
     def _endorsed(
@@ -850,6 +1152,12 @@ class Policy(Aggregate):
         changed: list[str],
         premium_delta: int,
         reason: str,
+        cover: dict[str, Any],
+        terms: dict[str, Any] | None,
+        months_left: int,
+        refund: int,
+        charge: dict[str, Any] | None,
+        claim_limits: dict[str, dict[str, int]] | None = None,
     ) -> None:
         if holder is not None:
             self.holder = dict(holder)
@@ -864,10 +1172,100 @@ class Policy(Aggregate):
                 "period": period_number,
                 "effective_at": effective_at,
                 "changed": list(changed),
+                "cover": dict(cover or {}),
                 "premium_delta": premium_delta,
+                "months_left": months_left,
+                "reapplied": 0,
                 "reason": reason,
             },
         ]
+        if terms is not None:
+            self._stack_cover(period_number, number, effective_at, cover, terms, months_left, premium_delta)
+        self._settle_change(period_number, refund, charge)
+
+    @event(EndorsementReversed)
+    def _endorsement_reversed(
+        self,
+        number: int,
+        period_number: int,
+        by_number: int,
+        premium_delta: int,
+        refund: int,
+        charge: dict[str, Any] | None,
+        claim_limits: dict[str, dict[str, int]] | None = None,
+    ) -> None:
+        p = self.periods[period_number - 1]
+        p.cover_stack = [x for x in p.cover_stack if x["number"] != number]
+        p.premium -= premium_delta
+        self._follow_terms(p)
+        self._settle_change(period_number, refund, charge)
+
+    @event(EndorsementReapplied)
+    def _endorsement_reapplied(
+        self,
+        number: int,
+        period_number: int,
+        by_number: int,
+        effective_at: datetime,
+        cover: dict[str, Any],
+        terms: dict[str, Any],
+        months_left: int,
+        premium_delta: int,
+        refund: int,
+        charge: dict[str, Any] | None,
+        claim_limits: dict[str, dict[str, int]] | None = None,
+    ) -> None:
+        self._stack_cover(period_number, number, effective_at, cover, terms, months_left, premium_delta)
+        for e in self.endorsements:
+            if e["number"] == number:
+                e["premium_delta"] = premium_delta
+                e["reapplied"] = e.get("reapplied", 0) + 1
+        self._settle_change(period_number, refund, charge)
+
+    def _stack_cover(
+        self,
+        period_number: int,
+        number: int,
+        effective_at: datetime,
+        cover: dict[str, Any],
+        terms: dict[str, Any],
+        months_left: int,
+        premium_delta: int,
+    ) -> None:
+        p = self.periods[period_number - 1]
+        item = {
+            "number": number,
+            "effective_at": effective_at,
+            "cover": dict(cover),
+            "terms": dict(terms),
+            "months_left": months_left,
+            "premium_delta": premium_delta,
+        }
+        p.cover_stack = sorted([*p.cover_stack, item], key=_order)
+        p.premium += premium_delta
+        self._follow_terms(p)
+
+    def _follow_terms(self, p: Period) -> None:
+        """The period's (and the policy's, for renewal) terms are those after every endorsement."""
+        t = p.terms_at(None)
+        p.limits = dict(t["limits"])
+        p.network_rider = t["network_rider"]
+        p.annual_premium = t["annual_premium"]
+        for s in p.limits:
+            p.paid.setdefault(s, 0)
+        if p.number == len(self.periods):
+            self.plan = t["plan"]
+            self.liability_limit = t["liability_limit"]
+            self.network_rider = t["network_rider"]
+            self.annual_sales = t["annual_sales"]
+
+    def _settle_change(self, period_number: int, refund: int, charge: dict[str, Any] | None) -> None:
+        p = self.periods[period_number - 1]
+        p.refunded += refund
+        if charge is not None:
+            p.charge_since = charge["since"]
+            p.charge_nominal_debit_date = charge["nominal_debit_date"]
+            p.charge_debit_date = charge["debit_date"]
 
     def _debited_count(self) -> int:
         return sum(1 for p in self.periods for d in p.debits if d.outcome == "debited")

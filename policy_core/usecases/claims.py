@@ -89,7 +89,7 @@ def report_incident(
             )
         denial = coverage_denial(
             cause=cause,
-            network_rider=period.network_rider if period else policy.network_rider,
+            network_rider=period.terms_at(discovered_at)["network_rider"] if period else policy.network_rider,
             discovered_in_cover=period is not None,
             policy_in_force=policy.in_force_at(discovered_at) if period else True,
             own_staff_information=own_staff_information,
@@ -114,7 +114,7 @@ def report_incident(
         if denial is not None:
             claim.deny(denial.reason, denial.message)
         if period is not None:
-            policy.register_claim(claim.id, period.number)
+            policy.register_claim(claim.id, period.number, discovered_at)
             app._save(claim, policy, series, actor=actor, command="report_incident")
         else:
             app._save(claim, series, actor=actor, command="report_incident")
@@ -166,14 +166,17 @@ def assess_losses(
     app._retrying(command)
 
 
-def terms_of(period: Any) -> SettlementTerms:
-    """The settlement terms a period recorded (limits, deductible, coinsurance, cap, rider)."""
+def terms_of(period: Any, discovered_at: Any = None) -> SettlementTerms:
+    """The settlement terms a period recorded (limits, deductible, coinsurance, cap, rider), as in
+    force for an incident discovered at ``discovered_at`` (a cover endorsement applies from its
+    effective time; None: the terms after every endorsement)."""
+    terms = period.terms_at(discovered_at)
     return SettlementTerms(
-        limits=dict(period.limits),
+        limits=dict(terms["limits"]),
         deductible=period.deductible,
         expense_basic_coinsurance_percent=period.expense_basic_coinsurance_percent,
         condolence_cap_per_person=period.condolence_cap_per_person,
-        network_rider=period.network_rider,
+        network_rider=terms["network_rider"],
     )
 
 
@@ -219,7 +222,7 @@ def pay_claim(app: PolicyAdministration, claim_id: UUID, *, actor: Actor | None 
             raise Conflict("claim has no period of cover", code="policy_not_in_force")
         period = policy.period(claim.period_number)
         settlement: Settlement = settle(
-            terms_of(period),
+            terms_of(period, claim.discovered_at),
             claim.loss_items(),
             paid_on_claim=claim.paid,
             period_paid=period.paid,
@@ -231,6 +234,7 @@ def pay_claim(app: PolicyAdministration, claim_id: UUID, *, actor: Actor | None 
             claim.id,
             payment_number,
             {s: r.paid for s, r in settlement.sections.items()},
+            claim.discovered_at,
         )
         payment = claim.pay(settlement, period.number)
         claim.draw_down_reserve({s: r.paid for s, r in settlement.sections.items()})

@@ -112,19 +112,24 @@ def decide_debits(
         else:
             scheme = app.scheme_of(policy)
             period = policy.period(o.period_number)
-            last = o.attempt >= scheme.lapse_after_failed_debits
+            # An extra premium (endorsement) has its own retries, counted from its own stream.
+            in_stream = o.attempt - period.charge_since
+            extra = period.collecting_extra
+            last = in_stream >= scheme.lapse_after_failed_debits
             next_date = (
                 None
                 if last
                 else debit_date_for_attempt(
-                    scheme.calendar, period.nominal_debit_date, o.attempt + 1, app.is_holiday
+                    scheme.calendar, period.stream_nominal_debit_date, in_stream + 1, app.is_holiday
                 )
             )
             changed = policy.record_debit_failure(
                 o.period_number, o.attempt, o.debit_date, o.result_code, o.reason, next_date
             )
             counts["failed" if changed else "unchanged"] += 1
-            if changed and last and not policy.is_terminated:
+            # The last failure of an extra premium leaves it in arrears: the period's own premium
+            # was collected and bought its cover (no lapse).
+            if changed and last and not extra and not policy.is_terminated:
                 for claim in lapse_with_claims(
                     app, policy, o.period_number, f"non_payment: {o.attempt} failed debits"
                 ):

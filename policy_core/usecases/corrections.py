@@ -34,7 +34,7 @@ def overpaid(claim: Claim, policy: Policy) -> dict[str, int]:
     if claim.period_number is None:
         return dict.fromkeys(SECTIONS, 0)
     period = policy.period(claim.period_number)
-    owed = settle(terms_of(period), claim.loss_items(), paid_on_claim={}, period_paid={})
+    owed = settle(terms_of(period, claim.discovered_at), claim.loss_items(), paid_on_claim={}, period_paid={})
     return {
         s: max(0, claim.paid.get(s, 0) - min(r.payable_for_accident, r.accident_limit))
         for s, r in owed.sections.items()

@@ -98,17 +98,19 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
                     period_end=p.end,
                     limit_yen=p.limits[s],
                     paid=p.paid[s],
-                    remaining=p.limits[s] - p.paid[s],
+                    remaining=p.remaining()[s],
                 )
+            # A claim's accident limits are those in force at its discovery (cover endorsements).
+            acc = {h: p.limits_at(claims[UUID(h)].discovered_at) for h in p.claims}
             for claim_hex in p.claims:
                 for s in SECTIONS:
                     used = p.claim_paid.get(claim_hex, {}).get(s, 0)
                     out["rm_limits_claims"][(UUID(claim_hex), s)] = dict(
                         policy_id=pid,
                         period_number=p.number,
-                        accident_limit=p.limits[s],
+                        accident_limit=acc[claim_hex][s],
                         paid=used,
-                        remaining=p.limits[s] - used,
+                        remaining=acc[claim_hex][s] - used,
                     )
             # the pre-rendered answer of GET /policies/{id}/limits (compared parsed: see actual_views)
             out["rm_limits_docs"][(pid, p.number)] = dict(
@@ -119,16 +121,16 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
                     "start": p.start.astimezone(TOKYO).isoformat(),
                     "end": p.end.astimezone(TOKYO).isoformat(),
                     "sections": {
-                        s: {"limit": p.limits[s], "paid": p.paid[s], "remaining": p.limits[s] - p.paid[s]}
+                        s: {"limit": p.limits[s], "paid": p.paid[s], "remaining": p.remaining()[s]}
                         for s in SECTIONS
                     },
                 },
                 claims={
                     str(UUID(claim_hex)): {
                         s: {
-                            "accident_limit": p.limits[s],
+                            "accident_limit": acc[claim_hex][s],
                             "paid": p.claim_paid.get(claim_hex, {}).get(s, 0),
-                            "remaining": p.limits[s] - p.claim_paid.get(claim_hex, {}).get(s, 0),
+                            "remaining": acc[claim_hex][s] - p.claim_paid.get(claim_hex, {}).get(s, 0),
                         }
                         for s in SECTIONS
                     }
@@ -141,8 +143,8 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
             out["rm_collections_debits"][(pid, p.number)] = dict(
                 scheme=pol.scheme,
                 premium=p.premium,
-                collected=p.collected,
-                outstanding=p.premium - p.collected,
+                collected=p.net_collected,
+                outstanding=p.outstanding,
                 debit_date=p.debit_date,
                 attempts=len(p.debits),
                 failed_attempts=p.failed_attempts,

@@ -59,7 +59,13 @@ def test_bad_endorsements_are_refused_and_record_nothing(app: PolicyAdministrati
         ({}, date(2028, 6, 1), "nothing_to_endorse"),
         ({"holder": {"address": "x"}}, date(2028, 4, 1), "invalid_effective_date"),  # before cover start
         ({"holder": {"address": "x"}}, date(2029, 4, 1), "invalid_effective_date"),
-        ({"plan": "C"}, date(2028, 6, 1), "endorsement_change_not_supported"),
+        ({"plan": "Z"}, date(2028, 6, 1), "unknown_plan"),
+        ({"plan": "B"}, date(2028, 6, 1), "nothing_to_endorse"),  # the plan it has
+        ({"liability_limit": 500_000_000}, date(2028, 6, 1), "invalid_liability_limit"),  # not plan E
+        ({"plan": "E"}, date(2028, 6, 1), "invalid_liability_limit"),
+        ({"annual_sales": -1}, date(2028, 6, 1), "invalid_amount"),
+        ({"network_rider": "yes"}, date(2028, 6, 1), "invalid_network_rider"),
+        ({"plan": "C"}, date(2028, 4, 1), "invalid_effective_date"),  # before cover start
         ({"bank_account": dict(BANK, account_number="12")}, date(2028, 6, 1), None),
         ({"holder": {"shoe_size": "27"}}, date(2028, 6, 1), "invalid_holder"),
     ]

@@ -37,8 +37,9 @@ def _status(p: dict[str, Any]) -> str:
 
 class CollectionsView(View):
     name = "collections"
-    # 2: a lapse ends the later periods too; debits received after a lapse (refund_due); 3: reinstatement
-    version = 3
+    # 2: a lapse ends the later periods too; debits received after a lapse (refund_due); 3: reinstatement;
+    # 4: endorsement premium deltas (an extra premium's own debit stream, returns)
+    version = 4
     rebuild_cost = 4.0
     tables = (
         Table(
@@ -185,7 +186,7 @@ class CollectionsView(View):
     def on_debited(self, e: Any, rows: Rows) -> None:
         row = self._debit(e, rows)
         row["collected"] += e.amount
-        row["outstanding"] = row["premium"] - row["collected"]
+        row["outstanding"] = max(0, row["premium"] - row["collected"])
         row["next_debit_date"] = None
         row["state"] = "collected" if row["outstanding"] <= 0 else row["state"]
         rows.new(
@@ -276,6 +277,32 @@ class CollectionsView(View):
         policy = rows.require(POLICY_STATE, e.originator_id)
         policy["expired"] = True
         self._policy_changed(e, policy, rows)
+
+    @handles(Policy.Endorsed, Policy.EndorsementReapplied)
+    def on_endorsed(self, e: Any, rows: Rows) -> None:
+        self._endorsement(e, rows, e.premium_delta)
+
+    @handles(Policy.EndorsementReversed)
+    def on_endorsement_reversed(self, e: Any, rows: Rows) -> None:
+        self._endorsement(e, rows, -e.premium_delta)
+
+    def _endorsement(self, e: Any, rows: Rows, delta: int) -> None:
+        """``premium`` is the period's premium as endorsed, ``collected`` net of return premium; an
+        extra premium after the period was collected is due on its own first debit date."""
+        if not delta and not e.refund and e.charge is None:
+            return
+        row = rows.require(DEBITS, e.originator_id, e.period_number)
+        row["premium"] += delta
+        row["collected"] -= e.refund
+        row["outstanding"] = max(0, row["premium"] - row["collected"])
+        if row["state"] != "lapsed":
+            if e.charge is not None:
+                row["next_debit_date"] = e.charge["debit_date"]
+            if row["outstanding"] > 0:
+                row["state"] = "due"
+            else:
+                row["state"], row["next_debit_date"] = "collected", None
+        row["updated_at"] = e.timestamp
 
     @handles(Policy.Reinstated)
     def on_reinstated(self, e: Any, rows: Rows) -> None:

@@ -84,7 +84,8 @@ def put_claim(claims: str, claim_id: UUID, member: str) -> str:
 
 class LimitsView(View):
     name = "limits"
-    version = 4  # 3: payment reversals give back what they paid; 4: a claim's "used" is "paid"
+    # 3: payment reversals give back what they paid; 4: a claim's "used" is "paid"; 5: cover endorsements
+    version = 5
     rebuild_cost = 3.5
     tables = (
         Table(
@@ -183,7 +184,10 @@ class LimitsView(View):
     @handles(Policy.ClaimRegistered)
     def on_claim_registered(self, e: Any, rows: Rows) -> None:
         for section in SECTIONS:
-            limit = rows.require(LIMITS, e.originator_id, e.period_number, section)["limit_yen"]
+            if e.accident_limits:  # the limits in force at the claim's discovery
+                limit = e.accident_limits[section]
+            else:
+                limit = rows.require(LIMITS, e.originator_id, e.period_number, section)["limit_yen"]
             rows.new(
                 CLAIM_LIMITS,
                 claim_id=e.claim_id,
@@ -205,12 +209,45 @@ class LimitsView(View):
     def on_claim_payment_reversed(self, e: Any, rows: Rows) -> None:
         self._use(e, rows, -1)  # a reversal gives back what the payment used
 
+    @handles(Policy.Endorsed, Policy.EndorsementReapplied)
+    def on_endorsed(self, e: Any, rows: Rows) -> None:
+        """A cover endorsement: the period's limits are those after it (the last event of an
+        out-of-sequence batch carries the terms after every endorsement); the aggregate carries
+        over, remaining = new limit - paid so far, never below 0."""
+        self._claim_limits(e, rows)
+        if not e.terms:
+            return
+        sections = [rows.require(LIMITS, e.originator_id, e.period_number, s) for s in SECTIONS]
+        for row in sections:
+            row["limit_yen"] = e.terms["limits"][row["section"]]
+            row["remaining"] = max(0, row["limit_yen"] - row["paid"])
+            row["updated_at"] = e.timestamp
+        doc = rows.require(DOCS, e.originator_id, e.period_number)
+        start, end = sections[0]["period_start"], sections[0]["period_end"]
+        doc["head"] = render_head(e.originator_id, e.period_number, start, end, sections)
+
+    @handles(Policy.EndorsementReversed)
+    def on_endorsement_reversed(self, e: Any, rows: Rows) -> None:
+        self._claim_limits(e, rows)
+
+    def _claim_limits(self, e: Any, rows: Rows) -> None:
+        """Claims whose limits at discovery a back-dated cover change moved."""
+        for hex_id, limits in (e.claim_limits or {}).items():
+            claim_id = UUID(hex=hex_id)
+            for section in SECTIONS:
+                row = rows.get(CLAIM_LIMITS, claim_id, section)
+                if row is not None:
+                    row["accident_limit"] = limits[section]
+                    row["remaining"] = row["accident_limit"] - row["paid"]
+                    row["updated_at"] = e.timestamp
+            self._put_claim(rows, e.originator_id, e.period_number, claim_id)
+
     def _use(self, e: Any, rows: Rows, sign: int) -> None:
         for section, raw in e.sections.items():
             amount = sign * raw
             period = rows.require(LIMITS, e.originator_id, e.period_number, section)
             period["paid"] += amount
-            period["remaining"] = period["limit_yen"] - period["paid"]
+            period["remaining"] = max(0, period["limit_yen"] - period["paid"])
             period["payments"] += sign if amount else 0
             period["updated_at"] = e.timestamp
             claim = rows.get(CLAIM_LIMITS, e.claim_id, section)

@@ -54,8 +54,8 @@ class PoliciesView(View):
     name = "policies"
     # 2: renewal_notice_on; 3: number, refund_due, a lapse ends the later periods too;
     # 4: payment reversals and reinstatements; 5: endorsements (the holder's name follows);
-    # 6: holder name as blind index + sealed copy (no plain name)
-    version = 6
+    # 6: holder name as blind index + sealed copy (no plain name); 7: cover endorsements
+    version = 7
     rebuild_cost = 5.0
     tables = (
         Table(
@@ -354,3 +354,34 @@ class PoliciesView(View):
         row = self._touch(e, rows)
         if isinstance(e.holder, dict) and "name" in e.holder:  # the new name: indexed and sealed again
             self.set_holder(row, row["scheme"], row["member_number"], e.holder)
+        self._endorsement(e, row, rows, e.premium_delta)
+
+    @handles(Policy.EndorsementReversed)
+    def on_endorsement_reversed(self, e: Any, rows: Rows) -> None:
+        self._endorsement(e, self._touch(e, rows), rows, -e.premium_delta)
+
+    @handles(Policy.EndorsementReapplied)
+    def on_endorsement_reapplied(self, e: Any, rows: Rows) -> None:
+        self._endorsement(e, self._touch(e, rows), rows, e.premium_delta)
+
+    def _endorsement(self, e: Any, row: dict[str, Any], rows: Rows, delta: int) -> None:
+        """Premium deltas and returns of an endorsement; the terms after it (the last event of an
+        out-of-sequence batch carries those after every endorsement)."""
+        p = rows.require(PERIODS, e.originator_id, e.period_number)
+        p["premium"] += delta
+        p["collected"] -= e.refund  # what was collected, net of the return premium
+        if e.charge is not None:  # an extra premium after the premium was collected: its own debits
+            p["next_debit_date"] = e.charge["debit_date"]
+            p["failed_attempts"] = 0
+        if p["premium"] <= p["collected"]:
+            p["next_debit_date"] = None
+        terms = getattr(e, "terms", None)
+        if e.period_number == row["current_period"]:
+            row["premium"] = p["premium"]
+            if terms:
+                row["plan"] = terms["plan"]
+                row["liability_limit"] = terms["liability_limit"]
+                row["network_rider"] = terms["network_rider"]
+                row["annual_sales"] = terms["annual_sales"]
+                row["annual_premium"] = terms["annual_premium"]
+        self._refresh(row, rows)

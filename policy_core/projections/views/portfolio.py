@@ -114,8 +114,9 @@ def presets_fingerprint() -> str:
 class PortfolioView(View):
     name = "portfolio"
     # 2: amounts allocated by the shares recorded for each period; 3: lapse ends later periods;
-    # 4: outstanding reserves, recoveries due, payment reversals, reinstatements, reopenings
-    version = 4
+    # 4: outstanding reserves, recoveries due, payment reversals, reinstatements, reopenings;
+    # 5: endorsement premium deltas (written) and returns
+    version = 5
     rebuild_cost = 4.0
     tables = (
         Table(
@@ -481,6 +482,34 @@ class PortfolioView(View):
             totals[f"paid_{section}"] -= amount
             self._unallocate(rows, policy["scheme"], period["scheme_year"], shares, f"paid_{section}", amount)
         totals["paid_total"] -= e.total
+
+    @handles(Policy.Endorsed, Policy.EndorsementReapplied)
+    def on_endorsed(self, e: Any, rows: Rows) -> None:
+        self._endorsement(e, rows, e.premium_delta)
+
+    @handles(Policy.EndorsementReversed)
+    def on_endorsement_reversed(self, e: Any, rows: Rows) -> None:
+        self._endorsement(e, rows, -e.premium_delta)
+
+    def _endorsement(self, e: Any, rows: Rows, delta: int) -> None:
+        """An endorsement's premium delta adjusts the period's written premium (an extra premium
+        adds, a return takes off), allocated to co-insurers like any premium, a reversal taking
+        back exactly what it added; the money returned out of what was collected is return
+        premium, as a cancellation's."""
+        if not delta and not e.refund:
+            return
+        policy, period = self._period_of(e, rows)
+        year, shares = period["scheme_year"], decode_shares(period["coinsurers"])
+        period["premium"] += delta
+        self._totals(rows, policy["scheme"], year)["written_premium"] += delta
+        self._mix(rows, policy, year)["written_premium"] += delta
+        if delta > 0:
+            self._allocate(rows, policy["scheme"], year, shares, "written_premium", delta)
+        elif delta < 0:
+            self._unallocate(rows, policy["scheme"], year, shares, "written_premium", -delta)
+        if e.refund:
+            self._totals(rows, policy["scheme"], year)["return_premium"] += e.refund
+            self._allocate(rows, policy["scheme"], year, shares, "return_premium", e.refund)
 
     @handles(Policy.Reinstated)
     def on_reinstated(self, e: Any, rows: Rows) -> None:
