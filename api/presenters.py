@@ -142,7 +142,7 @@ _HIDDEN = {"originator_id", "originator_version", "timestamp", "originator_topic
 
 def event_view(e: Any) -> dict[str, Any]:
     data = {k: v for k, v in vars(e).items() if k not in _HIDDEN}
-    if "bank_account" in data:
+    if data.get("bank_account") is not None:  # an endorsement without a new account has None
         data["bank_account"] = masked_account(data["bank_account"])
     return tokyo(
         {

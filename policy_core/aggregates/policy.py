@@ -935,7 +935,7 @@ class Policy(Aggregate):
         limits = p.limits_at(discovered_at)
         if p.lapsed_at is not None or (self.cancelled_at is not None and p.start >= self.cancelled_at):
             raise Conflict(f"period {period_number} gives no cover", code="policy_not_in_force")
-        if not p.is_collected:
+        if not p.is_collected and not p.collecting_extra:  # an unpaid extra premium is arrears
             raise Conflict(
                 f"the premium for period {period_number} is not collected "
                 f"({p.collected:,} of {p.premium:,} yen)",
@@ -1075,7 +1075,21 @@ class Policy(Aggregate):
         charge = None
         if premium_after > p.net_collected and p.is_collected and p.debits and next_charge is not None:
             nominal, actual = next_charge()
-            charge = {"since": len(p.debits), "nominal_debit_date": nominal, "debit_date": actual}
+            charge = {
+                "since": len(p.debits),
+                "nominal_debit_date": nominal,
+                "debit_date": actual,
+                "next_debit_date": actual,
+            }
+        elif premium_after > p.net_collected and p.collecting_extra and later:
+            # The batch's reversals take the open extra premium off for a moment: the last event
+            # states the stream again (its next debit date unchanged) for the views.
+            charge = {
+                "since": p.charge_since,
+                "nominal_debit_date": p.charge_nominal_debit_date,
+                "debit_date": p.charge_debit_date,
+                "next_debit_date": p.next_debit_date,
+            }
         last_is_endorsed = not reapplied
         # Claims of the period whose limits at discovery the change moves (recorded for the views).
         after_stack = sorted(

@@ -41,7 +41,7 @@ def test_endorsements_on_both_schemes(client):
         assert then["endorsements"] == [] and "address" not in then["holder"]
         before = events(client, pid)
         for bad in (
-            {"effective_date": day, "changes": {"plan": "C"}, "reason": "upgrade"},
+            {"effective_date": day, "changes": {"plan": "Z"}, "reason": "no such plan"},
             {"effective_date": "2020-01-01", "changes": {"holder": {"phone": "1"}}, "reason": "x"},
             {"effective_date": day, "changes": {"holder": {"address": "大阪市北区1-1"}}, "reason": "same"},
             {"effective_date": day, "changes": {"colour": "red"}, "reason": "x"},

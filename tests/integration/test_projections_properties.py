@@ -194,12 +194,17 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
             for s in SECTIONS:
                 t[f"paid_{s}"] += p.paid[s]
                 t["paid_total"] += p.paid[s]
-            m = mix[(pol.scheme, year, pol.plan, pol.industry)]
+            m = mix[(pol.scheme, year, p.basis["plan"], pol.industry)]  # the plan it was written under
             m["periods_written"] += 1
             m["policies_in_force"] += in_force
             m["written_premium"] += p.premium
             m["collected_premium"] += p.collected
-            share(pol.scheme, year, split, "written_premium", p.premium)
+            # The period's premium and each endorsement's delta are allocated one by one.
+            base = p.premium - sum(x["premium_delta"] for x in p.cover_stack)
+            share(pol.scheme, year, split, "written_premium", base)
+            for x in p.cover_stack:
+                d = x["premium_delta"]
+                share(pol.scheme, year, split, "written_premium", abs(d), sign=1 if d >= 0 else -1)
             for d in p.debits:
                 if d.outcome == "debited":
                     share(pol.scheme, year, split, "collected_premium", d.amount)
@@ -208,6 +213,10 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
                 year = years[(pid, e.period_number)]
                 totals[(pol.scheme, year)]["return_premium"] += e.return_premium
                 share(pol.scheme, year, shares[(pid, e.period_number)], "return_premium", e.return_premium)
+            if getattr(e, "refund", 0):  # an endorsement's return premium
+                year = years[(pid, e.period_number)]
+                totals[(pol.scheme, year)]["return_premium"] += e.refund
+                share(pol.scheme, year, shares[(pid, e.period_number)], "return_premium", e.refund)
             if type(e).__name__ == "Reinstated":  # the return premium withdrawn again
                 year = years[(pid, e.period_number)]
                 totals[(pol.scheme, year)]["return_premium"] -= e.return_premium_withdrawn
@@ -236,9 +245,9 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
             premium=cur.premium,
             annual_premium=cur.annual_premium,
             tariff_version=cur.tariff_version,
-            collected=cur.collected,
+            collected=cur.net_collected,
             next_debit_date=min(due) if due else None,
-            arrears=sum(p.premium - p.collected for p in arrears),
+            arrears=sum(p.outstanding for p in arrears),
             failed_debits=sum(p.failed_attempts for p in arrears),
             claims=sum(len(p.claims) for p in pol.periods),
             claims_paid=sum(sum(p.paid.values()) for p in pol.periods),

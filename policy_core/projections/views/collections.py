@@ -297,7 +297,7 @@ class CollectionsView(View):
         row["outstanding"] = max(0, row["premium"] - row["collected"])
         if row["state"] != "lapsed":
             if e.charge is not None:
-                row["next_debit_date"] = e.charge["debit_date"]
+                row["next_debit_date"] = e.charge.get("next_debit_date", e.charge["debit_date"])
             if row["outstanding"] > 0:
                 row["state"] = "due"
             else:

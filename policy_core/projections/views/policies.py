@@ -371,8 +371,9 @@ class PoliciesView(View):
         p["premium"] += delta
         p["collected"] -= e.refund  # what was collected, net of the return premium
         if e.charge is not None:  # an extra premium after the premium was collected: its own debits
-            p["next_debit_date"] = e.charge["debit_date"]
-            p["failed_attempts"] = 0
+            p["next_debit_date"] = e.charge.get("next_debit_date", e.charge["debit_date"])
+            if e.charge["since"] == p["attempts"]:  # a new stream: its failures count afresh
+                p["failed_attempts"] = 0
         if p["premium"] <= p["collected"]:
             p["next_debit_date"] = None
         terms = getattr(e, "terms", None)

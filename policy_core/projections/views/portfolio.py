@@ -399,6 +399,7 @@ class PortfolioView(View):
     def on_renewed(self, e: Any, rows: Rows) -> None:
         policy = rows.require(POLICIES, e.originator_id)
         policy["periods"] = e.period["number"]
+        policy["plan"] = e.period["basis"]["plan"]  # a plan endorsed in the last period renews
         self._open_period(e, policy, e.period, rows)
 
     @handles(Policy.Activated)
