@@ -61,7 +61,12 @@ def test_plan_upgrade_charges_an_extra_premium_pro_rata_debited_with_its_own_ret
     assert e.terms["limits"]["liability_basic"] == 100_000_000 and e.refund == 0
     # The extra premium is debited on the next debit date (the 23rd) after it was recorded
     # (the test clock reads 1 Jan 2030), in a stream of its own.
-    assert e.charge == {"since": 1, "nominal_debit_date": date(2030, 1, 23), "debit_date": date(2030, 1, 23)}
+    assert e.charge == {
+        "since": 1,
+        "nominal_debit_date": date(2030, 1, 23),
+        "debit_date": date(2030, 1, 23),
+        "next_debit_date": date(2030, 1, 23),
+    }
     policy = app.get_policy(pid)
     p = policy.current_period
     assert policy.plan == "C" and p.limits["liability_basic"] == 100_000_000
@@ -142,7 +147,9 @@ def test_out_of_sequence_endorsement_reverses_and_reapplies_the_later_ones(app: 
     assert p.premium == PREMIUM_11_MONTHS + 37_500 + 8_750
     # The extra premium stream the first endorsement opened collects the recomputed deltas.
     assert events_of(app, pid, Policy.Endorsed)[0].charge is not None
-    assert reapplied[0].charge is None and p.outstanding == 37_500 + 8_750
+    # The last event of the batch states that stream again (its dates unchanged) for the views.
+    assert reapplied[0].charge["since"] == 1 and p.outstanding == 37_500 + 8_750
+    assert p.next_debit_date == date(2030, 1, 23)
     # Terms by discovery time: plan B before 1 Jun, plan C from it, C with the rider from 1 Aug.
     assert p.terms_at(tokyo(2028, 5, 1))["plan"] == "B"
     assert (p.terms_at(tokyo(2028, 7, 1))["plan"], p.terms_at(tokyo(2028, 7, 1))["network_rider"]) == (
