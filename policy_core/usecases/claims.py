@@ -28,7 +28,7 @@ from ..settlement import (
     settle,
     validate_loss_item,
 )
-from .common import Actor, aware, text
+from .common import Actor, aware, change_one, text
 from .registers import number_series
 
 if TYPE_CHECKING:
@@ -259,14 +259,9 @@ def deny_claim(
         )
     message = text(message, "message", max_len=2000)
 
-    def command() -> bool:
-        claim = app._get(Claim, claim_id)
-        if not claim.deny(reason, message):
-            return False
-        app._save(claim, actor=actor, command="deny_claim")
-        return True
-
-    return app._retrying(command)
+    return change_one(
+        app, Claim, claim_id, lambda c: c.deny(reason, message), actor=actor, command="deny_claim"
+    )
 
 
 def close_claim(
@@ -274,11 +269,4 @@ def close_claim(
 ) -> bool:
     reason = text(reason, "reason")
 
-    def command() -> bool:
-        claim = app._get(Claim, claim_id)
-        if not claim.close(reason):
-            return False
-        app._save(claim, actor=actor, command="close_claim")
-        return True
-
-    return app._retrying(command)
+    return change_one(app, Claim, claim_id, lambda c: c.close(reason), actor=actor, command="close_claim")

@@ -21,7 +21,7 @@ from ..calendar import boundary, require_date, scheme_year
 from ..cover_rules import check_no_overlap
 from ..errors import Conflict, InvalidInput
 from ..quoting import decide_renewal
-from .common import Actor, text
+from .common import Actor, change_one, text
 from .registers import exists, get_or_none, number_series
 
 if TYPE_CHECKING:
@@ -129,14 +129,9 @@ def apply(
 def activate(
     app: PolicyAdministration, policy_id: UUID, period_number: int, *, actor: Actor | None = None
 ) -> bool:
-    def command() -> bool:
-        policy = app._get(Policy, policy_id)
-        if not policy.activate(period_number):
-            return False
-        app._save(policy, actor=actor, command="activate")
-        return True
-
-    return app._retrying(command)
+    return change_one(
+        app, Policy, policy_id, lambda p: p.activate(period_number), actor=actor, command="activate"
+    )
 
 
 def lapse_with_claims(
@@ -201,27 +196,17 @@ def renew(
 ) -> bool:
     """Re-rate with the tariff in force at the anniversary and the latest declared sales."""
 
-    def command() -> bool:
-        policy = app._get(Policy, policy_id)
-        if not renew_decided(app, policy, into_period):
-            return False
-        app._save(policy, actor=actor, command="renew")
-        return True
-
-    return app._retrying(command)
+    return change_one(
+        app, Policy, policy_id, lambda p: renew_decided(app, p, into_period), actor=actor, command="renew"
+    )
 
 
 def expire(
     app: PolicyAdministration, policy_id: UUID, period_number: int, *, actor: Actor | None = None
 ) -> bool:
-    def command() -> bool:
-        policy = app._get(Policy, policy_id)
-        if not policy.expire(period_number):
-            return False
-        app._save(policy, actor=actor, command="expire")
-        return True
-
-    return app._retrying(command)
+    return change_one(
+        app, Policy, policy_id, lambda p: p.expire(period_number), actor=actor, command="expire"
+    )
 
 
 def issue_renewal_notice(
@@ -232,14 +217,14 @@ def issue_renewal_notice(
     issued_on: date,
     actor: Actor | None = None,
 ) -> bool:
-    def command() -> bool:
-        policy = app._get(Policy, policy_id)
-        if not policy.issue_renewal_notice(period_number, issued_on):
-            return False
-        app._save(policy, actor=actor, command="issue_renewal_notice")
-        return True
-
-    return app._retrying(command)
+    return change_one(
+        app,
+        Policy,
+        policy_id,
+        lambda p: p.issue_renewal_notice(period_number, issued_on),
+        actor=actor,
+        command="issue_renewal_notice",
+    )
 
 
 def give_non_renewal_notice(
@@ -247,14 +232,14 @@ def give_non_renewal_notice(
 ) -> bool:
     check_business_date(require_date(received_on, "received_on"), "received_on", now=app.clock())
 
-    def command() -> bool:
-        policy = app._get(Policy, policy_id)
-        if not policy.give_non_renewal_notice(received_on):
-            return False
-        app._save(policy, actor=actor, command="give_non_renewal_notice")
-        return True
-
-    return app._retrying(command)
+    return change_one(
+        app,
+        Policy,
+        policy_id,
+        lambda p: p.give_non_renewal_notice(received_on),
+        actor=actor,
+        command="give_non_renewal_notice",
+    )
 
 
 def cancel(
