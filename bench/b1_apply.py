@@ -188,8 +188,8 @@ def run(cfg: Config) -> list[Measure]:
             "cmd/s",
             baseline="library bare save of one equivalent event",
             baseline_runs=lib_runs,
-            target=">= 0.8 x bare save",
-            met=lambda v, r: r is not None and r >= 0.8,
+            target=">= 0.9 x bare save",
+            met=lambda v, r: r is not None and r >= 0.9,
             notes=notes,
         ),
         row(

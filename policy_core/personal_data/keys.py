@@ -305,14 +305,13 @@ class Vault:
                         self.store.remember(aggregate_id, subject)
                         self._subject_of[aggregate_id] = subject
                     return kid, key
-            stored = self.store.for_subject(subject)
-            if stored is None:
-                raw = AESGCM.generate_key(bit_length=256)
-                stored = self.store.create(
-                    StoredKey(uuid4(), subject, self.master.wrap(raw), self.master.key_id), aggregate_id
-                )
-            elif aggregate_id is not None:
-                self.store.remember(aggregate_id, subject)
+            # Create first: one round trip for a new subject (a new member's application), and
+            # for a subject that has a key the insert does nothing and the stored key is read
+            # (`create` returns whichever key the subject has, and remembers the aggregate).
+            raw = AESGCM.generate_key(bit_length=256)
+            stored = self.store.create(
+                StoredKey(uuid4(), subject, self.master.wrap(raw), self.master.key_id), aggregate_id
+            )
             if aggregate_id is not None:
                 self._subject_of[aggregate_id] = subject
             key = self._unwrap(stored)

@@ -22,7 +22,7 @@ from ..cover_rules import check_no_overlap
 from ..errors import Conflict, InvalidInput
 from ..quoting import decide_renewal
 from .common import Actor, change_one, text
-from .registers import exists, get_or_none, number_series
+from .registers import exists, get_or_none, keep_series, take_series
 
 if TYPE_CHECKING:
     from ..application import PolicyAdministration
@@ -78,29 +78,41 @@ def apply(
     policy_id = Policy.id_for(scheme, member_number, decision.term.start)
     calendar = app.scheme(scheme).calendar
 
+    year = scheme_year(calendar, decision.term.start)
+    attempts = 0
+
     def command() -> UUID:
         # The member's register and the year's number series are saved with the policy in one
         # atomic save: a racing application of the same member, or another policy taking the
         # same number, makes this save stale and the command re-runs against the winner.
-        register = get_or_none(app, MemberRegister, MemberRegister.id_for(scheme, member_number))
-        if register is None:
+        # The first attempt reads nothing: it takes a member's first application for granted
+        # (a new register, a new policy id) and the series as this process last saved it. If
+        # the member has a register, the policy exists, or the series moved on, the primary
+        # keys refuse the save (nothing recorded) and the re-run reads and checks everything.
+        nonlocal attempts
+        attempts += 1
+        optimistic = attempts == 1
+        if optimistic:
             register = MemberRegister.open(scheme, member_number)
-        if any(e["policy_id"] == policy_id for e in register.policies) or exists(app, policy_id):
-            if app.recorded_by_request(policy_id):
-                return policy_id  # a retry: the first attempt of this request applied
-            raise Conflict(
-                f"member {member_number} already applied to {scheme} for cover from "
-                f"{decision.term.start.isoformat()}",
-                code="already_applied",
-                policy_id=str(policy_id),
+        else:
+            stored = get_or_none(app, MemberRegister, MemberRegister.id_for(scheme, member_number))
+            register = stored if stored is not None else MemberRegister.open(scheme, member_number)
+            if any(e["policy_id"] == policy_id for e in register.policies) or exists(app, policy_id):
+                if app.recorded_by_request(policy_id):
+                    return policy_id  # a retry: the first attempt of this request applied
+                raise Conflict(
+                    f"member {member_number} already applied to {scheme} for cover from "
+                    f"{decision.term.start.isoformat()}",
+                    code="already_applied",
+                    policy_id=str(policy_id),
+                )
+            check_no_overlap(
+                [app._get(Policy, e["policy_id"]) for e in register.policies],
+                member_number=member_number,
+                start=decision.term.start,
+                end=decision.term.end,
             )
-        check_no_overlap(
-            [app._get(Policy, e["policy_id"]) for e in register.policies],
-            member_number=member_number,
-            start=decision.term.start,
-            end=decision.term.end,
-        )
-        series = number_series(app, scheme, POLICY_NUMBERS, scheme_year(calendar, decision.term.start))
+        series = take_series(app, scheme, POLICY_NUMBERS, year, fresh=not optimistic)
         policy = Policy(
             id=policy_id,
             scheme=scheme,
@@ -119,6 +131,7 @@ def apply(
         )
         register.enter(policy_id, decision.term.start)
         app._save(policy, register, series, actor=actor, command="apply")
+        keep_series(app, series)
         return policy_id
 
     app._retrying(command)

@@ -86,3 +86,57 @@ def test_racing_applications_of_one_member_accept_one(database):
     finally:
         for w in writers:
             w.close()
+
+
+def test_threads_of_one_process_share_the_kept_series_and_register_checks(database):
+    """One process (as one API worker's thread pool): the series kept between saves is used by
+    one command at a time, a stale kept series after another process's number re-runs, and two
+    racing applications of one member with overlapping cover accept one (409 for the other)."""
+    one = bootstrap(Settings(POLICY_DATA_DIR=tempfile.mkdtemp()), database=database, clock=lambda: FIXED_NOW)
+    other = bootstrap(
+        Settings(POLICY_DATA_DIR=tempfile.mkdtemp()), database=database, clock=lambda: FIXED_NOW
+    )
+    ids: list = []
+    outcomes: list = []
+    errors: list = []
+    barrier = threading.Barrier(4)
+
+    def burst(i: int) -> None:
+        barrier.wait()
+        try:
+            for j in range(4):
+                ids.append(_apply(one.app, f"T-{i}-{j}"))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def same(i: int) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(_apply(one.app, "TWICE", date(2026, 5 + i, 10)))
+        except Conflict as exc:
+            outcomes.append(exc.code)
+
+    try:
+        ids.append(_apply(one.app, "FIRST"))  # the series is now kept by `one`
+        ids.append(_apply(other.app, "BY-OTHER"))  # ...and stale there
+        threads = [threading.Thread(target=burst, args=(i,)) for i in range(2)]
+        threads += [threading.Thread(target=same, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert sorted(map(str, outcomes))[-1] == "member_already_insured"
+        assert sum(1 for o in outcomes if o != "member_already_insured") == 1
+        ids.extend(o for o in outcomes if o != "member_already_insured")
+        numbers = sorted(other.app.get_policy(pid).number for pid in ids)
+        assert numbers == [f"CHUOKAI-2026-{n:06d}" for n in range(1, 12)]
+        # a policy keeps its number wherever it is read, and a repeated application is refused
+        assert one.app.get_policy(ids[0]).number == other.app.get_policy(ids[0]).number
+        with pytest.raises(Conflict) as refused:
+            _apply(one.app, "FIRST")
+        assert refused.value.code == "already_applied"
+        assert len(set(numbers)) == len(numbers)
+    finally:
+        one.close()
+        other.close()
