@@ -1,6 +1,7 @@
 """A server for #5, started as its own process: ``python -m bench.http_server MODE PORT``.
 
-Environment: ``BENCH_DSN``, ``BENCH_SCHEMA``, ``BENCH_KEYS`` (``role:key,...``).
+Environment: ``BENCH_DSN``, ``BENCH_SCHEMA``, ``BENCH_KEYS`` (``role:key,...``), ``BENCH_DATA_DIR``
+(the bench runtime's data directory: the master key of the schema's data keys).
 
 MODE ``product``: the product's ``create_app`` on a runtime for the bench schema (no
 scheduler, no projection runner: the bench process keeps the read models current).
@@ -58,7 +59,8 @@ def build(mode: str) -> Any:
     settings = Settings(
         DATABASE_URL=dsn,
         POLICY_DB_SCHEMA=schema,
-        POLICY_DATA_DIR=tempfile.mkdtemp(),
+        # the bench runtime's directory: its master key and key-id secret (as `serve` shares them)
+        POLICY_DATA_DIR=os.environ.get("BENCH_DATA_DIR") or tempfile.mkdtemp(),
         POLICY_RUN_PROJECTIONS="false",
         POLICY_RUN_SCHEDULER="false",
     )
@@ -77,14 +79,15 @@ def main() -> None:
 
     mode, port = sys.argv[1], int(sys.argv[2])
     if mode == "product2":  # two worker processes, as ``serve --workers 2`` runs them
-        uvicorn.run(
+        from policy_core.bootstrap import run_api_workers
+
+        run_api_workers(
             "bench.http_server:product_app",
-            factory=True,
             host="127.0.0.1",
             port=port,
+            workers=2,
             log_level="warning",
             access_log=False,
-            workers=2,
         )
         return
     uvicorn.run(build(mode), host="127.0.0.1", port=port, log_level="warning", access_log=False, workers=1)
