@@ -16,7 +16,6 @@ psycopg select of the same rows.
 from __future__ import annotations
 
 import random
-import time
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
@@ -29,7 +28,17 @@ from policy_core.quoting import decide_renewal
 from policy_core.settlement import SECTIONS
 
 from .b1_apply import apply_kwargs
-from .common import Config, Measure, fresh_schema, make_runtime, median, qualified, row
+from .common import (
+    Config,
+    Measure,
+    fresh_schema,
+    interleaved,
+    latencies_ms,
+    make_runtime,
+    median,
+    qualified,
+    row,
+)
 from .proposals import fold
 from .snapshots import SnapshottingPolicyAdministration, as_of_read, write_snapshots
 
@@ -123,92 +132,78 @@ def run(cfg: Config, sizes: tuple[int, ...] | None = None) -> list[Measure]:
             am, bm = app.get_policy(pid, as_of=middle), as_of_read(snap_app, pid, middle)
             assert am.version == bm.version, (am.version, bm.version)
 
-            def lat(fn: Any, k: int = k) -> float:
-                xs = []
-                for _ in range(k):
-                    t = time.perf_counter()
-                    fn()
-                    xs.append((time.perf_counter() - t) * 1000)
-                return median(xs)  # type: ignore[return-value]
+            def lat(fn: Any, k: int = k) -> Any:
+                return lambda: median(latencies_ms(fn, k))
 
-            series: dict[str, list[float]] = {
-                k_: [] for k_ in ("product", "fold", "snap", "snap_mid", "current", "raw")
-            }
-            for _ in range(cfg.runs):
-                series["raw"].append(lat(lambda pid=pid: raw.execute(select, [pid], prepare=True).fetchall()))
-                series["product"].append(lat(lambda pid=pid, now=now: app.get_policy(pid, as_of=now)))
-                series["fold"].append(
-                    lat(lambda pid=pid, now=now: fold([e for e in app.history(pid) if e.timestamp <= now]))
-                )
-                series["snap"].append(lat(lambda pid=pid, now=now: as_of_read(snap_app, pid, now)))
-                series["snap_mid"].append(
-                    lat(lambda pid=pid, middle=middle: as_of_read(snap_app, pid, middle))
-                )
-                series["current"].append(lat(lambda pid=pid: snap_app.repository.get(pid)))
+            series = interleaved(
+                {
+                    "raw": lat(lambda pid=pid: raw.execute(select, [pid], prepare=True).fetchall()),
+                    "product": lat(lambda pid=pid, now=now: app.get_policy(pid, as_of=now)),
+                    "fold": lat(
+                        lambda pid=pid, now=now: fold([e for e in app.history(pid) if e.timestamp <= now])
+                    ),
+                    "snap": lat(lambda pid=pid, now=now: as_of_read(snap_app, pid, now)),
+                    "snap_mid": lat(lambda pid=pid, middle=middle: as_of_read(snap_app, pid, middle)),
+                    "current": lat(lambda pid=pid: snap_app.repository.get(pid)),
+                },
+                cfg.runs,
+            )
             cfg.say(f"  #6 {n} events: " + ", ".join(f"{k_} {median(v):.2f} ms" for k_, v in series.items()))
-            base = "raw psycopg select of the same rows"
             big = n == max(sizes) and n >= 5000
-            out.append(
-                row(
-                    6,
+            target = (f"<= {TARGET_MS:.0f} ms", lambda v, r: v <= TARGET_MS) if big else ("-", None)
+            # key, label, series, (target, met) or None, notes
+            specs: list[tuple[str, str, str, Any, str]] = [
+                (
                     f"asof_{n}",
                     f"as-of read, {n} events (product get_policy, snapshots every 100)",
-                    series["product"],
-                    "ms",
-                    baseline=base,
-                    baseline_runs=series["raw"],
-                    target=f"<= {TARGET_MS:.0f} ms with snapshots" if big else "-",
-                    met=(lambda v, r: v <= TARGET_MS) if big else None,
-                    notes="the product path: nearest snapshot at or before as_of, then the events after it",
-                )
-            )
-            out.append(
-                row(
-                    6,
+                    "product",
+                    (f"{target[0]} with snapshots" if big else "-", target[1]),
+                    "the product path: nearest snapshot at or before as_of, then the events after it",
+                ),
+                (
                     f"asof_fold_{n}",
                     f"as-of read, {n} events, no snapshots, direct fold (variant)",
-                    series["fold"],
-                    "ms",
-                    baseline=base,
-                    baseline_runs=series["raw"],
-                )
-            )
-            out.append(
-                row(
-                    6,
+                    "fold",
+                    None,
+                    "",
+                ),
+                (
                     f"asof_snap_{n}",
                     f"as-of read (now), {n} events, bench snapshot writer every 100 (variant)",
-                    series["snap"],
-                    "ms",
-                    baseline=base,
-                    baseline_runs=series["raw"],
-                    target=f"<= {TARGET_MS:.0f} ms" if big else "-",
-                    met=(lambda v, r: v <= TARGET_MS) if big else None,
-                    notes=f"{snaps} snapshots",
-                )
-            )
-            out.append(
-                row(
-                    6,
+                    "snap",
+                    target,
+                    f"{snaps} snapshots",
+                ),
+                (
                     f"asof_snap_mid_{n}",
                     f"as-of read (middle of history), {n} events, bench snapshot writer (variant)",
-                    series["snap_mid"],
-                    "ms",
-                    baseline=base,
-                    baseline_runs=series["raw"],
-                )
-            )
-            out.append(
-                row(
-                    6,
+                    "snap_mid",
+                    None,
+                    "",
+                ),
+                (
                     f"current_snap_{n}",
                     f"current read via snapshots (repository.get), {n} events",
-                    series["current"],
-                    "ms",
-                    baseline=base,
-                    baseline_runs=series["raw"],
+                    "current",
+                    None,
+                    "",
+                ),
+            ]
+            for key, label, name, goal, notes in specs:
+                out.append(
+                    row(
+                        6,
+                        key,
+                        label,
+                        series[name],
+                        "ms",
+                        baseline="raw psycopg select of the same rows",
+                        baseline_runs=series["raw"],
+                        target=goal[0] if goal else "-",
+                        met=goal[1] if goal else None,
+                        notes=notes,
+                    )
                 )
-            )
         raw.close()
         snap_app.close()
         rt.close()

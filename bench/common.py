@@ -109,6 +109,19 @@ def vacuum_analyze(db: Database, table: str = EVENTS) -> None:
         conn.execute(f"VACUUM (ANALYZE) {qualified(db, table)}")
 
 
+def analyze_schema(db: Database) -> None:
+    """ANALYZE every table of the benchmark's schema (the read models after a rebuild)."""
+    with psycopg.connect(db.dsn, autocommit=True) as conn:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", [db.schema]
+            ).fetchall()
+        ]
+        for name in names:
+            conn.execute(f'ANALYZE "{db.schema}"."{name}"')
+
+
 def count_events(db: Database) -> int:
     with psycopg.connect(db.dsn) as conn:
         return conn.execute(f"SELECT count(*) FROM {qualified(db)}").fetchone()[0]
@@ -157,6 +170,36 @@ def repeat(
         cfg.say(f"  {label} run {i + 1}: {value:.6g}")
         if give_up_after is not None and time.perf_counter() - started > give_up_after:
             break
+    return out
+
+
+def latencies_ms(fn: Callable[[], Any], k: int, *, warm_up: int = 0) -> list[float]:
+    """``k`` sequential calls of ``fn`` (after ``warm_up`` untimed ones), each one's wall time in ms."""
+    for _ in range(warm_up):
+        fn()
+    out = []
+    for _ in range(k):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def interleaved(
+    measures: dict[str, Callable[[], Any]],
+    runs: int,
+    *,
+    after_run: Callable[[int, dict[str, list[Any]]], None] | None = None,
+) -> dict[str, list[Any]]:
+    """Every measurement once per run, in the given order, run after run (so that the machine's
+    load falls on all of them alike); returns each one's results over the runs. ``after_run(r, so_far)``
+    after each run."""
+    out: dict[str, list[Any]] = {k: [] for k in measures}
+    for r in range(runs):
+        for k, fn in measures.items():
+            out[k].append(fn())
+        if after_run is not None:
+            after_run(r, out)
     return out
 
 
