@@ -71,7 +71,7 @@ def _declare_tables() -> None:
     from api import idempotency  # noqa: F401
     from scheduler import attempts, zengin_gateway  # noqa: F401
 
-    from . import application  # noqa: F401
+    from . import application, reporting  # noqa: F401
     from .audit import sealer  # noqa: F401
     from .personal_data import store  # noqa: F401
     from .projections import runner  # noqa: F401

@@ -10,8 +10,11 @@ No personal data: the holder's name, kana, address, contacts and bank account ar
 view, nor the member number (the key of the data subject); policies and claims are
 identified by their ids.
 
-The views are (re)created by ``policy-admin db init`` (and ``serve`` start-up) after the
-read models are prepared, and again by every blue/green rebuild of a view: the rebuild's
+The views are (re)created by the start-up step's table provider "reporting views"
+(``policy_core.ddl``: ``policy-admin db init``, ``serve`` start-up), after the read models' own
+provider, from the one column table below (``VIEWS``, which also writes ``docs/reporting.md``);
+preparing new read-model tables puts back the views it had to drop, and every blue/green
+rebuild of a view does too: the rebuild's
 swap drops the views that depend on the tables it replaces and recreates them in the
 same transaction, so a BI tool never sees a missing view. A view whose read model is not
 built at this code's version yet is skipped with a warning and made by the rebuild.
@@ -30,6 +33,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from .ddl import READ_MODELS, table_provider
 from .settlement import SECTIONS
 
 log = logging.getLogger("policy_core.reporting")
@@ -407,6 +411,20 @@ def install(cur: psycopg.Cursor[Any], live: str | None) -> list[str]:
     cur.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), role))
     cur.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(sql.Identifier(schema), role))
     return made
+
+
+@table_provider(
+    "reporting views",
+    tables=("<schema>_reporting views (VIEWS)", f"role {ROLE} and its grants"),
+    order=READ_MODELS + 1,
+)
+def create_reporting_views(runtime: Any) -> None:
+    """The reporting schema's views over the read models just prepared (none without them)."""
+    if getattr(runtime, "projections", None) is None:
+        return
+    with psycopg.connect(runtime.database.dsn, autocommit=True) as conn:
+        with conn.transaction(), conn.cursor() as cur:
+            install(cur, runtime.projections.schema)
 
 
 def drop_schema(cur: psycopg.Cursor[Any], live: str | None) -> None:

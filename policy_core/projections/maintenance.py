@@ -80,7 +80,8 @@ def prepare(conn: psycopg.Connection[Any], schema: str, views: Iterable[View]) -
                 create_tables(cur, schema, v)
             elif row.schema_version != v.schema_version():
                 stale.append(v)
-        reporting.install(cur, schema)
+        if created:  # put back the views dropped above (db init's "reporting views" makes them)
+            reporting.install(cur, schema)
     return stale
 
 

@@ -231,12 +231,12 @@ class ProjectionRunner(LogFollower):
 
 @table_provider(
     "read models",
-    tables=(tracking.TRACKING, "rm_* (every view's tables)", "<schema>_reporting views"),
+    tables=(tracking.TRACKING, "rm_* (every view's tables)"),
     order=READ_MODELS,
 )
 def create_read_models(runtime: Any) -> None:
-    """Every view's tables (rebuilding a view whose schema version changed) and the reporting
-    views; a runtime built without read models has none to make."""
+    """Every view's tables (rebuilding a view whose schema version changed); a runtime built
+    without read models has none to make (the reporting views: ``policy_core.reporting``)."""
     if runtime.projections is None:
         return
     with psycopg.connect(runtime.database.dsn, autocommit=True) as conn:

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.auth import parse_keys
 from api.main import create_app
-from policy_core import ddl
+from policy_core import ddl, reporting
 from policy_core.bootstrap import bootstrap
 from policy_core.calendar import TOKYO
 from policy_core.cli import main
@@ -52,14 +52,44 @@ def test_db_init_creates_every_declared_table_and_nothing_else_does(database, mo
     assert main(["db", "init"]) == 0
 
     names = {p.name for p in ddl.providers()}
-    assert {"event store", "read models", "api idempotency", "zengin requests", "audit chain"} <= names
+    assert {
+        "event store",
+        "read models",
+        "reporting views",
+        "api idempotency",
+        "zengin requests",
+        "audit chain",
+    } <= names
+    assert [p.name for p in ddl.providers()].index("reporting views") > [
+        p.name for p in ddl.providers()
+    ].index("read models")  # the views read the read models' tables
     declared = _declared_tables()
     assert {"policy_admin_events", "api_idempotency", "zengin_requests", "rm_tracking"} <= declared
     made = _tables(database)
     assert declared <= made
     assert any(t.startswith("rm_") and t != "rm_tracking" for t in made)  # every view's tables
+    views = _reporting_views(database)
+    assert views == {v.name for v in reporting.VIEWS}  # one view per documented table
+
+    # the views come from db init's own provider, not only from preparing new read-model tables:
+    # with the read models in place and the views gone, db init makes them again
+    with psycopg.connect(database.dsn, autocommit=True) as conn, conn.cursor() as cur:
+        reporting.drop_views(cur, database.schema)
+    assert _reporting_views(database) == set()
+    assert main(["db", "init"]) == 0
+    assert _reporting_views(database) == views
+
     assert main(["db", "init"]) == 0  # idempotent
     assert _tables(database) == made
+
+
+def _reporting_views(database: Any) -> set[str]:
+    with psycopg.connect(database.dsn) as conn:
+        rows = conn.execute(
+            "SELECT table_name FROM information_schema.views WHERE table_schema = %s",
+            [reporting.reporting_schema(database.schema)],
+        ).fetchall()
+    return {r[0] for r in rows}
 
 
 @pytest.fixture
