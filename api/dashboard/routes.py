@@ -714,27 +714,19 @@ def claims_page(request: Request, key: Viewer, scheme: SchemeQ = None, lang: Lan
             ],
             queries.claims_open_by_status_age(rm, scheme, today),
         ),
-        DataTable(
-            "by_cause",
-            t("by_cause"),
-            [
-                Col("cause", t("cause")),
-                Col("count", t("count"), "count", link=to_list(cause="cause")),
-                Col("open", t("open"), "count", link=to_list(cause="cause", open="1")),
-                Col("paid_total", t("paid_total"), "yen"),
-            ],
-            queries.claims_by(rm, scheme, "cause"),
-        ),
-        DataTable(
-            "by_industry",
-            t("by_industry"),
-            [
-                Col("industry", t("industry")),
-                Col("count", t("count"), "count", link=to_list(industry="industry")),
-                Col("open", t("open"), "count", link=to_list(industry="industry", open="1")),
-                Col("paid_total", t("paid_total"), "yen"),
-            ],
-            queries.claims_by(rm, scheme, "industry"),
+        *(
+            DataTable(
+                f"by_{dim}",
+                t(f"by_{dim}"),
+                [
+                    Col(dim, t(dim)),
+                    Col("count", t("count"), "count", link=to_list(**{dim: dim})),
+                    Col("open", t("open"), "count", link=to_list(**{dim: dim, "open": "1"})),
+                    Col("paid_total", t("paid_total"), "yen"),
+                ],
+                queries.claims_by(rm, scheme, dim),
+            )
+            for dim in ("cause", "industry")  # one table shape per breakdown of the claims
         ),
         DataTable(
             "paid_by_section",
