@@ -57,17 +57,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_up(port: int, path: str, timeout: float = 60.0) -> None:
+def _wait_up(port: int, path: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 180.0) -> None:
+    """Until the server answers (a loaded two-core machine starts four Python processes here)."""
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"server on {port} exited ({proc.returncode}): {err}")
         try:
             httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1.0)
             return
         except httpx.HTTPError:
             time.sleep(0.2)
-    raise RuntimeError(f"server on {port} did not start")
+    raise RuntimeError(f"server on {port} did not start in {timeout:.0f} s")
 
 
 def parse_wrk(text: str) -> dict[str, Any]:
@@ -189,14 +193,17 @@ def run(cfg: Config) -> list[Measure]:
                             [sys.executable, "-m", "bench.http_server", mode, str(port)],
                             env=env,
                             stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE,
+                            # a file, not a pipe: a pipe nobody reads would stall a server that logs
+                            stderr=(tmp / f"{mode}.stderr").open("wb"),
                         )
                     )
                     servers[mode] = port
-                for mode, port in servers.items():
+                for (mode, port), proc in zip(servers.items(), procs, strict=True):
                     _wait_up(
                         port,
                         "/bare/00000000-0000-0000-0000-000000000000" if mode == "bare" else "/api/v1/healthz",
+                        proc,
+                        tmp / f"{mode}.stderr",
                     )
                 pol = str(tmp / "policies.txt")
                 get_limits = _lua(pol, "GET", "/api/v1/policies/", "/limits", "random")

@@ -56,11 +56,14 @@ def build(mode: str) -> Any:
     from policy_core.database import Database
     from policy_core.settings import Settings
 
+    from .datagen import BENCH_MASTER_KEY
+
     settings = Settings(
         DATABASE_URL=dsn,
         POLICY_DB_SCHEMA=schema,
         # the bench runtime's directory: its master key and key-id secret (as `serve` shares them)
         POLICY_DATA_DIR=os.environ.get("BENCH_DATA_DIR") or tempfile.mkdtemp(),
+        POLICY_MASTER_KEY=BENCH_MASTER_KEY,  # as every bench runtime (bench.common.make_runtime)
         POLICY_RUN_PROJECTIONS="false",
         POLICY_RUN_SCHEDULER="false",
     )
