@@ -44,8 +44,9 @@ def get_claim(claim_id: UUID, app: AppDep, key: Reader, as_of: AsOf = None) -> d
 
 
 @router.get("/claims/{claim_id}/events")
-def claim_events(claim_id: UUID, app: AppDep, key: Reader) -> dict[str, Any]:
-    return {"items": [event_view(e) for e in app.history(claim_id, cls=Claim)]}
+def claim_events(claim_id: UUID, app: AppDep, key: Reader, as_of: AsOf = None) -> dict[str, Any]:
+    """Every event in order; ``as_of``: those the system had recorded at that moment."""
+    return {"items": [event_view(e) for e in app.history(claim_id, cls=Claim, as_of=as_of)]}
 
 
 @router.post("/claims/{claim_id}/losses")

@@ -68,8 +68,9 @@ def get_policy(policy_id: UUID, app: AppDep, key: Reader, as_of: AsOf = None) ->
 
 
 @router.get("/policies/{policy_id}/events")
-def policy_events(policy_id: UUID, app: AppDep, key: Reader) -> dict[str, Any]:
-    return {"items": [event_view(e) for e in app.history(policy_id, cls=Policy)]}
+def policy_events(policy_id: UUID, app: AppDep, key: Reader, as_of: AsOf = None) -> dict[str, Any]:
+    """Every event in order; ``as_of``: those the system had recorded at that moment."""
+    return {"items": [event_view(e) for e in app.history(policy_id, cls=Policy, as_of=as_of)]}
 
 
 class SectionLimit(BaseModel):

@@ -20,7 +20,7 @@ from ..aggregates.claim import Claim
 from ..aggregates.policy import Policy
 from ..errors import NotFound
 from ..store import collector_paused
-from .common import fold
+from .common import aware, fold
 
 if TYPE_CHECKING:
     from ..application import PolicyAdministration
@@ -34,9 +34,17 @@ def get_claim(app: PolicyAdministration, claim_id: UUID, *, as_of: datetime | No
     return app._read(Claim, claim_id, as_of)
 
 
-def history(app: PolicyAdministration, aggregate_id: UUID, *, cls: type | None = None) -> list[Any]:
-    """Every event of one aggregate, in order (the auditor's replay)."""
-    return app._history(aggregate_id, cls=cls)
+def history(
+    app: PolicyAdministration, aggregate_id: UUID, *, cls: type | None = None, as_of: datetime | None = None
+) -> list[Any]:
+    """Every event of one aggregate, in order (the auditor's replay); with ``as_of``, those
+    recorded at or before that moment (NotFound if the aggregate did not exist then, as the
+    read of its state answers)."""
+    if as_of is None:
+        return app._history(aggregate_id, cls=cls)
+    app._read(cls or Policy, aggregate_id, as_of)  # checks the moment; NotFound before it existed
+    moment = aware(as_of, "as_of")
+    return [e for e in app._history(aggregate_id, cls=cls) if e.timestamp <= moment]
 
 
 def get_policies(

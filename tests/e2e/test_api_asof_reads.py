@@ -1,10 +1,12 @@
 """As-of on the reads other issues added (issue 13, "add as-of to every new read"): the claim's
 reserves, incurred, payments and recoveries due, the policy's reinstatement state and its
-endorsements, each as the system had recorded them at an earlier moment (figures computed by
-hand), and each equal to the current answer when ``as_of`` is now."""
+endorsements, the policy's and the claim's events, each as the system had recorded them at an
+earlier moment (figures computed by hand), and each equal to the current answer when ``as_of``
+is now."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from tests.conftest import FIXED_NOW
@@ -57,6 +59,15 @@ def test_claim_reserves_incurred_payments_and_recoveries_as_of(client, runtime):
     # on them: 500,000 to recover on basic liability.
     assert current["recoveries_due"]["liability_basic"] == current["recoveries_due_total"] == 500_000
     assert _get(client, f"/claims/{cid}", NOW) == current
+    # the claim's events as recorded then: up to the payment, not the correction
+    events = _get(client, f"/claims/{cid}/events")["items"]
+    then_events = _get(client, f"/claims/{cid}/events", paid_at)["items"]
+    assert 0 < len(then_events) < len(events) and then_events == events[: len(then_events)]
+    assert "ClaimPaid" in [e["type"] for e in then_events]
+    recorded = [datetime.fromisoformat(e["recorded_at"].replace("Z", "+00:00")) for e in events]
+    paid_moment = datetime.fromisoformat(paid_at)
+    assert all((t <= paid_moment) == (i < len(then_events)) for i, t in enumerate(recorded))
+    assert _get(client, f"/claims/{cid}/events", NOW)["items"] == events
 
 
 def test_reinstatement_state_and_endorsements_as_of(client, runtime):
@@ -87,6 +98,12 @@ def test_reinstatement_state_and_endorsements_as_of(client, runtime):
     assert reinstated["status"] == "active" and reinstated["cancelled_at"] is None
     assert _get(client, f"/policies/{pid}", NOW) == reinstated
 
+    events = _get(client, f"/policies/{pid}/events")["items"]
+    then_events = [e["type"] for e in _get(client, f"/policies/{pid}/events", cancelled_at)["items"]]
+    assert then_events[-1] == "Cancelled" and "Reinstated" not in then_events
+    assert "Reinstated" in [e["type"] for e in events]
+    assert _get(client, f"/policies/{pid}/events", NOW)["items"] == events
+
     endorsements = f"/policies/{pid}/endorsements"
     assert _get(client, endorsements, cancelled_at)["items"] == []
     now = _get(client, endorsements)
@@ -97,3 +114,5 @@ def test_reinstatement_state_and_endorsements_as_of(client, runtime):
     )  # before the policy existed: as the policy read answers
     assert before.status_code == 404
     assert client.get(f"/api/v1{endorsements}", headers=AU, params={"as_of": "2026-01-01"}).status_code == 422
+    early = {"as_of": "2026-01-01T00:00:00+09:00"}
+    assert client.get(f"/api/v1/policies/{pid}/events", headers=AU, params=early).status_code == 404
