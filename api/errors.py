@@ -66,6 +66,27 @@ def unavailable(request: Request, exc: BaseException) -> JSONResponse:
     return response
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method the OpenAPI document lists at the request's path (a path's methods are
+    separate routes, so the router's own 405 names only one of them); GET off the document."""
+    import re
+
+    table = getattr(request.app.state, "allowed_methods", None)
+    if table is None:
+        table = []
+        for path, ops in request.app.openapi().get("paths", {}).items():
+            pattern = "^" + re.sub(r"\\{[^/]+\\}", "[^/]+", re.escape(path)) + "$"
+            table.append((re.compile(pattern), {m.upper() for m in ops}))
+        request.app.state.allowed_methods = table
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for regex, found in table:
+        if regex.match(path):
+            methods |= found
+    methods = methods or {"GET"}
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
@@ -95,6 +116,8 @@ def install(app: FastAPI) -> None:
         response = problem(exc.status_code, code, str(exc.detail))
         if exc.status_code == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(request)
         return response
 
     @app.exception_handler(Exception)

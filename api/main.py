@@ -14,11 +14,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from policy_core.bootstrap import Runtime
 from policy_core.settings import Settings
 
-from . import dashboard, errors
+from . import dashboard, errors, openapi
 from .auth import ApiKey, load_or_create_keys, load_or_create_secret, parse_keys
 from .dbgate import DatabaseGate, DatabaseGateMiddleware
 from .idempotency import IdempotencyMiddleware
@@ -70,13 +71,20 @@ def create_app(
         finally:
             gate.stop()
 
-    app = FastAPI(
+    # /docs and /redoc from the assets packaged in fastapi-offline: they work without a CDN.
+    app: FastAPI = FastAPIOffline(
         title="policy-admin",
         version="0.1.0",
-        description="Group personal-information leakage liability insurance: policies, premiums, claims.",
+        description=(
+            "Group personal-information leakage liability insurance: policies, premiums, claims. "
+            "Money is integer yen; every moment is ISO 8601 at the Tokyo offset (+09:00); errors are "
+            "RFC 9457 problem+json; lists and reports answer CSV on `Accept: text/csv`."
+        ),
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
     )
     errors.install(app)
+    openapi.install(app)
     app.add_middleware(
         IdempotencyMiddleware,
         ttl_hours=settings.idempotency_ttl_hours,
@@ -86,12 +94,15 @@ def create_app(
 
     health = APIRouter(tags=["health"])
 
-    @health.get("/healthz")
+    @health.get("/healthz", summary="Liveness")
     def healthz() -> dict[str, str]:
+        """The process answers (no database needed, no key)."""
         return {"status": "ok"}
 
-    @health.get("/readyz")
+    @health.get("/readyz", summary="Readiness", responses={503: {"description": "not ready"}})
     def readyz() -> Any:
+        """The database answers and every read model is built, not failing and not far behind
+        (each view's position, head, lag and last error); 503 otherwise."""
         rt: Runtime = app.state.runtime
         try:
             with rt.database.connect() as conn:

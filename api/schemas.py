@@ -9,6 +9,7 @@ types (``Text``, ``Name``, ``LongText``, ``Timestamp``, ``Day``, ``Yen``) for ne
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -30,7 +31,7 @@ from policy_core.errors import DomainError
 MAX_YEN = bounds.MAX_YEN
 
 
-def _text_check(*, max_len: int, required: bool, multiline: bool = False) -> AfterValidator:
+def _text_check(*, max_len: int, required: bool, multiline: bool = False) -> Any:
     def check(value: str) -> str:
         try:
             bounds.clean_text(value, "value", max_len=max_len, required=required, multiline=multiline)
@@ -39,6 +40,40 @@ def _text_check(*, max_len: int, required: bool, multiline: bool = False) -> Aft
         return value
 
     return AfterValidator(check)
+
+
+def _ranges(codes: list[int]) -> str:
+    out, i = [], 0
+    while i < len(codes):
+        j = i
+        while j + 1 < len(codes) and codes[j + 1] == codes[j] + 1:
+            j += 1
+        out.append(f"\\u{codes[i]:04x}" + (f"-\\u{codes[j]:04x}" if j > i else ""))
+        i = j + 1
+    return "".join(out)
+
+
+def _text_pattern(*, multiline: bool, required: bool) -> str:
+    """The text check as a pattern (the Basic Multilingual Plane's Cc, Cf and surrogates refused;
+    with ``required``, at least one character that is not white space), so that the schema says
+    what the server refuses."""
+    bad = [
+        c
+        for c in range(0x10000)
+        if (unicodedata.category(chr(c)) in ("Cc", "Cf") and not (multiline and chr(c) in "\n\t"))
+        or 0xD800 <= c <= 0xDFFF
+    ]
+    allowed = f"[^{_ranges(bad)}]"
+    if not required:
+        return f"^{allowed}*$"
+    spaces = [c for c in range(0x10000) if chr(c).isspace() and c not in bad]
+    solid = f"[^{_ranges(sorted(bad + spaces))}]"
+    return f"^{allowed}*{solid}{allowed}*$"
+
+
+def _pattern(*, multiline: bool = False, required: bool = False) -> Any:
+    """The pattern in the schema only: the validator (``_text_check``) is what refuses."""
+    return Field(json_schema_extra={"pattern": _text_pattern(multiline=multiline, required=required)})
 
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -63,39 +98,63 @@ def _iso_moment(value: Any) -> Any:
     return value
 
 
+def _integral(value: Any) -> Any:
+    """JSON Schema's ``integer`` includes ``1.0``: an integral number is taken as that integer (a
+    fraction such as 1.5 and text such as "100" are still refused)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Integral = BeforeValidator(_integral)
+
 # Spelled out (not built by a function) so that type checkers read them as types.
-Yen = Annotated[StrictInt, Field(ge=0, le=MAX_YEN, description="integer yen")]
+Yen = Annotated[StrictInt, Integral, Field(ge=0, le=MAX_YEN, description="integer yen")]
 AnnualSales = Annotated[
-    StrictInt, Field(ge=0, le=bounds.MAX_ANNUAL_SALES, description="declared annual sales, integer yen")
+    StrictInt,
+    Integral,
+    Field(ge=0, le=bounds.MAX_ANNUAL_SALES, description="declared annual sales, integer yen"),
 ]
 LiabilityLimit = Annotated[
-    StrictInt, Field(ge=0, le=bounds.MAX_LIABILITY_LIMIT, description="plan E liability limit, integer yen")
+    StrictInt,
+    Integral,
+    Field(ge=0, le=bounds.MAX_LIABILITY_LIMIT, description="plan E liability limit, integer yen"),
 ]
 LossAmount = Annotated[
-    StrictInt, Field(ge=0, le=bounds.MAX_LOSS_ITEM_YEN, description="one loss item, integer yen")
+    StrictInt, Integral, Field(ge=0, le=bounds.MAX_LOSS_ITEM_YEN, description="one loss item, integer yen")
 ]
-People = Annotated[StrictInt, Field(ge=0, le=bounds.MAX_PEOPLE, description="a number of individuals")]
+People = Annotated[
+    StrictInt, Integral, Field(ge=0, le=bounds.MAX_PEOPLE, description="a number of individuals")
+]
 Recipients = Annotated[
-    StrictInt, Field(ge=1, le=bounds.MAX_PEOPLE, description="individuals who received it")
+    StrictInt, Integral, Field(ge=1, le=bounds.MAX_PEOPLE, description="individuals who received it")
 ]
 
-Text = Annotated[str, Field(max_length=bounds.MAX_TEXT), _text_check(max_len=bounds.MAX_TEXT, required=False)]
+Text = Annotated[
+    str, Field(max_length=bounds.MAX_TEXT), _pattern(), _text_check(max_len=bounds.MAX_TEXT, required=False)
+]
 Name = Annotated[
-    str, Field(min_length=1, max_length=bounds.MAX_TEXT), _text_check(max_len=bounds.MAX_TEXT, required=True)
+    str,
+    Field(min_length=1, max_length=bounds.MAX_TEXT),
+    _pattern(required=True),
+    _text_check(max_len=bounds.MAX_TEXT, required=True),
 ]
 LongText = Annotated[
     str,
     Field(max_length=bounds.MAX_LONG_TEXT),
+    _pattern(multiline=True),
     _text_check(max_len=bounds.MAX_LONG_TEXT, required=False, multiline=True),
 ]
 Message = Annotated[
     str,
     Field(min_length=1, max_length=bounds.MAX_MESSAGE),
+    _pattern(multiline=True, required=True),
     _text_check(max_len=bounds.MAX_MESSAGE, required=True, multiline=True),
 ]
 MemberNumber = Annotated[
     str,
     Field(min_length=1, max_length=bounds.MAX_MEMBER_NUMBER),
+    _pattern(required=True),
     _text_check(max_len=bounds.MAX_MEMBER_NUMBER, required=True),
 ]
 Day = Annotated[date, BeforeValidator(_iso_day)]
@@ -103,15 +162,79 @@ Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_moment)]
 Enrollment = Literal["regular", "mid_term"]
 
 
+# ---------------------------------------------------------------- closed sets, as enums in the schema
+def _closed(values: Any, description: str, example: str | None = None) -> Any:
+    """A string of a closed set: listed as an ``enum`` in the OpenAPI document, checked by the
+    domain (which answers 422 or 404 with its own problem code for a value outside it)."""
+    values = sorted(dict.fromkeys(values))
+    extra: dict[str, Any] = {"enum": values}
+    return Field(description=description, json_schema_extra=extra, examples=[example or values[0]])
+
+
+def _schemes() -> list[str]:
+    from policy_core.scheme import all_schemes
+
+    return [s.key for s in all_schemes()]
+
+
+def _plans() -> list[str]:
+    from policy_core.scheme import all_schemes
+
+    return [p for s in all_schemes() for p in s.plans]
+
+
+def _industries() -> list[str]:
+    from policy_core.scheme import all_schemes
+
+    return [i for s in all_schemes() for i in s.industries]
+
+
+from policy_core import settlement as _settlement  # noqa: E402
+
+SCHEME_KEYS = _schemes()
+PLAN_KEYS = _plans()
+INDUSTRY_KEYS = _industries()
+CAUSES = list(_settlement.CAUSES)
+LOSS_CATEGORIES = [*_settlement.LIABILITY_CATEGORIES, *_settlement.EXPENSE_CATEGORIES]
+DENIAL_REASONS = list(_settlement.DENIAL_REASONS)
+POLICY_STATUSES = ["applied", "active", "lapsed", "cancelled", "expired"]
+CLAIM_STATUSES = ["reported", "assessed", "paid", "denied", "closed"]
+
+SchemeKey = Annotated[Text, _closed(SCHEME_KEYS, "the scheme (制度) key", "chuokai")]
+PlanKey = Annotated[Text, _closed(PLAN_KEYS, "the plan (A..E); plan E takes a liability_limit", "B")]
+IndustryKey = Annotated[Text, _closed(INDUSTRY_KEYS, "the member's industry (業種)", "printing")]
+CauseKey = Annotated[Text, _closed(CAUSES, "how the information leaked", "insider")]
+LossCategory = Annotated[Text, _closed(LOSS_CATEGORIES, "what the loss item is", "damages")]
+DenialReason = Annotated[Text, _closed(DENIAL_REASONS, "why the claim is not covered")]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class QuoteRequest(Strict):
-    scheme: Text
-    industry: Text
+    """A quote (seed: chuokai plan B clinic, 300,000,000 yen sales → 150,000 yen a year)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "scheme": "chuokai",
+                    "industry": "clinic",
+                    "annual_sales": 300_000_000,
+                    "plan": "B",
+                    "network_rider": False,
+                    "application_date": "2026-01-10",
+                }
+            ]
+        },
+    )
+
+    scheme: SchemeKey
+    industry: IndustryKey
     annual_sales: AnnualSales
-    plan: Text
+    plan: PlanKey
     liability_limit: LiabilityLimit | None = None
     network_rider: StrictBool = False
     application_date: Day
@@ -136,6 +259,33 @@ class BankAccountIn(Strict):
 
 
 class PolicyApplication(QuoteRequest):
+    """An application (seed 003: chuokai plan B, printing, 200,000,000 yen sales → 100,000 yen)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "scheme": "chuokai",
+                    "member_number": "M-100",
+                    "holder": {"name": "山田印刷株式会社"},
+                    "industry": "printing",
+                    "annual_sales": 200_000_000,
+                    "plan": "B",
+                    "network_rider": False,
+                    "bank_account": {
+                        "bank_code": "0001",
+                        "branch_code": "001",
+                        "account_type": "ordinary",
+                        "account_number": "1234567",
+                        "holder_kana": "ﾔﾏﾀﾞ ｲﾝｻﾂ(ｶ",
+                    },
+                    "application_date": "2026-01-10",
+                }
+            ]
+        },
+    )
+
     member_number: MemberNumber
     holder: HolderIn
     bank_account: BankAccountIn
@@ -157,10 +307,12 @@ class SalesDeclaration(Strict):
 
 
 class ClaimReport(Strict):
+    """An incident report (seed 003: an employee sold a customer list of 3,000 records)."""
+
     policy_id: UUID
     occurred_at: Timestamp
     discovered_at: Timestamp
-    cause: Text
+    cause: CauseKey
     records_affected: People
     description: LongText = ""
     own_staff_information: StrictBool = False
@@ -168,18 +320,36 @@ class ClaimReport(Strict):
 
 
 class LossItemIn(Strict):
-    category: Text
+    category: LossCategory
     risk: Literal["basic", "recourse"]
     amount: LossAmount
     recipients: Recipients | None = None
 
 
 class LossAssessment(Strict):
+    """Assessed loss items in yen (seed 003: 43,900,000 yen payable after limits)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {"category": "damages", "risk": "basic", "amount": 37_000_000},
+                        {"category": "defence_costs", "risk": "basic", "amount": 2_000_000},
+                        {"category": "condolence", "risk": "basic", "amount": 1_000_000, "recipients": 2000},
+                        {"category": "advertising", "risk": "basic", "amount": 5_000_000},
+                    ]
+                }
+            ]
+        },
+    )
+
     items: Annotated[list[LossItemIn], Field(min_length=1, max_length=bounds.MAX_LOSS_ITEMS_PER_REQUEST)]
 
 
 class ClaimDenial(Strict):
-    reason: Text
+    reason: DenialReason
     message: Message
 
 
@@ -188,6 +358,12 @@ class ClaimClosure(Strict):
 
 
 class RunDueRequest(Strict):
+    """Run what is due up to a moment (seed 003: cover started, premium debited 27 April 2026)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"as_of": "2026-05-01T12:00:00+09:00"}]}
+    )
+
     as_of: Timestamp
 
 
@@ -239,7 +415,7 @@ class HolderChange(Strict):
 class EndorsementChanges(Strict):
     holder: HolderChange | None = None
     bank_account: BankAccountIn | None = None
-    plan: Text | None = None
+    plan: PlanKey | None = None
     liability_limit: LiabilityLimit | None = None
     network_rider: StrictBool | None = None
     annual_sales: AnnualSales | None = None
@@ -260,7 +436,9 @@ def _filter_query() -> Any:
 #: A text filter of a list (query string): the same text check as bodies (a NUL, a control or a
 #: format character is refused with 422 before it reaches the database). Every text query
 #: parameter is one of these (``tests/e2e/test_api_contract.py`` walks the spec to check).
-FilterText = Annotated[str | None, _filter_query(), _text_check(max_len=bounds.MAX_TEXT, required=False)]
+FilterText = Annotated[
+    str | None, _filter_query(), _pattern(), _text_check(max_len=bounds.MAX_TEXT, required=False)
+]
 
 
 def _required_query() -> Any:
@@ -270,7 +448,9 @@ def _required_query() -> Any:
 
 
 #: A required text query parameter, checked as ``FilterText``.
-QueryText = Annotated[str, _required_query(), _text_check(max_len=bounds.MAX_TEXT, required=True)]
+QueryText = Annotated[
+    str, _required_query(), _pattern(required=True), _text_check(max_len=bounds.MAX_TEXT, required=True)
+]
 
 
 def _path_text() -> Any:
@@ -280,4 +460,6 @@ def _path_text() -> Any:
 
 
 #: A text path parameter, checked as ``FilterText``.
-PathText = Annotated[str, _path_text(), _text_check(max_len=bounds.MAX_TEXT, required=True)]
+PathText = Annotated[
+    str, _path_text(), _pattern(required=True), _text_check(max_len=bounds.MAX_TEXT, required=True)
+]

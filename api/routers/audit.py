@@ -15,7 +15,7 @@ from policy_core.scheme import get_scheme
 from ..auth import ApiKey
 from ..deps import Operator, Reader, RuntimeDep, require
 from ..presenters import event_view
-from ..schemas import FilterText, Strict
+from ..schemas import FilterText, SchemeKey, Strict
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -42,7 +42,7 @@ def checkpoints(
 
 
 class ClosingRequest(Strict):
-    scheme: Annotated[str, Field(min_length=1, max_length=50)]
+    scheme: SchemeKey
     year: Annotated[int, Field(ge=2000, le=2200)]
 
 

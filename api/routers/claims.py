@@ -33,6 +33,8 @@ def claim_location(claim_id: UUID, *rest: object) -> str:
 
 @router.post("/claims", status_code=201)
 def report_claim(body: ClaimReport, app: AppDep, key: Operator, response: Response) -> dict[str, Any]:
+    """Report an incident (事故報告) on a policy: recorded even when outside cover (then denied with the
+    reason). 201 with ``Location``."""
     cid = app.report_incident(**body.model_dump(), record_if_outside_cover=True, actor=key.actor())
     response.headers["Location"] = claim_location(cid)
     return claim_view(app.get_claim(cid))
@@ -40,17 +42,21 @@ def report_claim(body: ClaimReport, app: AppDep, key: Operator, response: Respon
 
 @router.get("/claims/{claim_id}")
 def get_claim(claim_id: UUID, app: AppDep, key: Reader, as_of: AsOf = None) -> dict[str, Any]:
+    """The claim as recorded (``as_of``: as the system knew it then): losses, paid, reserve,
+    incurred and recoveries per section (yen), payments."""
     return claim_view(app.get_claim(claim_id, as_of=as_of))
 
 
 @router.get("/claims/{claim_id}/events")
 def claim_events(claim_id: UUID, app: AppDep, key: Reader, as_of: AsOf = None) -> dict[str, Any]:
-    """Every event in order; ``as_of``: those the system had recorded at that moment."""
+    """Every recorded event of the claim, oldest first, with actor metadata; ``as_of``: those the
+    system had recorded at that moment."""
     return {"items": [event_view(e) for e in app.history(claim_id, cls=Claim, as_of=as_of)]}
 
 
 @router.post("/claims/{claim_id}/losses")
 def assess_losses(claim_id: UUID, body: LossAssessment, app: AppDep, key: Operator) -> dict[str, Any]:
+    """Add assessed loss items (yen; condolence with the number of recipients)."""
     app.assess_losses(claim_id, [i.model_dump() for i in body.items], actor=key.actor())
     return claim_view(app.get_claim(claim_id))
 
@@ -65,6 +71,9 @@ def _paid_at(app: Any, claim_id: UUID) -> dict[int, Any]:
 
 @router.post("/claims/{claim_id}/payments", status_code=201)
 def pay_claim(claim_id: UUID, app: AppDep, key: Operator, response: Response) -> dict[str, Any]:
+    """Pay what newly became payable, decided section by section (condolence cap, deductible,
+    coinsurance, per-accident and period limits) and recorded with the explanation; 201 with
+    ``Location`` of the payment. 409 when the premium is not collected or nothing is payable."""
     payment = app.pay_claim(claim_id, actor=key.actor())
     number = payment["payment_number"]
     response.headers["Location"] = claim_location(claim_id, "payments", number)
@@ -101,12 +110,14 @@ def settlement_preview(claim_id: UUID, app: AppDep, key: Reader) -> dict[str, An
 
 @router.post("/claims/{claim_id}/denial")
 def deny_claim(claim_id: UUID, body: ClaimDenial, app: AppDep, key: Operator) -> dict[str, Any]:
+    """Deny the claim with a reason from the closed set and a message to the member."""
     app.deny_claim(claim_id, reason=body.reason, message=body.message, actor=key.actor())
     return claim_view(app.get_claim(claim_id))
 
 
 @router.post("/claims/{claim_id}/closure")
 def close_claim(claim_id: UUID, body: ClaimClosure, app: AppDep, key: Operator) -> dict[str, Any]:
+    """Close the claim (its reserve is released)."""
     app.close_claim(claim_id, reason=body.reason, actor=key.actor())
     return claim_view(app.get_claim(claim_id))
 
@@ -124,6 +135,8 @@ def set_reserve(claim_id: UUID, body: ReserveRequest, app: AppDep, key: Operator
 def reverse_payment(
     claim_id: UUID, number: PaymentNumber, body: Correction, app: AppDep, key: Operator, response: Response
 ) -> dict[str, Any]:
+    """Reverse one payment in full (the claim's and the period's paid limits are restored); 201 with
+    ``Location`` of the reversed payment."""
     payment = app.reverse_payment(claim_id, number, reason=body.reason, actor=key.actor())
     response.headers["Location"] = claim_location(claim_id, "payments", number)
     return {
@@ -140,6 +153,8 @@ def correct_loss(
     app: AppDep,
     key: Operator,
 ) -> dict[str, Any]:
+    """Correct a loss item's amount (yen) or recipients; a payment already made on it leaves a
+    recovery due."""
     app.correct_loss(
         claim_id, item, amount=body.amount, recipients=body.recipients, reason=body.reason, actor=key.actor()
     )
@@ -150,11 +165,13 @@ def correct_loss(
 def withdraw_loss(
     claim_id: UUID, item: Annotated[int, Path(ge=1, le=100_000)], body: Correction, app: AppDep, key: Operator
 ) -> dict[str, Any]:
+    """Withdraw a loss item; a payment already made on it leaves a recovery due."""
     app.withdraw_loss(claim_id, item, reason=body.reason, actor=key.actor())
     return claim_view(app.get_claim(claim_id))
 
 
 @router.post("/claims/{claim_id}/reopening")
 def reopen_claim(claim_id: UUID, body: Correction, app: AppDep, key: Operator) -> dict[str, Any]:
+    """Reopen a closed or denied claim."""
     app.reopen_claim(claim_id, reason=body.reason, actor=key.actor())
     return claim_view(app.get_claim(claim_id))

@@ -48,6 +48,8 @@ def quote_view(decision: Any) -> dict[str, Any]:
 
 @router.post("/quotes", status_code=200)
 def create_quote(body: QuoteRequest, app: AppDep, key: Operator) -> dict[str, Any]:
+    """The premium (yen) and the terms a policy would get: cover dates (Asia/Tokyo), months, debit
+    date, limits and deductible (yen), the rating breakdown and tariff version. Records nothing."""
     return quote_view(app.quote(**body.model_dump()))
 
 
@@ -55,6 +57,8 @@ def create_quote(body: QuoteRequest, app: AppDep, key: Operator) -> dict[str, An
 def apply_for_policy(
     body: PolicyApplication, app: AppDep, key: Operator, response: Response
 ) -> dict[str, Any]:
+    """Record an application (加入申込): the period is decided and recorded (tariff, limits, debit
+    date). 201 with ``Location``. The bank account number is masked in every answer."""
     data = body.model_dump()
     data["holder"] = {k: v for k, v in data["holder"].items() if v is not None}
     pid = app.apply(**data, actor=key.actor())
@@ -64,12 +68,15 @@ def apply_for_policy(
 
 @router.get("/policies/{policy_id}")
 def get_policy(policy_id: UUID, app: AppDep, key: Reader, as_of: AsOf = None) -> dict[str, Any]:
+    """The policy as recorded (``as_of``: as the system knew it then), every period with its limits,
+    paid and remaining per section (yen)."""
     return policy_view(app.get_policy(policy_id, as_of=as_of))
 
 
 @router.get("/policies/{policy_id}/events")
 def policy_events(policy_id: UUID, app: AppDep, key: Reader, as_of: AsOf = None) -> dict[str, Any]:
-    """Every event in order; ``as_of``: those the system had recorded at that moment."""
+    """Every recorded event of the policy, oldest first, with actor metadata; bank account numbers
+    masked; ``as_of``: those the system had recorded at that moment."""
     return {"items": [event_view(e) for e in app.history(policy_id, cls=Policy, as_of=as_of)]}
 
 
@@ -153,6 +160,8 @@ def policy_limits(
 
 @router.post("/policies/{policy_id}/cancellation")
 def cancel_policy(policy_id: UUID, body: CancellationRequest, app: AppDep, key: Operator) -> dict[str, Any]:
+    """Cancel from an effective date (return premium per the scheme's short-rate rules), or void
+    from inception (``void``: a first period with no claim)."""
     app.cancel(
         policy_id, effective_date=body.effective_date, reason=body.reason, void=body.void, actor=key.actor()
     )
@@ -265,6 +274,8 @@ def reinstate_policy(policy_id: UUID, body: Correction, app: AppDep, key: Operat
 def non_renewal(
     policy_id: UUID, app: AppDep, key: Operator, body: NonRenewalRequest | None = None
 ) -> dict[str, Any]:
+    """Record the member's notice not to renew (default: received today, Asia/Tokyo); the policy
+    expires at the end of the period."""
     received_on = (body.received_on if body else None) or app.clock().astimezone(TOKYO).date()
     app.give_non_renewal_notice(policy_id, received_on=received_on, actor=key.actor())
     return policy_view(app.get_policy(policy_id))
@@ -272,6 +283,7 @@ def non_renewal(
 
 @router.post("/policies/{policy_id}/sales-declarations")
 def declare_sales(policy_id: UUID, body: SalesDeclaration, app: AppDep, key: Operator) -> dict[str, Any]:
+    """Record a new declaration of annual sales (yen) for the next renewal's rating."""
     app.declare_sales(
         policy_id, annual_sales=body.annual_sales, declared_on=body.declared_on, actor=key.actor()
     )

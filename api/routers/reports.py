@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -14,7 +14,7 @@ from policy_core.usecases.common import aware
 
 from ..deps import Lister, Operator, RuntimeDep
 from ..presenters import tokyo
-from ..schemas import AsOf, FilterText, QueryText, RunDueRequest
+from ..schemas import AsOf, Day, FilterText, QueryText, RunDueRequest
 from ..tabular import CSV_200, answer
 
 router = APIRouter()
@@ -58,10 +58,13 @@ def list_policies(
     number: ShortText = None,
     holder_name: ShortText = None,
     in_arrears: bool | None = None,
-    next_debit_on_or_before: date | None = None,
+    next_debit_on_or_before: Day | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
+    """Policies from the policies read model (``position``: the log position it stands at), filtered
+    and paged. The holder's name only for the operator and auditor roles. CSV on ``Accept:
+    text/csv``."""
     filters = {
         "scheme": scheme,
         "status": status,
@@ -102,6 +105,8 @@ def list_claims(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
+    """Claims from the claims read model, filtered and paged; amounts in yen. CSV on ``Accept:
+    text/csv``."""
     items = _rows(
         rt.read_models.list_claims(
             policy_id=policy_id, status=status, number=number, limit=limit, offset=offset
@@ -161,6 +166,10 @@ def collections(
 
 @router.post("/operations/run-due", tags=["operations"])
 def run_due(body: RunDueRequest, rt: RuntimeDep, key: Operator) -> dict[str, Any]:
+    """Run every job due up to ``as_of`` (not in the future): activations, direct debits (Zengin
+    result codes), lapses, renewals, expiries, erasures. Single-flight across the API, the CLI and
+    the scheduler: a second caller waits (bounded), then 409 ``run_in_progress`` with ``Retry-
+    After``."""
     if body.as_of > rt.clock.now():
         raise InvalidInput(f"as_of {body.as_of.isoformat()} is in the future", code="as_of_in_future")
     # single-flight: a run going on elsewhere is waited for (bounded), then 409 run_in_progress

@@ -21,7 +21,7 @@ from policy_core.scheme import load_scheme
 from policy_core.usecases.risk_assessments import MAX_ANSWERS, MAX_EMPLOYEES, MAX_RECORDS
 
 from ..deps import AppDep, Lister, Operator, Reader
-from ..schemas import Day, FilterText, MemberNumber, Strict, Text
+from ..schemas import Day, FilterText, IndustryKey, Integral, MemberNumber, SchemeKey, Strict
 
 router = APIRouter(tags=["risk assessments"])
 
@@ -29,13 +29,13 @@ AnswerKey = Annotated[str, Field(max_length=100)]
 
 
 class BusinessIn(Strict):
-    industry: Text
-    employees: Annotated[int, Field(strict=True, ge=0, le=MAX_EMPLOYEES)]
-    records_held: Annotated[int, Field(strict=True, ge=0, le=MAX_RECORDS)]
+    industry: IndustryKey
+    employees: Annotated[int, Integral, Field(strict=True, ge=0, le=MAX_EMPLOYEES)]
+    records_held: Annotated[int, Integral, Field(strict=True, ge=0, le=MAX_RECORDS)]
 
 
 class RiskAssessmentRequest(Strict):
-    scheme: Text
+    scheme: SchemeKey
     member_number: MemberNumber
     business: BusinessIn
     answers: Annotated[
@@ -147,6 +147,8 @@ def get_questionnaire(app: AppDep, key: Lister) -> dict[str, Any]:
 
 @router.post("/risk-assessments", status_code=201, response_model=RiskAssessmentOut)
 def assess(body: RiskAssessmentRequest, app: AppDep, key: Operator) -> dict[str, Any]:
+    """Record a free risk diagnosis (無料リスク診断) from the member's answers: scores per area and cause,
+    grade and advice. 201."""
     aid = app.assess_risk(
         scheme=body.scheme,
         member_number=body.member_number,
@@ -169,6 +171,7 @@ def list_assessments(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> dict[str, Any]:
+    """Recorded risk assessments, filtered by member and scheme, paged."""
     items = app.list_risk_assessments(member_number=member_number, scheme=scheme, as_of=as_of)
     page = items[offset : offset + limit]
     return {
@@ -184,6 +187,7 @@ def list_assessments(
 def get_assessment(
     assessment_id: UUID, app: AppDep, key: Reader, as_of: datetime | None = None
 ) -> dict[str, Any]:
+    """One recorded risk assessment (``as_of``: as the system knew it then)."""
     a = app.get_risk_assessment(assessment_id, as_of=as_of)
     return assessment_view(a, _recorded_at(a))
 
@@ -201,6 +205,7 @@ def _context(app: Any, assessment_id: UUID) -> dict[str, Any]:
     responses={200: {"content": {"application/pdf": {}}, "description": "the A4 report (Japanese)"}},
 )
 def report_pdf(assessment_id: UUID, app: AppDep, key: Reader) -> Response:
+    """The assessment report as an A4 PDF (Japanese)."""
     ctx = _context(app, assessment_id)
     return Response(
         content=render_assessment_pdf(ctx),
@@ -211,6 +216,7 @@ def report_pdf(assessment_id: UUID, app: AppDep, key: Reader) -> Response:
 
 @router.get("/risk-assessments/{assessment_id}/report.html", response_class=HTMLResponse)
 def report_html(assessment_id: UUID, app: AppDep, key: Reader) -> HTMLResponse:
+    """The assessment report as an HTML page (Japanese)."""
     ctx = _context(app, assessment_id)
     return HTMLResponse(
         render_assessment_html(ctx, pdf_href=f"/api/v1/risk-assessments/{assessment_id}/report.pdf")

@@ -51,4 +51,6 @@ def scheme_view(s: Scheme) -> dict[str, Any]:
 
 @router.get("/schemes")
 def list_schemes(key: Lister) -> dict[str, Any]:
+    """Every scheme with its plans and limits (yen), industries, calendar (Asia/Tokyo), discount
+    tiers, co-insurers (shares in basis points) and tariff versions."""
     return {"items": [scheme_view(s) for s in all_schemes()]}

@@ -61,6 +61,7 @@ def request_erasure(
 
 @router.get("/subjects/{scheme}/{member_number}/erasure", response_model=ErasureStatus)
 def erasure_status(scheme: Scheme, member_number: Member, app: AppDep, key: Reader) -> dict[str, Any]:
+    """The erasure request of a member: erased, or pending with the date it becomes lawful."""
     get_scheme(scheme)
     found = app.subject_status(scheme, member_number)
     if found is None:
