@@ -110,6 +110,9 @@ DATA_CHECKS = {"positive_data_acceptance", "negative_data_rejection"}
 #: generator's coverage phase sends them as "valid" anyway (a generator limit with patterns this
 #: large); the server refuses them as the pattern says.
 TEXT_REFUSAL = "contains a control or format character"
+#: A moment outside 2000-01-01 .. now (as-of reads, incidents): the bound moves with the clock, so
+#: no static schema states it; the server answers 422 ``date_out_of_range`` on any operation.
+NOW_RELATIVE = "date_out_of_range"
 
 
 def seed_claims_to_pay(client: Any, n: int) -> None:
@@ -194,7 +197,7 @@ def test_schemathesis_all_checks_and_the_stateful_phase_reach_a_payment(client, 
     contract = {k: v[:2] for k, v in failures.items() if k[0] in CONTRACT_CHECKS}
     assert contract == {}, contract
     data = {
-        k: [f for f in v if TEXT_REFUSAL not in f][:2]
+        k: [f for f in v if TEXT_REFUSAL not in f and NOW_RELATIVE not in f][:2]
         for k, v in failures.items()
         if k[0] in DATA_CHECKS and k[1] not in DOMAIN_RULES
     }
