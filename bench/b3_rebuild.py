@@ -82,7 +82,10 @@ def stock_runner_rate(db: Any, rt: Any, events: int, timeout: float) -> tuple[in
 
     class StockApplication(PolicyAdministration):
         """Built by the library's runner from ``env`` alone: keys in memory, asked for explicitly
-        (as the runner did implicitly before PolicyAdministration required a key store)."""
+        (as the runner did implicitly before PolicyAdministration required a key store). Named as
+        the product's application, so that it reads the same event table."""
+
+        name = PolicyAdministration.name
 
         def __init__(self, env: Any = None, **kwargs: Any) -> None:
             kwargs.setdefault("vault", memory_vault())

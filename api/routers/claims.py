@@ -61,10 +61,10 @@ def assess_losses(claim_id: UUID, body: LossAssessment, app: AppDep, key: Operat
     return claim_view(app.get_claim(claim_id))
 
 
-def _paid_at(app: Any, claim_id: UUID) -> dict[int, Any]:
+def _paid_at(app: Any, claim_id: UUID, as_of: Any = None) -> dict[int, Any]:
     return {
         e.payment_number: e.timestamp
-        for e in app.history(claim_id, cls=Claim)
+        for e in app.history(claim_id, cls=Claim, as_of=as_of)
         if isinstance(e, Claim.ClaimPaid)
     }
 
@@ -85,20 +85,26 @@ def pay_claim(claim_id: UUID, app: AppDep, key: Operator, response: Response) ->
 
 
 @router.get("/claims/{claim_id}/payments", responses=CSV_200)
-def list_payments(claim_id: UUID, app: AppDep, key: Reader, request: Request) -> dict[str, Any]:
-    """Every recorded payment of the claim, oldest first, each with its settlement as decided."""
-    claim = app.get_claim(claim_id)
-    paid_at = _paid_at(app, claim_id)
+def list_payments(
+    claim_id: UUID, app: AppDep, key: Reader, request: Request, as_of: AsOf = None
+) -> dict[str, Any]:
+    """Every recorded payment of the claim, oldest first, each with its settlement as decided;
+    ``as_of``: the payments the system had recorded at that moment."""
+    claim = app.get_claim(claim_id, as_of=as_of)
+    paid_at = _paid_at(app, claim_id, as_of)
     items = [payment_view(claim, p, paid_at.get(p["payment_number"])) for p in claim.payments]
     return answer(request, {"items": items}, items, filename=f"payments-{claim_id}")
 
 
 @router.get("/claims/{claim_id}/payments/{number}")
-def get_payment(claim_id: UUID, number: PaymentNumber, app: AppDep, key: Reader) -> dict[str, Any]:
+def get_payment(
+    claim_id: UUID, number: PaymentNumber, app: AppDep, key: Reader, as_of: AsOf = None
+) -> dict[str, Any]:
     """One recorded payment: the settlement decided then, section by section, with the recorded
-    explanation of each step (gross loss, cap, deductible, coinsurance, limits)."""
-    claim = app.get_claim(claim_id)
-    return payment_view(claim, claim.payment(number), _paid_at(app, claim_id).get(number))
+    explanation of each step (gross loss, cap, deductible, coinsurance, limits); ``as_of``: as the
+    system had recorded it at that moment (404 before it was paid)."""
+    claim = app.get_claim(claim_id, as_of=as_of)
+    return payment_view(claim, claim.payment(number), _paid_at(app, claim_id, as_of).get(number))
 
 
 @router.get("/claims/{claim_id}/settlement-preview")

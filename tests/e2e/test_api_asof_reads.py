@@ -116,3 +116,31 @@ def test_reinstatement_state_and_endorsements_as_of(client, runtime):
     assert client.get(f"/api/v1{endorsements}", headers=AU, params={"as_of": "2026-01-01"}).status_code == 422
     early = {"as_of": "2026-01-01T00:00:00+09:00"}
     assert client.get(f"/api/v1/policies/{pid}/events", headers=AU, params=early).status_code == 404
+
+
+def test_payments_reads_as_of(client, runtime):
+    pid = apply(client)["id"]
+    run_due(client, "2026-05-01T12:00:00+09:00")
+    cid = assessed(client, pid)
+    before_paid = _last_recorded(runtime, cid)
+    assert post(client, f"/claims/{cid}/payments").status_code == 201
+    paid_at = _last_recorded(runtime, cid)
+    r = post(client, f"/claims/{cid}/payments/1/reversal", {"reason": "paid to the wrong claim"})
+    assert r.status_code == 201, r.text
+    current_list = _get(client, f"/claims/{cid}/payments")
+    current_one = _get(client, f"/claims/{cid}/payments/1")
+    assert current_one["reversed"] is True and current_list["items"] == [current_one]
+
+    # Before the payment was recorded: no payments, and payment 1 is unknown.
+    assert _get(client, f"/claims/{cid}/payments", before_paid)["items"] == []
+    r = client.get(f"/api/v1/claims/{cid}/payments/1", headers=AU, params={"as_of": before_paid})
+    assert r.status_code == 404 and r.json()["type"].endswith("payment_not_found")
+    # When paid: 1,350,000 (900,000 on the damages after the deductible, 450,000 on the advertising),
+    # not yet reversed; the same settlement as recorded, paid at the same moment.
+    then = _get(client, f"/claims/{cid}/payments/1", paid_at)
+    assert (then["total"], then["reversed"]) == (1_350_000, False)
+    assert then["sections"] == current_one["sections"] and then["paid_at"] == current_one["paid_at"]
+    assert _get(client, f"/claims/{cid}/payments", paid_at)["items"] == [then]
+    # Now: equal to the answer without as_of.
+    assert _get(client, f"/claims/{cid}/payments", NOW) == current_list
+    assert _get(client, f"/claims/{cid}/payments/1", NOW) == current_one
