@@ -108,10 +108,11 @@ def get_payment(
 
 
 @router.get("/claims/{claim_id}/settlement-preview")
-def settlement_preview(claim_id: UUID, app: AppDep, key: Reader) -> dict[str, Any]:
+def settlement_preview(claim_id: UUID, app: AppDep, key: Reader, as_of: AsOf = None) -> dict[str, Any]:
     """What ``POST /claims/{id}/payments`` would pay now, section by section, decided exactly as a
-    payment would be; records nothing."""
-    return tokyo(app.settlement_preview(claim_id))
+    payment would be; records nothing. ``as_of``: what a payment would have paid on what the
+    system had recorded at that moment (the claim and its policy as they stood then)."""
+    return tokyo(app.settlement_preview(claim_id, as_of=as_of))
 
 
 @router.post("/claims/{claim_id}/denial")

@@ -251,10 +251,15 @@ def list_endorsements(
 
 @router.get("/policies/{policy_id}/endorsements/{number}")
 def get_endorsement(
-    policy_id: UUID, number: Annotated[int, Path(ge=1, le=100_000)], app: AppDep, key: Reader
+    policy_id: UUID,
+    number: Annotated[int, Path(ge=1, le=100_000)],
+    app: AppDep,
+    key: Reader,
+    as_of: AsOf = None,
 ) -> dict[str, Any]:
-    """One recorded endorsement (異動) of the policy, by its number."""
-    views = endorsement_views(app.endorsement_history(policy_id))
+    """One recorded endorsement (異動) of the policy, by its number; ``as_of``: as the system had
+    recorded it at that moment (404 before it was recorded)."""
+    views = endorsement_views(app.endorsement_history(policy_id, as_of))
     if not 1 <= number <= len(views):
         raise NotFound(
             f"policy {policy_id} has no endorsement {number} ({len(views)} recorded)",

@@ -180,12 +180,15 @@ def terms_of(period: Any, discovered_at: Any = None) -> SettlementTerms:
     )
 
 
-def settlement_preview(app: PolicyAdministration, claim_id: UUID) -> dict[str, Any]:
+def settlement_preview(
+    app: PolicyAdministration, claim_id: UUID, as_of: datetime | None = None
+) -> dict[str, Any]:
     """What a payment now would pay, section by section, as ``pay_claim`` would decide it, without
     recording anything (no event, no period usage). ``payable`` is False when nothing is newly
-    payable or the claim is denied or closed (``reason`` says why)."""
-    claim = app.get_claim(claim_id)
-    policy = app.get_policy(claim.policy_id)
+    payable or the claim is denied or closed (``reason`` says why). ``as_of`` (recorded time):
+    decided on the claim and its policy as the system had recorded them at that moment."""
+    claim = app.get_claim(claim_id, as_of=as_of)
+    policy = app.get_policy(claim.policy_id, as_of=as_of)
     if claim.period_number is None:
         raise Conflict("claim has no period of cover", code="policy_not_in_force")
     period = policy.period(claim.period_number)

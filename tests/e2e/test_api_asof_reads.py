@@ -109,6 +109,10 @@ def test_reinstatement_state_and_endorsements_as_of(client, runtime):
     now = _get(client, endorsements)
     assert [e["number"] for e in now["items"]] == [1]
     assert _get(client, endorsements, NOW) == now
+    # one endorsement by number: unknown before it was recorded, as listed now at now
+    r = client.get(f"/api/v1{endorsements}/1", headers=AU, params={"as_of": cancelled_at})
+    assert r.status_code == 404 and r.json()["type"].endswith("endorsement_not_found")
+    assert _get(client, f"{endorsements}/1", NOW) == _get(client, f"{endorsements}/1") == now["items"][0]
     before = client.get(
         f"/api/v1{endorsements}", headers=AU, params={"as_of": "2026-01-01T00:00:00+09:00"}
     )  # before the policy existed: as the policy read answers
@@ -143,4 +147,18 @@ def test_payments_reads_as_of(client, runtime):
     assert _get(client, f"/claims/{cid}/payments", paid_at)["items"] == [then]
     # Now: equal to the answer without as_of.
     assert _get(client, f"/claims/{cid}/payments", NOW) == current_list
+    # The settlement preview as of a recorded moment: before the payment it would have paid the
+    # 1,350,000 that was then paid; right after it, nothing more; now, after the reversal, the
+    # same 1,350,000 again; and it records nothing.
+    preview = f"/claims/{cid}/settlement-preview"
+    recorded = len(runtime.app.history(UUID(cid)))
+    before = _get(client, preview, before_paid)
+    assert (before["payable"], before["total"], before["payment_number"]) == (True, 1_350_000, 1)
+    assert before["settlement"]["sections"] == then["sections"]
+    right_after = _get(client, preview, paid_at)
+    assert (right_after["payable"], right_after["total"], right_after["payment_number"]) == (False, 0, 2)
+    now_preview = _get(client, preview)
+    assert (now_preview["payable"], now_preview["total"]) == (True, 1_350_000)
+    assert _get(client, preview, NOW) == now_preview
+    assert len(runtime.app.history(UUID(cid))) == recorded
     assert _get(client, f"/claims/{cid}/payments/1", NOW) == current_one
