@@ -16,6 +16,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas import text_pattern
+from policy_core import bounds
+
 PROBLEM = "application/problem+json"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
@@ -239,7 +242,13 @@ def build(app: FastAPI) -> dict[str, Any]:
                         "required": False,
                         "description": "a repeat with the same key answers the first response "
                         "(scoped to the caller's API key; kept 24 h by default)",
-                        "schema": {"type": "string", "maxLength": 200},
+                        # what api/idempotency.py refuses (422 invalid_idempotency_key): longer
+                        # than the bound, or a control or format character
+                        "schema": {
+                            "type": "string",
+                            "maxLength": bounds.MAX_IDEMPOTENCY_KEY,
+                            "pattern": text_pattern(multiline=False, required=False),
+                        },
                     }
                 )
             for status, response in responses.items():

@@ -53,7 +53,7 @@ def _ranges(codes: list[int]) -> str:
     return "".join(out)
 
 
-def _text_pattern(*, multiline: bool, required: bool) -> str:
+def text_pattern(*, multiline: bool, required: bool) -> str:
     """The text check as a pattern (the Basic Multilingual Plane's Cc, Cf and surrogates refused;
     with ``required``, at least one character that is not white space), so that the schema says
     what the server refuses."""
@@ -73,7 +73,7 @@ def _text_pattern(*, multiline: bool, required: bool) -> str:
 
 def _pattern(*, multiline: bool = False, required: bool = False) -> Any:
     """The pattern in the schema only: the validator (``_text_check``) is what refuses."""
-    return Field(json_schema_extra={"pattern": _text_pattern(multiline=multiline, required=required)})
+    return Field(json_schema_extra={"pattern": text_pattern(multiline=multiline, required=required)})
 
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

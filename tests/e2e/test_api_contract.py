@@ -91,3 +91,23 @@ def test_docs_pages_load_their_assets_from_the_server_not_a_cdn(client):
             assert asset.startswith("/"), asset
             r = client.get(asset)
             assert r.status_code == 200 and len(r.content) > 1000, asset
+
+
+def test_the_idempotency_key_header_schema_states_what_the_server_refuses(client):
+    """A key the schema allows is a key the server takes, and one it refuses breaks the schema
+    (schemathesis found a soft hyphen, a format character, documented as valid)."""
+    import re
+
+    spec = client.get("/openapi.json").json()
+    (param,) = [
+        p for p in spec["paths"]["/api/v1/claims"]["post"]["parameters"] if p["name"] == "Idempotency-Key"
+    ]
+    schema = param["schema"]
+    pattern = re.compile(schema["pattern"])
+    for bad in ("a\u00adb", "a\x7fb", "tab\there"):
+        assert not pattern.search(bad)
+        r = client.post("/api/v1/claims", headers={**auth("operator"), "Idempotency-Key": bad}, json={})
+        assert r.status_code == 422 and r.json()["type"].endswith("invalid_idempotency_key")
+    assert pattern.search("retry-2026-12-01-0001") and schema["maxLength"] == 200
+    r = client.post("/api/v1/claims", headers={**auth("operator"), "Idempotency-Key": "k" * 201}, json={})
+    assert r.status_code == 422 and r.json()["type"].endswith("invalid_idempotency_key")
