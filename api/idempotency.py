@@ -128,7 +128,9 @@ class _ReplayingMiddleware(BaseHTTPMiddleware):
         key = request.headers.get("idempotency-key")
         if request.method != "POST" or not key:
             return await call_next(request)
-        if len(key) > bounds.MAX_IDEMPOTENCY_KEY or bounds.bad_character(key) is not None:
+        # a header value may carry a tab between its characters (RFC 9110 field-value); any other
+        # control or format character is refused, as in every text field
+        if len(key) > bounds.MAX_IDEMPOTENCY_KEY or bounds.bad_character(key, multiline=True) is not None:
             return problem(
                 422,
                 "invalid_idempotency_key",

@@ -247,7 +247,7 @@ def build(app: FastAPI) -> dict[str, Any]:
                         "schema": {
                             "type": "string",
                             "maxLength": bounds.MAX_IDEMPOTENCY_KEY,
-                            "pattern": text_pattern(multiline=False, required=False),
+                            "pattern": text_pattern(multiline=True, required=False),
                         },
                     }
                 )
