@@ -826,11 +826,7 @@ class Policy(Aggregate):
             raise InvalidInput(
                 "cancellation must take effect in the current period", code="invalid_effective_date"
             )
-        behind = sorted(
-            hex_id
-            for hex_id, discovered in (paid_claims_discovered or {}).items()
-            if sum(p.claim_paid.get(hex_id, {}).values()) > 0 and effective_at <= discovered
-        )
+        behind = _paid_claims_discovered_from(p, effective_at, paid_claims_discovered)
         if behind:
             raise Conflict(
                 f"cancellation effective {effective_at.isoformat()} is before the discovery of "
@@ -1032,11 +1028,7 @@ class Policy(Aggregate):
         if asked:
             if rerate is None:
                 raise InvalidInput("cover terms need re-rating", code="endorsement_change_not_supported")
-            behind = sorted(
-                hex_id
-                for hex_id, discovered in (paid_claims_discovered or {}).items()
-                if sum(p.claim_paid.get(hex_id, {}).values()) > 0 and effective_at <= discovered
-            )
+            behind = _paid_claims_discovered_from(p, effective_at, paid_claims_discovered)
             if behind:
                 raise Conflict(
                     f"a change of cover terms effective {effective_at.isoformat()} is before the "
@@ -1340,6 +1332,18 @@ def _check_yen(value: Any, name: str, high: int = MAX_YEN) -> None:
             f"{name} must be an integer number of yen from 0 to {high:,}, got {value!r}",
             code="invalid_amount",
         )
+
+
+def _paid_claims_discovered_from(
+    period: Any, effective_at: datetime, paid_claims_discovered: Mapping[str, datetime] | None
+) -> list[str]:
+    """The claims (hex ids, sorted) with money paid from ``period`` that were discovered at or after
+    ``effective_at``: a back-dated cancellation or cover change would alter their settlement."""
+    return sorted(
+        hex_id
+        for hex_id, discovered in (paid_claims_discovered or {}).items()
+        if sum(period.claim_paid.get(hex_id, {}).values()) > 0 and effective_at <= discovered
+    )
 
 
 def _whole_months_left(moment: datetime, end: datetime) -> int:
