@@ -152,6 +152,7 @@ class PolicyAdministration(Application[UUID]):
     get_policy = reads.get_policy
     get_claim = reads.get_claim
     get_policies = reads.get_policies
+    limits_from_events = reads.limits_from_events
     history = reads.history
 
     assess_risk = risk_assessments.assess_risk

@@ -241,6 +241,7 @@ VIEWS: tuple[ReportView, ...] = (
         "One row per policy period: premium due, collected, and the next direct debit.",
         (
             _c("policy_id", "id", "the policy"),
+            _c("policy_number", "text", "the policy number (証券番号; NULL: applied before numbers)"),
             _c("period_number", "count", "the period"),
             _c("scheme", "text", "scheme key"),
             _c("premium", "yen", "premium of the period"),
@@ -284,6 +285,7 @@ VIEWS: tuple[ReportView, ...] = (
         "Every lapse for non-payment, with the premium left unpaid.",
         (
             _c("policy_id", "id", "the policy"),
+            _c("policy_number", "text", "the policy number (証券番号; NULL: applied before numbers)"),
             _c("period_number", "count", "the period that lapsed"),
             _c("scheme", "text", "scheme key"),
             _c("effective_at", "timestamp", "lapse effective from"),

@@ -96,11 +96,15 @@ class PolicyLimits(BaseModel):
     """``GET /policies/{id}/limits`` (documents the response; the read-model answer is pre-serialised)."""
 
     policy_id: UUID
+    number: str | None = Field(description="the policy number (証券番号); null before numbers existed")
     period: int
     start: datetime
     end: datetime
     sections: dict[str, SectionLimit]
     claims: dict[str, dict[str, ClaimSectionLimit]] = Field(description="per claim id, per section")
+    claim_numbers: dict[str, str | None] = Field(
+        description="per claim id, its claim number (事故受付番号); null for a claim reported before numbers"
+    )
     source: Literal["read_model", "events"]
     position: int | None = Field(default=None, description="the limits view's position (read_model only)")
 
@@ -129,33 +133,8 @@ def policy_limits(
         answer = limits_as_of(rt.database, rt.app, policy_id, period, as_of)  # validates as_of
         if answer is not None:
             return answer
-    policy = rt.app.get_policy(policy_id, as_of=as_of)
-    p = policy.period(period) if period is not None else policy.current_period
-    return tokyo(
-        {
-            "policy_id": str(policy_id),
-            "period": p.number,
-            "start": p.start,
-            "end": p.end,
-            "sections": {
-                s: {
-                    "limit": p.limits[s],
-                    "paid": p.paid.get(s, 0),
-                    "remaining": p.remaining()[s],
-                }
-                for s in p.limits
-            },
-            "claims": {
-                str(UUID(hex=cid)): {
-                    s: {"accident_limit": p.limits[s], "paid": paid, "remaining": p.limits[s] - paid}
-                    for s, paid in sections.items()
-                }
-                for cid, sections in p.claim_paid.items()
-            },
-            "source": "events",
-            "position": None,
-        }
-    )
+    answer = rt.app.limits_from_events(policy_id, period, as_of=as_of)
+    return tokyo({**answer, "source": "events", "position": None})
 
 
 @router.post("/policies/{policy_id}/cancellation")

@@ -110,7 +110,7 @@ class ReadModels:
     # The limits view keeps each period's answer as pre-rendered JSON (rm_limits_docs): one
     # primary-key lookup, with the view's position from its tracking row (also by key).
     _LIMITS_SQL = """
-SELECT d.period_number, d.scheme, d.head, d.claims,
+SELECT d.period_number, d.scheme, d.head, d.claims, d.claim_numbers,
        coalesce((SELECT position FROM {tracking} WHERE view_name = 'limits'), 0) AS position
   FROM {docs} d
  WHERE d.policy_id = %s{period}
@@ -139,29 +139,35 @@ SELECT d.period_number, d.scheme, d.head, d.claims,
         found = self._limits_row(policy_id, period)
         if found is None:
             return None
-        period_number, scheme, head, claims, position = found
+        period_number, scheme, head, claims, claim_numbers, position = found
         doc = json.loads(head)
         return {
             "policy_id": policy_id,
+            "number": doc["number"],
             "period_number": period_number,
             "scheme": scheme,
             "period_start": datetime.fromisoformat(doc["start"]),
             "period_end": datetime.fromisoformat(doc["end"]),
             "sections": doc["sections"],
             "claims": json.loads(claims),
+            "claim_numbers": json.loads(claim_numbers),
             "position": position,
         }
 
     def limits_json(self, policy_id: UUID, period: int | None = None) -> bytes | None:
         """The body of ``GET /policies/{id}/limits`` from the read model, ready to send (None: not there).
 
-        ``{"policy_id", "period", "start", "end", "sections", "claims", "source": "read_model",
-        "position"}``, as :meth:`limits` but serialised by the view, not per request."""
+        ``{"policy_id", "number", "period", "start", "end", "sections", "claims", "claim_numbers",
+        "source": "read_model", "position"}``, as :meth:`limits` but serialised by the view, not
+        per request."""
         found = self._limits_row(policy_id, period)
         if found is None:
             return None
-        _, _, head, claims, position = found
-        return f'{head[:-1]},"claims":{claims},"source":"read_model","position":{int(position)}}}'.encode()
+        _, _, head, claims, numbers, position = found
+        return (
+            f'{head[:-1]},"claims":{claims},"claim_numbers":{numbers},'
+            f'"source":"read_model","position":{int(position)}}}'
+        ).encode()
 
     # ------------------------------------------------------------------ policies
     _POLICY_FILTERS: Mapping[str, str] = {

@@ -19,6 +19,7 @@ from psycopg.rows import tuple_row
 from ..aggregates.claim import Claim
 from ..aggregates.policy import Policy
 from ..errors import NotFound
+from ..settlement import SECTIONS
 from ..store import collector_paused
 from .common import aware, fold
 
@@ -32,6 +33,42 @@ def get_policy(app: PolicyAdministration, policy_id: UUID, *, as_of: datetime | 
 
 def get_claim(app: PolicyAdministration, claim_id: UUID, *, as_of: datetime | None = None) -> Claim:
     return app._read(Claim, claim_id, as_of)
+
+
+def limits_from_events(
+    app: PolicyAdministration, policy_id: UUID, period: int | None = None, *, as_of: datetime | None = None
+) -> dict[str, Any]:
+    """``GET /policies/{id}/limits`` from the aggregates (the limits view behind or not built yet),
+    in the view's shape: the period's limits, paid and remaining per section; every claim
+    registered on the period with, per section, its accident limit (the limits in force at its
+    discovery: a cover endorsement applies to incidents discovered from its effective time),
+    paid and remaining; the policy and claim numbers."""
+    policy = get_policy(app, policy_id, as_of=as_of)
+    p = policy.period(period) if period is not None else policy.current_period
+    claims: dict[str, Any] = {}
+    numbers: dict[str, str | None] = {}
+    for hex_id in dict.fromkeys([*p.claims, *p.claim_paid]):
+        claim = get_claim(app, UUID(hex=hex_id), as_of=as_of)
+        limits = p.limits_at(claim.discovered_at)
+        paid = p.claim_paid.get(hex_id, {})
+        claims[str(claim.id)] = {
+            s: {"accident_limit": limits[s], "paid": paid.get(s, 0), "remaining": limits[s] - paid.get(s, 0)}
+            for s in SECTIONS
+        }
+        numbers[str(claim.id)] = claim.number
+    remaining = p.remaining()
+    return {
+        "policy_id": str(policy_id),
+        "number": policy.number,
+        "period": p.number,
+        "start": p.start,
+        "end": p.end,
+        "sections": {
+            s: {"limit": p.limits[s], "paid": p.paid.get(s, 0), "remaining": remaining[s]} for s in SECTIONS
+        },
+        "claims": claims,
+        "claim_numbers": numbers,
+    }
 
 
 def history(

@@ -58,7 +58,18 @@ def test_the_read_model_answer_is_the_replayed_answer(client, settle, runtime):
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     assert int(r.headers["content-length"]) == len(r.content)
     body = r.json()
-    assert list(body) == ["policy_id", "period", "start", "end", "sections", "claims", "source", "position"]
+    assert list(body) == [
+        "policy_id",
+        "number",
+        "period",
+        "start",
+        "end",
+        "sections",
+        "claims",
+        "claim_numbers",
+        "source",
+        "position",
+    ]
     assert body["source"] == "read_model" and body["position"] > 0
     assert client.get(f"/api/v1/policies/{pid}/limits?period=1", headers=AU).json() == body
 
@@ -121,7 +132,18 @@ def test_limits_auth_fallbacks_and_openapi(client, settle):
     schema = op["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/PolicyLimits"}
     props = spec["components"]["schemas"]["PolicyLimits"]["properties"]
-    assert set(props) == {"policy_id", "period", "start", "end", "sections", "claims", "source", "position"}
+    assert set(props) == {
+        "policy_id",
+        "number",
+        "period",
+        "start",
+        "end",
+        "sections",
+        "claims",
+        "claim_numbers",
+        "source",
+        "position",
+    }
     assert op["security"] == [{"HTTPBearer": []}]
 
 

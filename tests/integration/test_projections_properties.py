@@ -115,8 +115,10 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
             # the pre-rendered answer of GET /policies/{id}/limits (compared parsed: see actual_views)
             out["rm_limits_docs"][(pid, p.number)] = dict(
                 scheme=pol.scheme,
+                number=pol.number,
                 head={
                     "policy_id": str(pid),
+                    "number": pol.number,
                     "period": p.number,
                     "start": p.start.astimezone(TOKYO).isoformat(),
                     "end": p.end.astimezone(TOKYO).isoformat(),
@@ -136,11 +138,13 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
                     }
                     for claim_hex in p.claims
                 },
+                claim_numbers={str(UUID(h)): claims[UUID(h)].number for h in p.claims},
             )
             # A lapsed period is lapsed even when its premium had been collected (a later period
             # whose cover the lapse ended: that money is refund due, never cover).
             state = "lapsed" if p.lapsed_at is not None else "collected" if p.is_collected else "due"
             out["rm_collections_debits"][(pid, p.number)] = dict(
+                policy_number=pol.number,
                 scheme=pol.scheme,
                 premium=p.premium,
                 collected=p.net_collected,
@@ -167,6 +171,7 @@ def expected_views(app: Any, database: Database) -> dict[str, dict[tuple[Any, ..
                 # The lapse is of the first lapsed period (the unpaid one); the later periods it
                 # ended are lapsed too, but the lapse row names the unpaid period.
                 out["rm_collections_lapses"][(pid,)] = dict(
+                    policy_number=pol.number,
                     period_number=p.number,
                     effective_at=p.lapsed_at,
                     reason=pol.lapse_reason,
@@ -341,7 +346,15 @@ def actual_views(database: Database, tables: list[str]) -> dict[str, dict[tuple[
         for name in tables:
             rows = conn.execute(f'SELECT * FROM "{database.schema}"."{name}"').fetchall()
             if name == "rm_limits_docs":  # JSON kept as text: compared as the values it denotes
-                rows = [r | {"head": json.loads(r["head"]), "claims": json.loads(r["claims"])} for r in rows]
+                rows = [
+                    r
+                    | {
+                        "head": json.loads(r["head"]),
+                        "claims": json.loads(r["claims"]),
+                        "claim_numbers": json.loads(r["claim_numbers"]),
+                    }
+                    for r in rows
+                ]
             out[name] = {tuple(r[k] for k in keys[name]): r for r in rows}
     return out
 

@@ -7,6 +7,9 @@
 * ``rm_collections_attempts``: every debit attempt with its outcome and bank result code.
 * ``rm_collections_lapses``: every lapse for non-payment with the premium left unpaid.
 
+Debit and lapse rows carry the policy number (証券番号, ``policy_number``: what the collections
+staff say on the phone; null for a policy applied before numbers).
+
 Arrears are the ``due`` rows with at least one failed attempt.
 """
 
@@ -38,14 +41,15 @@ def _status(p: dict[str, Any]) -> str:
 class CollectionsView(View):
     name = "collections"
     # 2: a lapse ends the later periods too; debits received after a lapse (refund_due); 3: reinstatement;
-    # 4: endorsement premium deltas (an extra premium's own debit stream, returns)
-    version = 4
+    # 4: endorsement premium deltas (an extra premium's own debit stream, returns); 5: policy numbers
+    version = 5
     rebuild_cost = 4.0
     tables = (
         Table(
             DEBITS,
             (
                 col("policy_id", "uuid", null=False),
+                col("policy_number", "text"),
                 col("period_number", "integer", null=False),
                 col("scheme", "text", null=False),
                 col("premium", sql_int(MAX_ANNUAL_PREMIUM), null=False),
@@ -91,6 +95,7 @@ class CollectionsView(View):
             LAPSES,
             (
                 col("policy_id", "uuid", null=False),
+                col("policy_number", "text"),
                 col("period_number", "integer", null=False),
                 col("scheme", "text", null=False),
                 col("effective_at", "timestamptz", null=False),
@@ -107,6 +112,7 @@ class CollectionsView(View):
             POLICY_STATE,
             (
                 col("policy_id", "uuid", null=False),
+                col("policy_number", "text"),
                 col("scheme", "text", null=False),
                 col("periods", "integer", null=False),
                 col("activated", "boolean", null=False),
@@ -124,6 +130,7 @@ class CollectionsView(View):
         rows.new(
             DEBITS,
             policy_id=e.originator_id,
+            policy_number=policy["policy_number"],
             period_number=period["number"],
             scheme=policy["scheme"],
             premium=period["premium"],
@@ -161,6 +168,7 @@ class CollectionsView(View):
         policy = rows.new(
             POLICY_STATE,
             policy_id=e.originator_id,
+            policy_number=e.number,
             scheme=e.scheme,
             periods=1,
             activated=False,
@@ -240,6 +248,7 @@ class CollectionsView(View):
         rows.new(
             LAPSES,
             policy_id=e.originator_id,
+            policy_number=policy["policy_number"],
             period_number=e.period_number,
             scheme=policy["scheme"],
             effective_at=e.effective_at,

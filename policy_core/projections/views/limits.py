@@ -9,24 +9,29 @@ them. A new period (renewal) starts with full limits.
 primary-key lookup, no JSON built per request). Two JSON objects as text, kept
 by the same handlers as the rows they summarise:
 
-* ``head``: ``{"policy_id", "period", "start", "end", "sections"}``, rendered
-  again from the period's section rows whenever they change;
+* ``head``: ``{"policy_id", "number", "period", "start", "end", "sections"}`` (``number``: the
+  policy number, 証券番号, null for a policy applied before numbers), rendered again from the
+  period's section rows whenever they change;
 * ``claims``: ``{claim_id: {section: {"accident_limit", "paid", "remaining"}}}``,
   in registration order; a claim's entry is appended when it is registered and
   replaced in place when it is paid (the view never has every claim row of a
-  period at hand, so it never re-renders the whole object).
+  period at hand, so it never re-renders the whole object);
+* ``claim_numbers``: ``{claim_id: number}`` (事故受付番号; null for a claim reported before
+  numbers), one member per claim reported on the period, added when the claim is reported.
 
-Both are compact JSON made only of UUIDs, section names, ISO timestamps (Tokyo
+All three are compact JSON made only of UUIDs, section names, ISO timestamps (Tokyo
 offset) and integers; the text is a deterministic function of the events, so a
 rebuild writes the same bytes.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from ...aggregates.claim import Claim
 from ...aggregates.policy import Policy
 from ...bounds import MAX_LIABILITY_LIMIT, sql_int
 from ...calendar import TOKYO
@@ -44,7 +49,12 @@ def _timestamp(value: datetime) -> str:
 
 
 def render_head(
-    policy_id: UUID, period_number: int, start: datetime, end: datetime, sections: list[dict[str, Any]]
+    policy_id: UUID,
+    number: str | None,
+    period_number: int,
+    start: datetime,
+    end: datetime,
+    sections: list[dict[str, Any]],
 ) -> str:
     """The document's head from the period's section rows (``rm_limits``, in ``SECTIONS`` order)."""
     body = ",".join(
@@ -53,7 +63,8 @@ def render_head(
         for r in sections
     )
     return (
-        f'{{"policy_id":"{policy_id}","period":{int(period_number)},"start":"{_timestamp(start)}",'
+        f'{{"policy_id":"{policy_id}","number":{json.dumps(number)},"period":{int(period_number)},'
+        f'"start":"{_timestamp(start)}",'
         f'"end":"{_timestamp(end)}","sections":{{{body}}}}}'
     )
 
@@ -82,10 +93,18 @@ def put_claim(claims: str, claim_id: UUID, member: str) -> str:
     return "{" + member + "}" if claims == "{}" else claims[:-1] + "," + member + "}"
 
 
+def put_claim_number(numbers: str, claim_id: UUID, number: str | None) -> str:
+    """``claim_numbers`` with the claim's number (kept in the order claims were reported)."""
+    found = json.loads(numbers)
+    found[str(claim_id)] = number
+    return json.dumps(found, separators=(",", ":"), ensure_ascii=False)
+
+
 class LimitsView(View):
     name = "limits"
-    # 3: payment reversals give back what they paid; 4: a claim's "used" is "paid"; 5: cover endorsements
-    version = 5
+    # 3: payment reversals give back what they paid; 4: a claim's "used" is "paid"; 5: cover endorsements;
+    # 6: the policy number in the head, the claim numbers
+    version = 6
     rebuild_cost = 3.5
     tables = (
         Table(
@@ -128,15 +147,19 @@ class LimitsView(View):
                 col("policy_id", "uuid", null=False),
                 col("period_number", "integer", null=False),
                 col("scheme", "text", null=False),
+                col("number", "text"),  # the policy number (none before numbers)
                 col("head", "text", null=False),  # JSON object, see the module docstring
                 col("claims", "text", null=False),  # JSON object, see the module docstring
+                col("claim_numbers", "text", null=False),  # JSON object, see the module docstring
             ),
             key=("policy_id", "period_number"),
             owner="policy_id",
         ),
     )
 
-    def _open_period(self, e: Any, scheme: str, period: dict[str, Any], rows: Rows) -> None:
+    def _open_period(
+        self, e: Any, scheme: str, number: str | None, period: dict[str, Any], rows: Rows
+    ) -> None:
         sections = []
         for section in SECTIONS:
             limit = period["limits"][section]
@@ -156,14 +179,18 @@ class LimitsView(View):
                     updated_at=e.timestamp,
                 )
             )
-        head = render_head(e.originator_id, period["number"], period["start"], period["end"], sections)
+        head = render_head(
+            e.originator_id, number, period["number"], period["start"], period["end"], sections
+        )
         rows.new(
             DOCS,
             policy_id=e.originator_id,
             period_number=period["number"],
             scheme=scheme,
+            number=number,
             head=head,
             claims="{}",
+            claim_numbers="{}",
         )
 
     @staticmethod
@@ -174,12 +201,23 @@ class LimitsView(View):
 
     @handles(Policy.Applied)
     def on_applied(self, e: Any, rows: Rows) -> None:
-        self._open_period(e, e.scheme, e.period, rows)
+        self._open_period(e, e.scheme, e.number, e.period, rows)
 
     @handles(Policy.Renewed)
     def on_renewed(self, e: Any, rows: Rows) -> None:
-        first = rows.require(LIMITS, e.originator_id, 1, SECTIONS[0])
-        self._open_period(e, first["scheme"], e.period, rows)
+        first = rows.require(DOCS, e.originator_id, 1)
+        self._open_period(e, first["scheme"], first["number"], e.period, rows)
+
+    @handles(Claim.IncidentReported)
+    def on_incident_reported(self, e: Any, rows: Rows) -> None:
+        """A claim reported on a period (it is registered on the policy in the same save): its
+        number joins the period's ``claim_numbers``."""
+        if e.period_number is None:
+            return
+        doc = rows.get(DOCS, e.policy_id, e.period_number)
+        if doc is None:  # a claim against no policy this view knows (not in a consistent store)
+            return
+        doc["claim_numbers"] = put_claim_number(doc["claim_numbers"], e.originator_id, e.number)
 
     @handles(Policy.ClaimRegistered)
     def on_claim_registered(self, e: Any, rows: Rows) -> None:
@@ -224,7 +262,7 @@ class LimitsView(View):
             row["updated_at"] = e.timestamp
         doc = rows.require(DOCS, e.originator_id, e.period_number)
         start, end = sections[0]["period_start"], sections[0]["period_end"]
-        doc["head"] = render_head(e.originator_id, e.period_number, start, end, sections)
+        doc["head"] = render_head(e.originator_id, doc["number"], e.period_number, start, end, sections)
 
     @handles(Policy.EndorsementReversed)
     def on_endorsement_reversed(self, e: Any, rows: Rows) -> None:
@@ -269,5 +307,5 @@ class LimitsView(View):
         sections = [rows.require(LIMITS, e.originator_id, e.period_number, s) for s in SECTIONS]
         doc = rows.require(DOCS, e.originator_id, e.period_number)
         start, end = sections[0]["period_start"], sections[0]["period_end"]
-        doc["head"] = render_head(e.originator_id, e.period_number, start, end, sections)
+        doc["head"] = render_head(e.originator_id, doc["number"], e.period_number, start, end, sections)
         self._put_claim(rows, e.originator_id, e.period_number, e.claim_id)
