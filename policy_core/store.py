@@ -64,6 +64,22 @@ class LeanApplicationRecorder(PostgresApplicationRecorder):
             "SELECT notification_id FROM {schema}.{table} WHERE notification_id > %s ORDER BY notification_id"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
 
+    @property
+    def stores_new_keys(self) -> bool:
+        """Does every save pass through :meth:`_insert_events` (not with the library's database
+        functions, which insert without it)?"""
+        return not self.datastore.enable_db_functions
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        """The library's hook at the start of a save's transaction (before the lock and the
+        rows): new data subjects' keys made during this save (``new_keys``: a
+        ``personal_data.keys.NewKeys``, ``Vault.keys_in_save``) are inserted here, so that they
+        commit with the events sealed under them, or roll back with them."""
+        new_keys = kwargs.get("new_keys")
+        if new_keys is not None:
+            new_keys.record(curs)
+        super()._insert_events(curs, stored_events, **kwargs)
+
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if len(stored_events) < COPY_FROM or self.datastore.enable_db_functions:
             return super().insert_events(stored_events, **kwargs)

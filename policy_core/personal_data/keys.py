@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import logging
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from cryptography.exceptions import InvalidTag
@@ -193,6 +194,32 @@ class MemoryKeyStore:
             return len(self.keys)
 
 
+class NewKeys:
+    """The data keys made for new data subjects during one save, which that save's own
+    transaction stores (:meth:`Vault.keys_in_save`): the recorder calls :meth:`record` with its
+    cursor before it inserts the events, so the key rows commit with the events or not at all,
+    and a new member's key costs no commit of its own."""
+
+    def __init__(self, store: KeyStore) -> None:
+        self.store = store
+        self.keys: dict[UUID, tuple[StoredKey, bytes]] = {}  # subject -> (stored, unwrapped)
+        self.subjects: dict[UUID, UUID] = {}  # aggregate -> subject, to remember
+        self.recorded = False
+
+    def __bool__(self) -> bool:
+        return bool(self.keys or self.subjects)
+
+    def record(self, cursor: Any) -> None:
+        """Insert the rows on the save's cursor, in its transaction (a subject that has a key
+        already makes the insert, so the whole save, fail with an integrity error)."""
+        self.recorded = True
+        if self:
+            record = getattr(self.store, "record_new_keys", None)
+            if record is None:
+                raise TypeError(f"{type(self.store).__name__} cannot store keys in a save's transaction")
+            record(cursor, [stored for stored, _ in self.keys.values()], list(self.subjects.items()))
+
+
 class Vault:
     """Unwrapped data keys on demand, under one master key.
 
@@ -217,6 +244,7 @@ class Vault:
         self._by_subject: dict[UUID, UUID] = {}
         self._subject_of: dict[UUID, UUID] = {}
         self._lock = threading.RLock()
+        self._local = threading.local()  # .new: this thread's NewKeys inside keys_in_save
 
     # ------------------------------------------------------------------ start-up
     def check(self, *, allow_initialise: bool = True) -> None:
@@ -296,15 +324,34 @@ class Vault:
 
     def key_for_subject(self, subject: UUID, *, aggregate_id: UUID | None = None) -> tuple[UUID, bytes]:
         """The subject's current data key, created on first use."""
+        new: NewKeys | None = getattr(self._local, "new", None)
+        if new is not None and new.recorded:
+            new = None  # after the save's transaction (a snapshot's mapping): as outside
         with self._lock:
             kid = self._by_subject.get(subject)
             if kid is not None:
                 hit, key = self._cached(kid)
                 if hit and key is not None:
                     if aggregate_id is not None and aggregate_id not in self._subject_of:
-                        self.store.remember(aggregate_id, subject)
-                        self._subject_of[aggregate_id] = subject
+                        if new is not None:
+                            new.subjects[aggregate_id] = subject
+                        else:
+                            self.store.remember(aggregate_id, subject)
+                            self._subject_of[aggregate_id] = subject
                     return kid, key
+            elif new is not None:
+                # A subject this process knows no key of, inside a save that takes new subjects
+                # for granted (a first application): the key is made here and stored by the
+                # save's own transaction; if the subject has a key after all, that save fails
+                # and the command's re-run (outside keys_in_save) reads the key as below.
+                made = new.keys.get(subject)
+                if made is None:
+                    raw = AESGCM.generate_key(bit_length=256)
+                    made = (StoredKey(uuid4(), subject, self.master.wrap(raw), self.master.key_id), raw)
+                    new.keys[subject] = made
+                if aggregate_id is not None:
+                    new.subjects[aggregate_id] = subject
+                return made[0].key_id, made[1]
             # Create first: one round trip for a new subject (a new member's application), and
             # for a subject that has a key the insert does nothing and the stored key is read
             # (`create` returns whichever key the subject has, and remembers the aggregate).
@@ -318,6 +365,39 @@ class Vault:
             self._by_subject[subject] = stored.key_id
             self._put(stored.key_id, key, subject)
             return stored.key_id, key
+
+    @contextlib.contextmanager
+    def keys_in_save(self) -> Iterator[NewKeys]:
+        """Around one save whose recorder stores the yielded :class:`NewKeys` in its transaction
+        (``PolicyAdministration.save`` passes them to it): a data subject this process knows no
+        key of is taken for new, its key made here without a round trip, and the aggregate's
+        subject remembered the same way. Left normally (the save committed), the keys are this
+        process's like any other; left by an exception, they are forgotten (the transaction
+        that would have stored them rolled back). Only for a save that may assume its subjects
+        new, as an application's first attempt does: a subject with a key makes it fail, once."""
+        if getattr(self._local, "new", None) is not None:
+            raise RuntimeError("keys_in_save does not nest")
+        new = NewKeys(self.store)
+        self._local.new = new
+        try:
+            yield new
+        finally:
+            self._local.new = None
+        if new and not new.recorded:
+            raise RuntimeError(
+                "a save inside keys_in_save did not store its new data keys (no recorder took them): "
+                "events sealed under them are unreadable"
+            )
+        with self._lock:
+            for subject, (stored, raw) in new.keys.items():
+                self._by_subject[subject] = stored.key_id
+                self._put(stored.key_id, raw, subject)
+            self._subject_of.update(new.subjects)
+
+    def new_keys(self) -> NewKeys | None:
+        """This thread's keys of the save in progress inside :meth:`keys_in_save`, if any."""
+        new: NewKeys | None = getattr(self._local, "new", None)
+        return new if new is not None and not new.recorded else None
 
     def existing_key_for_subject(self, subject: UUID) -> tuple[UUID, bytes] | None:
         with self._lock:

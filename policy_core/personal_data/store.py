@@ -86,6 +86,7 @@ class PostgresKeyStore:
         self._conn: psycopg.Connection[Any] | None = None
         self._pid = 0
         self._lock = threading.Lock()
+        self._new_keys_statement = self._record_new_keys_statement()
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._pid != os.getpid():
@@ -187,6 +188,36 @@ class PostgresKeyStore:
         if existing is None:  # erased between the two statements: try again
             return self.create(key, aggregate_id)
         return existing
+
+    def record_new_keys(self, cursor: Any, keys: list[StoredKey], subjects: list[tuple[UUID, UUID]]) -> None:
+        """New subjects' keys and aggregates' subjects inserted on another connection's
+        ``cursor``, in its transaction (an event save's: ``Vault.keys_in_save``), as one statement.
+        A subject that has a key already is a unique violation: the transaction fails (unlike
+        :meth:`create`, nothing is read back: the events of that save were sealed under the
+        key it brought, which must not be stored without it)."""
+        cursor.execute(self._new_keys_statement, self._record_new_keys_params(keys, subjects))
+
+    def _record_new_keys_statement(self) -> sql.Composed:
+        def table(name: str) -> sql.Identifier:
+            return sql.Identifier(self.db.schema, name) if self.db.schema else sql.Identifier(name)
+
+        return sql.SQL(
+            "WITH k AS (INSERT INTO {keys} (key_id, subject_id, wrapped, master_key_id)"
+            " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::bytea[], %s::text[]))"
+            " INSERT INTO {subjects} (aggregate_id, subject_id)"
+            " SELECT * FROM unnest(%s::uuid[], %s::uuid[]) ON CONFLICT DO NOTHING"
+        ).format(keys=table(KEYS), subjects=table(SUBJECTS))
+
+    @staticmethod
+    def _record_new_keys_params(keys: list[StoredKey], subjects: list[tuple[UUID, UUID]]) -> list[Any]:
+        return [
+            [k.key_id for k in keys],
+            [k.subject_id for k in keys],
+            [k.wrapped for k in keys],
+            [k.master_key_id for k in keys],
+            [a for a, _ in subjects],
+            [s for _, s in subjects],
+        ]
 
     def remember(self, aggregate_id: UUID, subject: UUID) -> None:
         self._run(

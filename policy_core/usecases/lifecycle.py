@@ -6,6 +6,7 @@ idempotent: they return False when the fact is already recorded.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -130,7 +131,11 @@ def apply(
             number=series.issue(policy_id),
         )
         register.enter(policy_id, decision.term.start)
-        app._save(policy, register, series, actor=actor, command="apply")
+        # The member's data key too is taken for new on the first attempt: made here and stored
+        # by the save's own transaction (one commit per apply); a member who has a key already
+        # makes that save fail like the register would, and the re-run reads the key.
+        with app.keys_in_save() if optimistic else contextlib.nullcontext():
+            app._save(policy, register, series, actor=actor, command="apply")
         keep_series(app, series)
         return policy_id
 

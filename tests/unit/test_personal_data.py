@@ -214,3 +214,87 @@ def test_the_mapper_opens_only_the_fields_asked_and_a_sealed_field_is_stored_aga
     again = app.mapper.to_stored_event(partial_event)  # the envelope is kept, not sealed twice
     assert NAME.encode() not in again.state
     assert app.mapper.to_domain_event(again).holder["name"] == NAME
+
+
+class _RecordingStore(MemoryKeyStore):
+    """A memory key store that takes a save's new keys as a transaction would: kept if the
+    save commits (``commit``), dropped otherwise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[list, list]] = []
+
+    def record_new_keys(self, cursor, keys, subjects):
+        self.sent.append((keys, subjects))
+
+    def commit(self) -> None:
+        for keys, subjects in self.sent:
+            for k in keys:
+                assert self.for_subject(k.subject_id) is None
+                self.keys[k.key_id] = k
+            for aggregate, subject in subjects:
+                self.subjects.setdefault(aggregate, subject)
+        self.sent.clear()
+
+
+def test_keys_in_save_makes_a_new_subjects_key_without_the_store_and_caches_it_once_saved():
+    store = _RecordingStore()
+    vault = Vault(LocalMasterKey(b"a" * 32), store)
+    subject, aggregate = crypto.subject_id("jcci", "M-10"), uuid4()
+    with vault.keys_in_save() as new:
+        assert vault.new_keys() is new
+        kid, key = vault.key_for_subject(subject, aggregate_id=aggregate)
+        assert vault.key_for_subject(subject, aggregate_id=aggregate) == (kid, key)  # one key per save
+        assert store.keys == {} and store.subjects == {}  # nothing stored outside the save
+        new.record(cursor=None)  # the recorder, in the save's transaction
+        assert vault.new_keys() is None
+        store.commit()
+    assert [k.key_id for k in store.keys.values()] == [kid] and store.subjects == {aggregate: subject}
+    assert vault.key_for_subject(subject) == (kid, key) and vault.subject_of(aggregate) == subject
+    assert vault.key(kid) == key
+
+
+def test_keys_in_save_forgets_the_keys_of_a_save_that_failed():
+    store = _RecordingStore()
+    vault = Vault(LocalMasterKey(b"a" * 32), store)
+    subject = crypto.subject_id("jcci", "M-11")
+    with pytest.raises(RuntimeError, match="rolled back"):
+        with vault.keys_in_save() as new:
+            failed, _ = vault.key_for_subject(subject)
+            new.record(cursor=None)
+            store.sent.clear()  # the transaction rolled back
+            raise RuntimeError("rolled back")
+    assert vault.new_keys() is None and store.keys == {}
+    kid, _ = vault.key_for_subject(subject)  # outside: made and stored as always
+    assert kid != failed and [k.key_id for k in store.keys.values()] == [kid]
+
+
+def test_keys_in_save_refuses_a_save_that_did_not_store_its_keys():
+    vault = Vault(LocalMasterKey(b"a" * 32), MemoryKeyStore())
+    with pytest.raises(RuntimeError, match="did not store"):
+        with vault.keys_in_save():
+            vault.key_for_subject(crypto.subject_id("jcci", "M-12"))
+    with pytest.raises(TypeError):  # a key store that cannot take them in a transaction says so
+        with vault.keys_in_save() as new:
+            vault.key_for_subject(crypto.subject_id("jcci", "M-13"))
+            new.record(cursor=None)
+
+
+def test_keys_in_save_uses_a_known_subjects_key_and_remembers_new_aggregates_in_the_save():
+    store = _RecordingStore()
+    vault = Vault(LocalMasterKey(b"a" * 32), store)
+    subject, aggregate = crypto.subject_id("jcci", "M-14"), uuid4()
+    kid, key = vault.key_for_subject(subject)
+    with vault.keys_in_save() as new:
+        assert vault.key_for_subject(subject, aggregate_id=aggregate) == (kid, key)
+        assert new.keys == {} and new.subjects == {aggregate: subject} and store.subjects == {}
+        new.record(cursor=None)
+        store.commit()
+    assert store.subjects == {aggregate: subject} and vault.subject_of(aggregate) == subject
+
+
+def test_the_in_memory_application_makes_keys_as_always():
+    app = make_app()
+    pid = app.apply(**apply_kwargs(member_number="M-15"))
+    assert app.get_policy(pid).holder == {"name": "山田印刷株式会社"}
+    assert app.vault.new_keys() is None
