@@ -300,7 +300,8 @@ def run(cfg: Config) -> list[Measure]:
             baseline_runs=series("limits_1w", "ok_rps"),
             target=f">= {TARGET_WORKERS_RATIO} x one worker",
             met=lambda v, r: r is not None and r >= TARGET_WORKERS_RATIO,
-            notes=f"wrk -t1 -c32 -d{duration:.0f}s for both (keep-alive; worker connections TCP_NODELAY); "
+            notes=f"wrk -t1 -c32 -d{duration:.0f}s for both (keep-alive; worker connections TCP_NODELAY; "
+            "each worker its own SO_REUSEPORT socket); "
             f"{policies_n} policies; "
             f"on {os.cpu_count()} cores shared by wrk, PostgreSQL and the workers",
         ),

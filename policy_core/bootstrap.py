@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -273,23 +274,77 @@ def serve_workers(settings: Settings, *, host: str, port: int, workers: int) -> 
 
 
 def run_api_workers(app: str, *, host: str, port: int, workers: int, **config: Any) -> None:
-    """uvicorn's supervisor over ``workers`` processes of the factory ``app`` on one listening
-    socket whose connections have ``TCP_NODELAY``.
-
-    uvicorn binds the shared socket as ``socket.socket(family)`` (protocol 0), and asyncio sets
-    ``TCP_NODELAY`` on accepted connections only when the listening socket says ``IPPROTO_TCP``;
-    without it every response after the first on a kept-alive connection (its head and body
-    are two writes) waited for the client's delayed ACK: ~40 ms per request with two workers
-    against ~1 ms with one (the #5 benchmark's 2-worker figure)."""
+    """uvicorn's supervisor over ``workers`` processes of the factory ``app``, each worker with
+    its own listening socket (:func:`worker_listener`) where the platform balances them, else
+    one shared socket; accepted connections have ``TCP_NODELAY`` either way (:func:`tcp_socket`)."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     cfg = uvicorn.Config(app, factory=True, host=host, port=port, workers=workers, **config)
-    Multiprocess(cfg, sockets=[tcp_socket(cfg.bind_socket())]).run()
+    if REUSE_PORT and cfg.uds is None and cfg.fd is None:
+        sock: socket.socket = worker_listener(cfg.host, cfg.port)
+        log.info("API workers listening", extra={"address": sock.getsockname(), "workers": workers})
+    else:
+        sock = tcp_socket(cfg.bind_socket())
+    Multiprocess(cfg, sockets=[sock]).run()
+
+
+# Linux balances new connections across the listening sockets of one SO_REUSEPORT group (by a
+# hash of the connection's addresses); other systems' SO_REUSEPORT does not balance.
+REUSE_PORT = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+class WorkerListener(socket.socket):
+    """The address the API workers serve, bound by the supervisor (the port is reserved and a
+    bind error reported before any worker starts) and never listened on there: every worker it
+    is handed to gets, instead of a copy of this socket, a new socket bound to the same address
+    in one ``SO_REUSEPORT`` group (``__reduce__``: what multiprocessing sends a spawned worker).
+
+    Why: with one shared socket the worker that wakes first accepts every connection waiting
+    (asyncio accepts up to its backlog per wake-up), so a client opening its connections at
+    once (a load generator, a proxy's keep-alive pool) had them all served by one worker while
+    the other idled: two workers measured 0.8 x one on a quiet machine, 21/11 or 32/0
+    connections per worker by ``ss``. Each connection now goes to one worker's socket by the
+    kernel's hash, whichever worker is awake; a worker that exits takes its socket, and its
+    share of new connections, with it (uvicorn's supervisor restarts it with a new one)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_listener_in_group, (self.family, self.getsockname()))
+
+
+def worker_listener(host: str, port: int) -> WorkerListener:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = WorkerListener(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    _join_group(sock, (host, port))
+    return sock
+
+
+def _listener_in_group(family: int, address: tuple[Any, ...]) -> socket.socket:
+    """A worker's own socket on the supervisor's address (``IPPROTO_TCP``: ``TCP_NODELAY`` on
+    its connections); asyncio's server listens on it."""
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    _join_group(sock, address)
+    return sock
+
+
+def _join_group(sock: socket.socket, address: tuple[Any, ...]) -> None:
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
 
 
 def tcp_socket(sock: socket.socket) -> socket.socket:
-    """The same listening socket, as an ``IPPROTO_TCP`` socket object (inherited by workers)."""
+    """The same listening socket, as an ``IPPROTO_TCP`` socket object (inherited by workers).
+
+    uvicorn binds the socket it shares between workers as ``socket.socket(family)`` (protocol
+    0), and asyncio sets ``TCP_NODELAY`` on accepted connections only when the listening socket
+    says ``IPPROTO_TCP``; without it every response after the first on a kept-alive connection
+    (its head and body are two writes) waited for the client's delayed ACK: ~40 ms per request
+    with two workers against ~1 ms with one (the #5 benchmark's 2-worker figure)."""
     if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.proto == socket.IPPROTO_TCP:
         return sock
     tcp = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())

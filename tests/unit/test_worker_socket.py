@@ -13,7 +13,9 @@ import pickle
 import socket
 from multiprocessing.reduction import ForkingPickler
 
-from policy_core.bootstrap import tcp_socket
+import pytest
+
+from policy_core.bootstrap import tcp_socket, worker_listener
 
 
 def _nodelay_of_accepted(listener: socket.socket) -> int:
@@ -73,3 +75,74 @@ def test_unix_and_tcp_sockets_are_left_as_they_are():
     finally:
         tcp.close()
         unix.close()
+
+
+def _accepts_per_listener(listeners: list[socket.socket], connections: int) -> list[int]:
+    """Open ``connections`` at once to the listeners' port; how many each one accepted."""
+    for s in listeners:
+        s.listen(connections)
+        s.setblocking(False)
+    port = listeners[0].getsockname()[1]
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(connections)]
+    counts = [0] * len(listeners)
+    accepted = []
+    try:
+        for i, s in enumerate(listeners):
+            while True:
+                try:
+                    conn, _ = s.accept()
+                except BlockingIOError:
+                    break
+                accepted.append(conn)
+                counts[i] += 1
+    finally:
+        for c in clients + accepted:
+            c.close()
+    return counts
+
+
+def test_each_spawned_worker_gets_its_own_socket_and_the_kernel_spreads_connections():
+    supervisor = worker_listener("127.0.0.1", 0)
+    address = supervisor.getsockname()
+    workers = [pickle.loads(bytes(ForkingPickler.dumps(supervisor))) for _ in range(2)]  # as spawn sends it
+    try:
+        for w in workers:
+            assert w.getsockname() == address and w.proto == socket.IPPROTO_TCP
+            assert w.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+        assert workers[0].fileno() != workers[1].fileno()  # not copies of one socket
+        # a burst of connections, accepted by whichever listener is asked first: both get a share
+        counts = _accepts_per_listener(workers, 64)
+        assert sum(counts) == 64 and min(counts) > 0, counts
+        # with one shared socket, the first to accept takes the whole burst (the cause, as found)
+        shared = tcp_socket(_listener())
+        copy = pickle.loads(bytes(ForkingPickler.dumps(shared)))
+        try:
+            assert _accepts_per_listener([shared, copy], 16) == [16, 0]
+        finally:
+            shared.close()
+            copy.close()
+    finally:
+        for w in workers:
+            w.close()
+        supervisor.close()
+
+
+def test_a_workers_own_socket_gives_its_connections_tcp_nodelay_and_the_supervisors_is_not_listening():
+    supervisor = worker_listener("127.0.0.1", 0)
+    worker = pickle.loads(bytes(ForkingPickler.dumps(supervisor)))
+    try:
+        assert supervisor.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 0  # takes no connection
+        assert _nodelay_of_accepted(worker) != 0
+    finally:
+        worker.close()
+        supervisor.close()
+
+
+def test_a_busy_address_is_refused_before_any_worker_starts():
+    taken = _listener()
+    taken.listen(1)
+    try:
+        with pytest.raises(OSError):
+            worker_listener("127.0.0.1", taken.getsockname()[1])
+    finally:
+        taken.close()
