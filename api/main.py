@@ -23,6 +23,7 @@ from . import dashboard, errors, openapi
 from .auth import ApiKey, load_or_create_keys, load_or_create_secret, parse_keys
 from .dbgate import DatabaseGate, DatabaseGateMiddleware
 from .idempotency import IdempotencyMiddleware
+from .responses import Health, Ready, typed
 from .routers import (
     audit,
     claims,
@@ -94,12 +95,12 @@ def create_app(
 
     health = APIRouter(tags=["health"])
 
-    @health.get("/healthz", summary="Liveness")
+    @health.get("/healthz", summary="Liveness", **typed(Health))
     def healthz() -> dict[str, str]:
         """The process answers (no database needed, no key)."""
         return {"status": "ok"}
 
-    @health.get("/readyz", summary="Readiness", responses={503: {"description": "not ready"}})
+    @health.get("/readyz", summary="Readiness", **typed(Ready))
     def readyz() -> Any:
         """The database answers and every read model is built, not failing and not far behind
         (each view's position, head, lag and last error); 503 otherwise."""

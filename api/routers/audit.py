@@ -15,25 +15,26 @@ from policy_core.scheme import get_scheme
 from ..auth import ApiKey
 from ..deps import Operator, Reader, RuntimeDep, require
 from ..presenters import event_view
+from ..responses import Checkpoint, CheckpointList, Closing, ClosingList, Dossier, VerificationOut, typed
 from ..schemas import FilterText, SchemeKey, Strict
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-@router.get("/verification")
+@router.get("/verification", **typed(VerificationOut))
 def verify(rt: RuntimeDep, key: Reader) -> dict[str, Any]:
     """Recompute the chain from the stored events and check every signed checkpoint: ``ok``, or the
     first position where the history differs from what was sealed and how."""
     return verification(rt).to_dict()
 
 
-@router.post("/checkpoints", status_code=201)
+@router.post("/checkpoints", status_code=201, **typed(Checkpoint, 201))
 def checkpoint(rt: RuntimeDep, key: Operator) -> dict[str, Any]:
     """Seal up to the head and sign a checkpoint there now."""
     return rt.audit.checkpoint("on_demand")
 
 
-@router.get("/checkpoints")
+@router.get("/checkpoints", **typed(CheckpointList))
 def checkpoints(
     rt: RuntimeDep, key: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> dict[str, Any]:
@@ -46,7 +47,7 @@ class ClosingRequest(Strict):
     year: Annotated[int, Field(ge=2000, le=2200)]
 
 
-@router.post("/closings", status_code=201)
+@router.post("/closings", status_code=201, **typed(Closing, 201))
 def close_period(body: ClosingRequest, rt: RuntimeDep, key: Operator) -> dict[str, Any]:
     """Seal the log, compute the scheme year's totals per co-insurer from it at that position and
     record them as a signed statement."""
@@ -56,7 +57,7 @@ def close_period(body: ClosingRequest, rt: RuntimeDep, key: Operator) -> dict[st
     return close(rt, body.scheme, body.year, actor=key.actor().as_metadata())
 
 
-@router.get("/closings")
+@router.get("/closings", **typed(ClosingList))
 def closings(
     rt: RuntimeDep,
     key: Reader,
@@ -70,10 +71,20 @@ def closings(
 
 
 dossier_router = APIRouter(tags=["audit"])
+DOSSIER = typed(Dossier)
+DOSSIER["responses"][200]["content"] = {
+    "application/x-ndjson": {
+        "schema": {
+            "type": "string",
+            "description": "format=jsonl: one JSON item per line (header, events, "
+            "payments, chain, checkpoint, seal)",
+        }
+    }
+}
 Auditor = Annotated[ApiKey, Depends(require("auditor"))]
 
 
-@dossier_router.get("/policies/{policy_id}/dossier")
+@dossier_router.get("/policies/{policy_id}/dossier", **DOSSIER)
 def dossier(policy_id: UUID, rt: RuntimeDep, key: Auditor, format: Literal["json", "jsonl"] = "json") -> Any:
     """Every event of the policy and its claims with actor and command, each payment's explanation,
     the chain links, the latest signed checkpoint covering them, and a signed seal: verifiable

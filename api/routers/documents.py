@@ -14,11 +14,12 @@ from fastapi import APIRouter, Path, Query, Response
 from policy_core.documents.certificate import render_certificate_pdf, render_payment_advice_pdf
 
 from ..deps import AppDep, Reader
+from ..responses import PDF_SCHEMA
 
 router = APIRouter(tags=["documents"])
 
 PDF: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/pdf": {}}, "description": "an A4 PDF in Japanese"}
+    200: {"content": {"application/pdf": {"schema": PDF_SCHEMA}}, "description": "an A4 PDF in Japanese"}
 }
 
 

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, Field
 
 from policy_core.aggregates.policy import Policy
 from policy_core.calendar import TOKYO
@@ -13,6 +11,7 @@ from policy_core.errors import NotFound
 
 from ..deps import AppDep, Operator, Reader, RuntimeDep
 from ..presenters import event_view, masked_account, policy_view, tokyo
+from ..responses import EndorsementList, EndorsementOut, EventList, PolicyLimits, PolicyOut, QuoteOut, typed
 from ..schemas import (
     AsOf,
     CancellationRequest,
@@ -23,7 +22,7 @@ from ..schemas import (
     QuoteRequest,
     SalesDeclaration,
 )
-from ..tabular import CSV_200, answer
+from ..tabular import answer
 
 router = APIRouter(tags=["policies"])
 
@@ -46,14 +45,14 @@ def quote_view(decision: Any) -> dict[str, Any]:
     )
 
 
-@router.post("/quotes", status_code=200)
+@router.post("/quotes", status_code=200, **typed(QuoteOut))
 def create_quote(body: QuoteRequest, app: AppDep, key: Operator) -> dict[str, Any]:
     """The premium (yen) and the terms a policy would get: cover dates (Asia/Tokyo), months, debit
     date, limits and deductible (yen), the rating breakdown and tariff version. Records nothing."""
     return quote_view(app.quote(**body.model_dump()))
 
 
-@router.post("/policies", status_code=201)
+@router.post("/policies", status_code=201, **typed(PolicyOut, 201))
 def apply_for_policy(
     body: PolicyApplication, app: AppDep, key: Operator, response: Response
 ) -> dict[str, Any]:
@@ -66,53 +65,23 @@ def apply_for_policy(
     return policy_view(app.get_policy(pid))
 
 
-@router.get("/policies/{policy_id}")
+@router.get("/policies/{policy_id}", **typed(PolicyOut))
 def get_policy(policy_id: UUID, app: AppDep, key: Reader, as_of: AsOf = None) -> dict[str, Any]:
     """The policy as recorded (``as_of``: as the system knew it then), every period with its limits,
     paid and remaining per section (yen)."""
     return policy_view(app.get_policy(policy_id, as_of=as_of))
 
 
-@router.get("/policies/{policy_id}/events")
+@router.get("/policies/{policy_id}/events", **typed(EventList))
 def policy_events(policy_id: UUID, app: AppDep, key: Reader, as_of: AsOf = None) -> dict[str, Any]:
     """Every recorded event of the policy, oldest first, with actor metadata; bank account numbers
     masked; ``as_of``: those the system had recorded at that moment."""
     return {"items": [event_view(e) for e in app.history(policy_id, cls=Policy, as_of=as_of)]}
 
 
-class SectionLimit(BaseModel):
-    limit: int
-    paid: int
-    remaining: int
-
-
-class ClaimSectionLimit(BaseModel):
-    accident_limit: int
-    paid: int
-    remaining: int
-
-
-class PolicyLimits(BaseModel):
-    """``GET /policies/{id}/limits`` (documents the response; the read-model answer is pre-serialised)."""
-
-    policy_id: UUID
-    number: str | None = Field(description="the policy number (証券番号); null before numbers existed")
-    period: int
-    start: datetime
-    end: datetime
-    sections: dict[str, SectionLimit]
-    claims: dict[str, dict[str, ClaimSectionLimit]] = Field(description="per claim id, per section")
-    claim_numbers: dict[str, str | None] = Field(
-        description="per claim id, its claim number (事故受付番号); null for a claim reported before numbers"
-    )
-    source: Literal["read_model", "events"]
-    position: int | None = Field(default=None, description="the limits view's position (read_model only)")
-
-
 @router.get(
     "/policies/{policy_id}/limits",
-    response_model=None,
-    responses={200: {"model": PolicyLimits, "description": "Limits, paid and remaining per section"}},
+    **typed(PolicyLimits, description="Limits, paid and remaining per section"),
 )
 def policy_limits(
     policy_id: UUID,
@@ -137,7 +106,7 @@ def policy_limits(
     return tokyo({**answer, "source": "events", "position": None})
 
 
-@router.post("/policies/{policy_id}/cancellation")
+@router.post("/policies/{policy_id}/cancellation", **typed(PolicyOut))
 def cancel_policy(policy_id: UUID, body: CancellationRequest, app: AppDep, key: Operator) -> dict[str, Any]:
     """Cancel from an effective date (return premium per the scheme's short-rate rules), or void
     from inception (``void``: a first period with no claim)."""
@@ -202,7 +171,7 @@ def endorsement_views(events: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-@router.post("/policies/{policy_id}/endorsements", status_code=201)
+@router.post("/policies/{policy_id}/endorsements", status_code=201, **typed(EndorsementOut, 201))
 def endorse_policy(
     policy_id: UUID, body: EndorsementRequest, app: AppDep, key: Operator, response: Response
 ) -> dict[str, Any]:
@@ -218,7 +187,7 @@ def endorse_policy(
     return next(v for v in views if v["number"] == done["number"])
 
 
-@router.get("/policies/{policy_id}/endorsements", responses=CSV_200)
+@router.get("/policies/{policy_id}/endorsements", **typed(EndorsementList, csv=True))
 def list_endorsements(
     policy_id: UUID, app: AppDep, key: Reader, request: Request, as_of: AsOf = None
 ) -> dict[str, Any]:
@@ -228,7 +197,7 @@ def list_endorsements(
     return answer(request, {"items": items}, items, filename=f"endorsements-{policy_id}")
 
 
-@router.get("/policies/{policy_id}/endorsements/{number}")
+@router.get("/policies/{policy_id}/endorsements/{number}", **typed(EndorsementOut))
 def get_endorsement(
     policy_id: UUID,
     number: Annotated[int, Path(ge=1, le=100_000)],
@@ -247,14 +216,14 @@ def get_endorsement(
     return views[number - 1]
 
 
-@router.post("/policies/{policy_id}/reinstatement")
+@router.post("/policies/{policy_id}/reinstatement", **typed(PolicyOut))
 def reinstate_policy(policy_id: UUID, body: Correction, app: AppDep, key: Operator) -> dict[str, Any]:
     """Undo a cancellation within the reinstatement window (POLICY_REINSTATEMENT_WINDOW_DAYS)."""
     app.reinstate(policy_id, reason=body.reason, actor=key.actor())
     return policy_view(app.get_policy(policy_id))
 
 
-@router.post("/policies/{policy_id}/non-renewal")
+@router.post("/policies/{policy_id}/non-renewal", **typed(PolicyOut))
 def non_renewal(
     policy_id: UUID, app: AppDep, key: Operator, body: NonRenewalRequest | None = None
 ) -> dict[str, Any]:
@@ -265,7 +234,7 @@ def non_renewal(
     return policy_view(app.get_policy(policy_id))
 
 
-@router.post("/policies/{policy_id}/sales-declarations")
+@router.post("/policies/{policy_id}/sales-declarations", **typed(PolicyOut))
 def declare_sales(policy_id: UUID, body: SalesDeclaration, app: AppDep, key: Operator) -> dict[str, Any]:
     """Record a new declaration of annual sales (yen) for the next renewal's rating."""
     app.declare_sales(

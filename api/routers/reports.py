@@ -14,8 +14,9 @@ from policy_core.usecases.common import aware
 
 from ..deps import Lister, Operator, RuntimeDep
 from ..presenters import tokyo
+from ..responses import ClaimList, Collections, PolicyList, Portfolio, RunDueOut, typed
 from ..schemas import AsOf, Day, FilterText, QueryText, RunDueRequest
-from ..tabular import CSV_200, answer
+from ..tabular import answer
 
 router = APIRouter()
 
@@ -45,7 +46,7 @@ def _rows(rows: list[dict[str, Any]], own_id: str | None = None) -> list[dict[st
     return out
 
 
-@router.get("/policies", tags=["policies"], responses=CSV_200)
+@router.get("/policies", tags=["policies"], **typed(PolicyList, csv=True))
 def list_policies(
     request: Request,
     rt: RuntimeDep,
@@ -94,7 +95,7 @@ def list_policies(
     return answer(request, body, items, filename="policies")
 
 
-@router.get("/claims", tags=["claims"], responses=CSV_200)
+@router.get("/claims", tags=["claims"], **typed(ClaimList, csv=True))
 def list_claims(
     request: Request,
     rt: RuntimeDep,
@@ -121,7 +122,7 @@ def _moment(rt: Any, as_of: datetime) -> datetime:
     return check_moment(aware(as_of, "as_of"), "as_of", now=rt.clock.now())
 
 
-@router.get("/reports/portfolio", tags=["reports"], responses=CSV_200)
+@router.get("/reports/portfolio", tags=["reports"], **typed(Portfolio, csv=True))
 def portfolio(
     request: Request,
     rt: RuntimeDep,
@@ -143,7 +144,7 @@ def portfolio(
     return answer(request, body, [body], filename=f"portfolio-{scheme}-{year}")
 
 
-@router.get("/reports/collections", tags=["reports"], responses=CSV_200)
+@router.get("/reports/collections", tags=["reports"], **typed(Collections, csv=True))
 def collections(
     request: Request, rt: RuntimeDep, key: Lister, scheme: ShortText = None, as_of: AsOf = None
 ) -> dict[str, Any]:
@@ -164,7 +165,7 @@ def collections(
     return answer(request, body, rows, filename="collections")
 
 
-@router.post("/operations/run-due", tags=["operations"])
+@router.post("/operations/run-due", tags=["operations"], **typed(RunDueOut))
 def run_due(body: RunDueRequest, rt: RuntimeDep, key: Operator) -> dict[str, Any]:
     """Run every job due up to ``as_of`` (not in the future): activations, direct debits (Zengin
     result codes), lapses, renewals, expiries, erasures. Single-flight across the API, the CLI and

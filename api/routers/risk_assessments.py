@@ -21,6 +21,7 @@ from policy_core.scheme import load_scheme
 from policy_core.usecases.risk_assessments import MAX_ANSWERS, MAX_EMPLOYEES, MAX_RECORDS
 
 from ..deps import AppDep, Lister, Operator, Reader
+from ..responses import PDF_SCHEMA, Questionnaire, typed
 from ..schemas import Day, FilterText, IndustryKey, Integral, MemberNumber, SchemeKey, Strict
 
 router = APIRouter(tags=["risk assessments"])
@@ -48,7 +49,7 @@ class RiskAssessmentRequest(Strict):
 
 
 class OverallOut(BaseModel):
-    score: int
+    score: int = Field(description="the overall score, points of 100")
     grade: str
     label: str
     summary: str
@@ -58,7 +59,7 @@ class AreaOut(BaseModel):
     key: str
     title: str
     title_en: str
-    score: int
+    score: int = Field(description="the area's score, points of 100")
     grade: str
     label: str
     findings: list[str]
@@ -68,13 +69,13 @@ class AreaOut(BaseModel):
 class CauseOut(BaseModel):
     key: str
     title: str
-    score: int
+    score: int = Field(description="protection against the cause, points of 100")
     protected: bool
 
 
 class RiskAssessmentOut(BaseModel):
     id: UUID
-    number: int
+    number: int = Field(description="the assessment's number in the scheme (a sequence number, from 1)")
     report_number: str
     scheme: str
     member_number: str
@@ -90,29 +91,29 @@ class RiskAssessmentOut(BaseModel):
 
 
 class ChangeOut(BaseModel):
-    previous_number: int
-    overall: int
+    previous_number: int = Field(description="the previous assessment (a sequence number, from 1)")
+    overall: int = Field(description="change of the overall score, points")
     grade_from: str
     grade_to: str
-    areas: dict[str, int]
+    areas: dict[str, int] = Field(description="area key -> change of its score, points")
 
 
 class RiskAssessmentItem(BaseModel):
     id: UUID
-    number: int
+    number: int = Field(description="the assessment's number in the scheme (a sequence number, from 1)")
     report_number: str
     scheme: str
     member_number: str
     assessed_on: Any
-    overall_score: int
+    overall_score: int = Field(description="the overall score, points of 100")
     grade: str
-    areas: dict[str, int]
+    areas: dict[str, int] = Field(description="area key -> its score, points of 100")
     change: ChangeOut | None = Field(description="since the member's previous assessment in the scheme")
 
 
 class RiskAssessmentList(BaseModel):
     items: list[RiskAssessmentItem]
-    total: int
+    total: int = Field(description="assessments that match (a count)")
 
 
 def assessment_view(a: RiskAssessment, recorded_at: datetime) -> dict[str, Any]:
@@ -139,7 +140,7 @@ def _recorded_at(a: RiskAssessment) -> datetime:
     return a.created_on  # the Assessed event's recorded time (its only event)
 
 
-@router.get("/risk-assessments/questionnaire")
+@router.get("/risk-assessments/questionnaire", **typed(Questionnaire))
 def get_questionnaire(app: AppDep, key: Lister) -> dict[str, Any]:
     """The checklist in force today (Asia/Tokyo), with every question, choice and score."""
     return app.risk_questionnaire().model_dump(mode="json")
@@ -202,7 +203,12 @@ def _context(app: Any, assessment_id: UUID) -> dict[str, Any]:
 @router.get(
     "/risk-assessments/{assessment_id}/report.pdf",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}, "description": "the A4 report (Japanese)"}},
+    responses={
+        200: {
+            "content": {"application/pdf": {"schema": PDF_SCHEMA}},
+            "description": "the A4 report (Japanese)",
+        }
+    },
 )
 def report_pdf(assessment_id: UUID, app: AppDep, key: Reader) -> Response:
     """The assessment report as an A4 PDF (Japanese)."""

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from policy_core.scheme import Scheme, all_schemes
 
 from ..deps import Lister
+from ..responses import SchemeList, typed
 
 router = APIRouter(tags=["schemes"])
 
@@ -49,7 +50,7 @@ def scheme_view(s: Scheme) -> dict[str, Any]:
     }
 
 
-@router.get("/schemes")
+@router.get("/schemes", **typed(SchemeList))
 def list_schemes(key: Lister) -> dict[str, Any]:
     """Every scheme with its plans and limits (yen), industries, calendar (Asia/Tokyo), discount
     tiers, co-insurers (shares in basis points) and tariff versions."""

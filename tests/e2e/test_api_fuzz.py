@@ -156,7 +156,7 @@ def test_schemathesis_all_checks_and_the_stateful_phase_reach_a_payment(client, 
         {
             "headers": auth("operator"),
             "generation": {"max-examples": 5, "deterministic": True, "database": "none"},
-            "phases": {"stateful": {"max-steps": 15}},
+            "phases": {"stateful": {"max-steps": 30}},
             "workers": 1,
         }
     )
