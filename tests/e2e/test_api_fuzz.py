@@ -145,7 +145,7 @@ def seed_claims_to_pay(client: Any, n: int) -> None:
 
 
 def test_schemathesis_all_checks_and_the_stateful_phase_reach_a_payment(client, settle):
-    """Bounded (5 examples per operation, 15 stateful steps, derandomised): every phase (examples
+    """Bounded (5 examples per operation, 30 stateful steps, derandomised): every phase (examples
     from the seeds, coverage, fuzzing, stateful through the document's links), every check."""
     from schemathesis.config import SchemathesisConfig
     from schemathesis.engine import events, from_schema
