@@ -10,7 +10,7 @@ disagree by a yen.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any, TypeGuard
 
@@ -76,8 +76,12 @@ class RatingBreakdown:
     annual_premium: int
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly; ``liability_limit`` is left out when there is none."""
-        data = asdict(self)
+        """JSON-friendly; ``liability_limit`` is left out when there is none.
+
+        Every field is a plain value (str, int, bool, None), so the dict of the fields in their
+        order is what ``dataclasses.asdict`` makes, without its recursive deep copy (a fifth of
+        the renewal run's CPU went there)."""
+        data = {name: getattr(self, name) for name in _BREAKDOWN_FIELDS}
         if data["liability_limit"] is None:
             del data["liability_limit"]
         return data
@@ -111,6 +115,9 @@ class RatingBreakdown:
                 )
             values[f.name] = value
         return cls(**values)
+
+
+_BREAKDOWN_FIELDS = tuple(f.name for f in fields(RatingBreakdown))
 
 
 @dataclass(frozen=True)

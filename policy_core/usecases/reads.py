@@ -18,10 +18,11 @@ from psycopg.rows import tuple_row
 
 from ..aggregates.claim import Claim
 from ..aggregates.policy import Policy
+from ..aggregates.replay import replay
 from ..errors import NotFound
 from ..settlement import SECTIONS
 from ..store import collector_paused
-from .common import aware, fold
+from .common import aware
 
 if TYPE_CHECKING:
     from ..application import PolicyAdministration
@@ -135,5 +136,5 @@ def get_policies(
             histories.setdefault(oid, []).append(event)
         for oid, events in histories.items():
             if getattr(events[0], "originator_topic", None) == Policy.TOPIC:
-                out[oid] = fold(None, events)
+                out[oid] = replay(None, events)  # the library's fold, planned per event class
     return out

@@ -615,3 +615,32 @@ def test_plan_e_premium_never_falls_as_limit_rises(industry: str, sales: int, lo
 @given(annual=st.integers(min_value=0, max_value=10**9), months=st.integers(min_value=1, max_value=11))
 def test_prorate_never_exceeds_annual_and_grows_with_months(annual: int, months: int) -> None:
     assert prorate(annual, months) <= prorate(annual, months + 1) <= prorate(annual, 12) <= annual
+
+
+@pytest.mark.parametrize(
+    ("plan", "limit", "rider"), [("B", None, False), ("C", None, True), ("E", 500_000_000, True)]
+)
+def test_breakdown_to_dict_is_asdict_of_its_plain_fields(
+    tariff: Tariff, plan: str, limit: int | None, rider: bool
+) -> None:
+    """to_dict builds the dict from the fields without dataclasses.asdict's deep copy: the same
+    dict (keys in field order, the same values and types) as long as every field is a plain value."""
+    import dataclasses
+
+    r = rate(
+        tariff,
+        industry="clinic",
+        annual_sales=300_000_000,
+        plan=plan,
+        liability_limit=limit,
+        network_rider=rider,
+    )
+    expected = dataclasses.asdict(r.breakdown)
+    if expected["liability_limit"] is None:
+        del expected["liability_limit"]
+    got = r.breakdown.to_dict()
+    assert list(got) == list(expected) and got == expected
+    assert [type(v) for v in got.values()] == [type(v) for v in expected.values()]
+    for f in dataclasses.fields(RatingBreakdown):
+        assert f.type in ("str", "int", "bool", "int | None"), f  # a container field needs a copy
+    assert RatingBreakdown.from_dict(got) == r.breakdown
