@@ -39,15 +39,15 @@ SUCCESS_CODE = "0"
 CUSTOMER_NUMBER_LENGTH = 20
 
 
-def customer_number_for(policy_id: str, period_number: int, attempt: int) -> str:
+def customer_number_for(policy_id: str | uuid.UUID, period_number: int, attempt: int) -> str:
     """The 20-digit 顧客番号 that identifies one debit attempt in Zengin files.
 
     Zengin defines 顧客番号 as N(20), digits only, so the policy id's first 12 hex
     digits (48 bits) are written in decimal (15 digits), followed by the period
     (3 digits) and the attempt (2 digits).
     """
-    try:
-        prefix = uuid.UUID(str(policy_id)).hex[:12]
+    try:  # the debit run passes the UUID itself: no round trip through its text
+        prefix = (policy_id if isinstance(policy_id, uuid.UUID) else uuid.UUID(str(policy_id))).hex[:12]
     except ValueError:
         raise ValueError("policy_id must be a UUID to derive a customer number") from None
     if not _is_int(period_number) or not 1 <= period_number <= 999:
@@ -95,7 +95,7 @@ class DebitRequest:
         if (
             not isinstance(number, str)
             or not 1 <= len(number) <= CUSTOMER_NUMBER_LENGTH
-            or not all("0" <= ch <= "9" for ch in number)
+            or not (number.isascii() and number.isdigit())  # ASCII digits only, as "0" <= ch <= "9"
         ):
             raise ValueError(
                 f"customer_number must be 1 to {CUSTOMER_NUMBER_LENGTH} digits "

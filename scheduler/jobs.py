@@ -27,6 +27,7 @@ from policy_core.calendar import TOKYO
 from policy_core.errors import DomainError, InvalidInput
 from policy_core.projections.read import ReadModels
 from policy_core.scheme import all_schemes
+from policy_core.store import collector_paused
 
 from .attempts import collect_once
 from .gateway import CollectionGateway, DebitRequest, customer_number_for
@@ -272,47 +273,55 @@ class Jobs:
 
     def _collect(self, rows: list[dict[str, Any]], report: RunReport) -> None:
         for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start : start + self.batch_size]
-            requests = []
-            # One query per chunk; of the personal fields only the bank accounts are opened.
-            policies = self.app.get_policies([r["policy_id"] for r in chunk], personal=("bank_account",))
-            for r in chunk:
-                policy = policies.get(r["policy_id"]) or self.app.get_policy(r["policy_id"])
-                policies[r["policy_id"]] = policy
-                requests.append(
-                    DebitRequest(
-                        policy_id=str(r["policy_id"]),
-                        period_number=r["period_number"],
-                        attempt=r["next_attempt"],
-                        amount=r["outstanding"],
-                        debit_date=r["next_debit_date"],
-                        account=BankAccount.from_recorded(policy.bank_account),
-                        customer_number=customer_number_for(
-                            r["policy_id"], r["period_number"], r["next_attempt"]
-                        ),
-                        new_code=policy.zengin_new_code,
-                    )
+            # The collector paused for the whole chunk (read, bank, decide, save): the chunk's
+            # aggregates are dropped when _collect_chunk returns, so the collection that follows
+            # finds little alive (paused only around the read, it walked the chunk's live policies).
+            with collector_paused():
+                self._collect_chunk(rows[start : start + self.batch_size], report)
+
+    def _collect_chunk(self, chunk: list[dict[str, Any]], report: RunReport) -> None:
+        requests = []
+        # One query per chunk; of the personal fields only the bank accounts are opened.
+        policies = self.app.get_policies([r["policy_id"] for r in chunk], personal=("bank_account",))
+        ids: dict[str, UUID] = {}  # the requests carry the policy id as text
+        for r in chunk:
+            pid = r["policy_id"]
+            policy = policies.get(pid) or self.app.get_policy(pid)
+            policies[pid] = policy
+            text = str(pid)
+            ids[text] = pid
+            requests.append(
+                DebitRequest(
+                    policy_id=text,
+                    period_number=r["period_number"],
+                    attempt=r["next_attempt"],
+                    amount=r["outstanding"],
+                    debit_date=r["next_debit_date"],
+                    account=BankAccount.from_recorded(policy.bank_account),
+                    customer_number=customer_number_for(pid, r["period_number"], r["next_attempt"]),
+                    new_code=policy.zengin_new_code,
                 )
-            results = collect_once(self.gateway, self.ledger, requests)
-            outcomes = [
-                DebitOutcome(
-                    policy_id=UUID(res.request.policy_id),
-                    period_number=res.request.period_number,
-                    attempt=res.request.attempt,
-                    debit_date=res.request.debit_date,
-                    success=res.success,
-                    amount=res.request.amount if res.success else 0,
-                    result_code=res.result_code,
-                    reason=res.reason,
-                    reference=res.request.customer_number,
-                )
-                for res in results
-            ]
-            counts = self.app.record_debit_results(outcomes, actor=self.actor, loaded=policies)
-            report.debited += counts["debited"]
-            report.failed += counts["failed"]
-            report.lapsed += counts["lapsed"]
-            report.unchanged += counts["unchanged"]
+            )
+        results = collect_once(self.gateway, self.ledger, requests)
+        outcomes = [
+            DebitOutcome(
+                policy_id=ids.get(res.request.policy_id) or UUID(res.request.policy_id),
+                period_number=res.request.period_number,
+                attempt=res.request.attempt,
+                debit_date=res.request.debit_date,
+                success=res.success,
+                amount=res.request.amount if res.success else 0,
+                result_code=res.result_code,
+                reason=res.reason,
+                reference=res.request.customer_number,
+            )
+            for res in results
+        ]
+        counts = self.app.record_debit_results(outcomes, actor=self.actor, loaded=policies)
+        report.debited += counts["debited"]
+        report.failed += counts["failed"]
+        report.lapsed += counts["lapsed"]
+        report.unchanged += counts["unchanged"]
 
 
 def _refused(report: RunReport, error: dict[str, str]) -> None:

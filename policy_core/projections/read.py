@@ -498,13 +498,13 @@ class ParticipantsCounter:
         self._warned = False
 
     def __call__(self, scheme: str) -> int:
-        query = sql.SQL("SELECT policies_active FROM {}.{} WHERE scheme = %s").format(
-            sql.Identifier(self.schema), sql.Identifier("rm_portfolio_schemes")
-        )
         with self._lock:
             cached = self._cache.get(scheme)
             if cached is not None and cached[1] > time.monotonic():
-                return cached[0]
+                return cached[0]  # (a renewal run asks once per policy: nothing else is done here)
+            query = sql.SQL("SELECT policies_active FROM {}.{} WHERE scheme = %s").format(
+                sql.Identifier(self.schema), sql.Identifier("rm_portfolio_schemes")
+            )
             for attempt in (1, 2):
                 try:
                     if self._conn is None or self._conn.closed:

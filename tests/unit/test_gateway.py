@@ -105,6 +105,7 @@ def test_customer_number_is_20_digits_and_distinct_per_attempt() -> None:
     assert customer_number_for(POLICY_ID, 2, 2) != first
     assert customer_number_for(POLICY_ID, 3, 1) != first
     assert customer_number_for(uuid.UUID(POLICY_ID).hex, 2, 1) == first
+    assert customer_number_for(uuid.UUID(POLICY_ID), 2, 1) == first  # the UUID itself
     with pytest.raises(ValueError, match="attempt"):
         customer_number_for(POLICY_ID, 2, 100)
     with pytest.raises(ValueError, match="UUID"):
@@ -121,6 +122,9 @@ def test_customer_number_is_20_digits_and_distinct_per_attempt() -> None:
         ("period_number", -1, "period_number"),
         ("customer_number", "ABC123", "customer_number"),
         ("customer_number", "1" * 21, "customer_number"),
+        ("customer_number", "１２３", "customer_number"),  # full-width digits are not N(20)
+        ("customer_number", "12²", "customer_number"),  # nor other Unicode digits
+        ("customer_number", "", "customer_number"),
         ("debit_date", datetime(2025, 4, 28, 9, 0), "debit_date"),
     ],
 )
