@@ -317,7 +317,10 @@ class Jobs:
             )
             for res in results
         ]
-        counts = self.app.record_debit_results(outcomes, actor=self.actor, loaded=policies)
+        # One save for the chunk (the default, 500, made two per chunk: twice the lock, NOTIFY, commit)
+        counts = self.app.record_debit_results(
+            outcomes, actor=self.actor, loaded=policies, batch_size=self.batch_size
+        )
         report.debited += counts["debited"]
         report.failed += counts["failed"]
         report.lapsed += counts["lapsed"]
