@@ -86,7 +86,7 @@ class PostgresKeyStore:
         self._conn: psycopg.Connection[Any] | None = None
         self._pid = 0
         self._lock = threading.Lock()
-        self._new_keys_statement = self._record_new_keys_statement()
+        self._new_keys_statements: dict[tuple[int, int], sql.Composed] = {}
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._pid != os.getpid():
@@ -191,33 +191,41 @@ class PostgresKeyStore:
 
     def record_new_keys(self, cursor: Any, keys: list[StoredKey], subjects: list[tuple[UUID, UUID]]) -> None:
         """New subjects' keys and aggregates' subjects inserted on another connection's
-        ``cursor``, in its transaction (an event save's: ``Vault.keys_in_save``), as one statement.
+        ``cursor``, in its transaction (an event save's: ``Vault.keys_in_save``), as one statement
+        of plain values (an apply's one key and one aggregate: no arrays to build).
         A subject that has a key already is a unique violation: the transaction fails (unlike
         :meth:`create`, nothing is read back: the events of that save were sealed under the
         key it brought, which must not be stored without it)."""
-        cursor.execute(self._new_keys_statement, self._record_new_keys_params(keys, subjects))
+        if not keys and not subjects:
+            return
+        params: list[Any] = []
+        for k in keys:
+            params += [k.key_id, k.subject_id, k.wrapped, k.master_key_id]
+        for aggregate, subject in subjects:
+            params += [aggregate, subject]
+        cursor.execute(self._new_keys_statement(len(keys), len(subjects)), params)
 
-    def _record_new_keys_statement(self) -> sql.Composed:
+    def _new_keys_statement(self, keys: int, subjects: int) -> sql.Composed:
+        found = self._new_keys_statements.get((keys, subjects))
+        if found is not None:
+            return found
+
         def table(name: str) -> sql.Identifier:
             return sql.Identifier(self.db.schema, name) if self.db.schema else sql.Identifier(name)
 
-        return sql.SQL(
-            "WITH k AS (INSERT INTO {keys} (key_id, subject_id, wrapped, master_key_id)"
-            " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::bytea[], %s::text[]))"
-            " INSERT INTO {subjects} (aggregate_id, subject_id)"
-            " SELECT * FROM unnest(%s::uuid[], %s::uuid[]) ON CONFLICT DO NOTHING"
-        ).format(keys=table(KEYS), subjects=table(SUBJECTS))
-
-    @staticmethod
-    def _record_new_keys_params(keys: list[StoredKey], subjects: list[tuple[UUID, UUID]]) -> list[Any]:
-        return [
-            [k.key_id for k in keys],
-            [k.subject_id for k in keys],
-            [k.wrapped for k in keys],
-            [k.master_key_id for k in keys],
-            [a for a, _ in subjects],
-            [s for _, s in subjects],
-        ]
+        insert_keys = sql.SQL(
+            "INSERT INTO {keys} (key_id, subject_id, wrapped, master_key_id) VALUES {rows}"
+        ).format(keys=table(KEYS), rows=sql.SQL(", ").join([sql.SQL("(%s, %s, %b, %s)")] * keys))
+        insert_subjects = sql.SQL(
+            "INSERT INTO {subjects} (aggregate_id, subject_id) VALUES {rows} ON CONFLICT DO NOTHING"
+        ).format(subjects=table(SUBJECTS), rows=sql.SQL(", ").join([sql.SQL("(%s, %s)")] * subjects))
+        if keys and subjects:
+            statement = sql.SQL("WITH k AS ({}) {}").format(insert_keys, insert_subjects)
+        else:
+            statement = insert_keys if keys else insert_subjects
+        if len(self._new_keys_statements) < 64:
+            self._new_keys_statements[(keys, subjects)] = statement
+        return statement
 
     def remember(self, aggregate_id: UUID, subject: UUID) -> None:
         self._run(

@@ -158,3 +158,32 @@ def test_erasure_after_an_apply_destroys_the_key_stored_with_it(runtime, databas
         assert NAME not in repr(other.app.get_policy(pid).holder)
     finally:
         other.close()
+
+
+def test_record_new_keys_inserts_any_number_of_rows_in_the_callers_transaction(runtime, database):
+    from uuid import uuid4
+
+    from policy_core.personal_data.keys import StoredKey
+
+    store = runtime.app.vault.store
+    keys = [StoredKey(uuid4(), uuid4(), b"\x00wrapped\xff" + bytes([i]), "local:test") for i in range(2)]
+    aggregates = [(uuid4(), keys[0].subject_id), (uuid4(), keys[1].subject_id), (uuid4(), keys[1].subject_id)]
+    with psycopg.connect(database.dsn) as conn:
+        with conn.cursor() as cur:
+            store.record_new_keys(cur, keys, aggregates)
+        conn.rollback()  # the save failed: nothing stays
+    assert [_keys_of(database, k.subject_id) for k in keys] == [[], []]
+    with psycopg.connect(database.dsn) as conn:
+        with conn.cursor() as cur:
+            store.record_new_keys(cur, keys, aggregates)
+            store.record_new_keys(cur, [], [(aggregates[0][0], keys[0].subject_id)])  # known: ignored
+            store.record_new_keys(cur, [], [])
+        conn.commit()
+    assert [_keys_of(database, k.subject_id) for k in keys] == [[keys[0].key_id], [keys[1].key_id]]
+    assert [_subject_row(database, a) for a, _ in aggregates] == [s for _, s in aggregates]
+    assert store.get(keys[0].key_id) == keys[0]  # the wrapped bytes as given
+    again = StoredKey(uuid4(), keys[0].subject_id, b"other", "local:test")
+    with psycopg.connect(database.dsn) as conn, conn.cursor() as cur:
+        with pytest.raises(psycopg.errors.UniqueViolation):  # a subject with a key: the transaction fails
+            store.record_new_keys(cur, [again], [])
+    assert _keys_of(database, keys[0].subject_id) == [keys[0].key_id]
