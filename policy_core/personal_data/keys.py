@@ -126,6 +126,7 @@ class KeyStore(Protocol):
     def get(self, key_id: UUID) -> StoredKey | None: ...
     def get_many(self, key_ids: list[UUID]) -> dict[UUID, StoredKey]: ...
     def for_subject(self, subject: UUID) -> StoredKey | None: ...
+    def for_subjects(self, subjects: list[UUID]) -> dict[UUID, StoredKey]: ...
     def create(self, key: StoredKey, aggregate_id: UUID | None) -> StoredKey: ...
     def remember(self, aggregate_id: UUID, subject: UUID) -> None: ...
     def subject_of(self, aggregate_id: UUID) -> UUID | None: ...
@@ -162,6 +163,10 @@ class MemoryKeyStore:
 
     def for_subject(self, subject: UUID) -> StoredKey | None:
         return next((k for k in self.keys.values() if k.subject_id == subject), None)
+
+    def for_subjects(self, subjects: list[UUID]) -> dict[UUID, StoredKey]:
+        wanted = set(subjects)
+        return {k.subject_id: k for k in self.keys.values() if k.subject_id in wanted}
 
     def create(self, key: StoredKey, aggregate_id: UUID | None) -> StoredKey:
         with self._lock:
@@ -405,6 +410,19 @@ class Vault:
             if stored is None:
                 return None
             return stored.key_id, self._unwrap(stored)
+
+    def existing_keys_for_subjects(self, subjects: Iterable[UUID]) -> dict[UUID, tuple[UUID, bytes] | None]:
+        """``existing_key_for_subject`` for many subjects with one key-store query: each subject
+        maps to its current key, or to None when it has none (never made, or destroyed)."""
+        wanted = list(dict.fromkeys(subjects))
+        if not wanted:
+            return {}
+        with self._lock:
+            found = self.store.for_subjects(wanted)
+            out: dict[UUID, tuple[UUID, bytes] | None] = dict.fromkeys(wanted)
+            for subject, stored in found.items():
+                out[subject] = (stored.key_id, self._unwrap(stored))
+            return out
 
     def system_key(self, subject: UUID) -> bytes:
         assert subject in SYSTEM_SUBJECTS

@@ -160,6 +160,14 @@ class PostgresKeyStore:
         )
         return self._key(rows[0]) if rows else None
 
+    def for_subjects(self, subjects: list[UUID]) -> dict[UUID, StoredKey]:
+        """The keys of many subjects in one round trip (a projection batch's new members)."""
+        rows = self._run(
+            f"SELECT key_id, subject_id, wrapped, master_key_id FROM {KEYS} WHERE subject_id = ANY(%s)",
+            [list(subjects)],
+        )
+        return {r[1]: self._key(r) for r in rows}
+
     def create(self, key: StoredKey, aggregate_id: UUID | None) -> StoredKey:
         """Insert the key unless the subject has one (then that one wins), and the aggregate's
         subject, in one round trip."""

@@ -21,6 +21,7 @@ to the per-event commits of the library's stock process runner.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -37,6 +38,7 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from ..errors import ViewFailed
+from ..store import collector_paused
 from . import tracking
 from .tables import Rows
 from .view import View
@@ -464,10 +466,14 @@ class Projector:
             for _, e in events:
                 ids.update(view.ids(e))
             rows.prefetch(ids)
-        for topic, e in events:
-            if self.fault is not None:
-                self.fault(view, e)
-            view.apply(topic, e, rows)
+        view.prepare(events)
+        try:
+            for topic, e in events:
+                if self.fault is not None:
+                    self.fault(view, e)
+                view.apply(topic, e, rows)
+        finally:
+            view.prepare(())
 
     def _apply_resident(self, view: View, events: list[tuple[str, Any]], last: int) -> None:
         rows = self._units.get(view.name)
@@ -621,7 +627,12 @@ class Projector:
         """
         total = 0
         topics = frozenset().union(*(v.topics for v in self.views))
-        with ThreadPoolExecutor(1, thread_name_prefix="projections-read") as pool:
+        # Resident: the cyclic collector paused for the catch-up. The units of work hold millions
+        # of long-lived rows, and every collection of the oldest generation walked them all
+        # again: a third of a rebuild's CPU at 200,000 events, more the longer the log. A batch
+        # makes no reference cycles to speak of; the collector runs as usual afterwards.
+        paused = collector_paused() if self.resident else contextlib.nullcontext()
+        with paused, ThreadPoolExecutor(1, thread_name_prefix="projections-read") as pool:
             ahead: Future[_Batch] | None = None
             while True:
                 r = self.step(limit, stop, ahead)

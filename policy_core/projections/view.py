@@ -83,6 +83,11 @@ class View:
             if isinstance(value, UUID):
                 yield value
 
+    def prepare(self, events: Iterable[tuple[str, Any]]) -> None:
+        """Called by the projector with a batch's events (topic, event) before their handlers run,
+        and with none after them: a view that needs something outside its tables per event (the
+        policies view: the members' data keys) fetches it here for the whole batch at once."""
+
     def apply(self, topic: str, event: Any, rows: Rows) -> None:
         getattr(self, self._handlers[topic])(event, rows)
 

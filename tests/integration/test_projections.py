@@ -1013,3 +1013,29 @@ def test_a_small_table_is_read_whole_with_one_query_and_keeps_what_the_unit_chan
         assert rows.flush() == 2  # d inserted, c updated
         cur.execute(f'SELECT scheme, n FROM "{database.schema}".rm_test_whole ORDER BY 1')
         assert cur.fetchall() == [("a", 1), ("b", 2), ("c", 30), ("d", 9)]
+
+
+def test_a_batch_fetches_its_new_members_data_keys_with_one_key_store_query(runtime, database):
+    """The policies view indexes and seals each holder's name under the member's current data key:
+    a batch of applications asks the key store once for all its members (it asked once per
+    application: a round trip per policy in a rebuild), and the rows are those of live following
+    one event per batch."""
+    app = runtime.app
+    for i in range(5):
+        onboard(app, f"K-{i}", pay=False)
+    source = EventSource.from_app(app)
+    ProjectionRunner(database, app, batch_size=1).catch_up()
+    store = app.vault.store
+    calls: list[object] = []
+    one, many = store.for_subject, store.for_subjects
+    store.for_subject = lambda s: (calls.append("for_subject"), one(s))[1]
+    store.for_subjects = lambda ss: (calls.append(("for_subjects", len(ss))), many(ss))[1]
+    try:
+        rebuild(database.dsn, source, database.schema, select_views(["policies"]), batch_size=10_000)
+    finally:
+        store.for_subject, store.for_subjects = one, many
+    assert calls == [("for_subjects", 5)]
+    with database.connect() as conn:
+        names = conn.execute("SELECT holder_name_index, holder_name_sealed FROM rm_policies").fetchall()
+    assert len(names) == 5 and all(index and sealed for index, sealed in names)
+    assert verify(database.dsn, source, database.schema, all_views(), batch_size=1).ok

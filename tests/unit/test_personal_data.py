@@ -298,3 +298,21 @@ def test_the_in_memory_application_makes_keys_as_always():
     pid = app.apply(**apply_kwargs(member_number="M-15"))
     assert app.get_policy(pid).holder == {"name": "山田印刷株式会社"}
     assert app.vault.new_keys() is None
+
+
+def test_vault_finds_many_subjects_current_keys_in_one_store_query():
+    store = MemoryKeyStore()
+    vault = Vault(LocalMasterKey(b"a" * 32), store)
+    vault.check()
+    subjects = [crypto.subject_id("jcci", f"M-{i}") for i in range(3)]
+    keys = [vault.key_for_subject(s) for s in subjects]
+    vault.destroy(subjects[2])
+    never = crypto.subject_id("jcci", "M-never")
+    calls: list[object] = []
+    for_subjects = store.for_subjects
+    store.for_subjects = lambda ss: (calls.append(list(ss)), for_subjects(ss))[1]  # type: ignore[method-assign]
+    found = vault.existing_keys_for_subjects([*subjects, never, subjects[0]])
+    assert calls == [[*subjects, never]]  # one query, each subject once
+    assert found == {subjects[0]: keys[0], subjects[1]: keys[1], subjects[2]: None, never: None}
+    assert all(found[s] == vault.existing_key_for_subject(s) for s in found)
+    assert vault.existing_keys_for_subjects([]) == {} and len(calls) == 1

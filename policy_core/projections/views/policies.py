@@ -20,7 +20,7 @@ erased (and are empty on a rebuild after it: the name reads as erased).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 from uuid import UUID
 
@@ -48,6 +48,17 @@ def policy_status(row: dict[str, Any]) -> str:
     if row["activated"]:
         return "active"
     return "applied"
+
+
+_APPLIED = Policy.Applied.TOPIC
+
+
+def _holder_name(holder: Any) -> Any:
+    """The holder's name to index and seal, or None (no name, or the data is erased)."""
+    name = holder.get("name") if isinstance(holder, dict) else None
+    if not name or is_erased_marker(holder):
+        return None
+    return name
 
 
 class PoliciesView(View):
@@ -131,9 +142,26 @@ class PoliciesView(View):
     )
 
     vault: Any = None
+    # The current data keys of the members a batch applies for, by (scheme, member number):
+    # fetched with one key-store query per batch (prepare) instead of one per Applied event.
+    _keys: dict[tuple[str, str], tuple[Any, bytes] | None] = {}
 
     def bind(self, source: Any) -> None:
         self.vault = getattr(getattr(source, "mapper", None), "vault", None)
+
+    def prepare(self, events: Iterable[tuple[str, Any]]) -> None:
+        self._keys = {}
+        if self.vault is None:
+            return
+        members = {
+            (e.scheme, e.member_number)
+            for topic, e in events
+            if topic == _APPLIED and _holder_name(e.holder) is not None
+        }
+        if members:
+            subjects = {subject_id(*m): m for m in members}
+            found = self.vault.existing_keys_for_subjects(subjects)
+            self._keys = {m: found.get(s) for s, m in subjects.items()}
 
     # ------------------------------------------------------------------ helpers
     def set_holder(
@@ -142,11 +170,15 @@ class PoliciesView(View):
         """The holder's name as the row keeps it: blind index and sealed copy (None once erased).
 
         For any event that records a new holder (an endorsement), not only ``Applied``."""
-        name = holder.get("name") if isinstance(holder, dict) else None
-        if not name or is_erased_marker(holder) or self.vault is None:
+        name = _holder_name(holder)
+        if name is None or self.vault is None:
             row["holder_name_index"] = row["holder_name_sealed"] = None
             return
-        found = self.vault.existing_key_for_subject(subject_id(scheme, member_number))
+        member = (scheme, member_number)
+        if member in self._keys:
+            found = self._keys[member]
+        else:  # not an application of this batch (an endorsement's new name)
+            found = self.vault.existing_key_for_subject(subject_id(*member))
         if found is None:  # the member's key is destroyed: nothing to index or show
             row["holder_name_index"] = row["holder_name_sealed"] = None
             return
