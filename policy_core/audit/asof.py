@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +20,6 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import Notification
 from psycopg import sql
 
 from ..database import Database
@@ -95,17 +94,13 @@ class AggregatesSource(EventSource):
     def of(cls, source: EventSource, ids: Iterable[UUID]) -> AggregatesSource:
         return cls(recorder=source.recorder, mapper=source.mapper, ids=tuple(ids))
 
-    def read(self, after: int, limit: int, stop: int | None = None) -> Sequence[Any]:
+    def rows(self, after: int, limit: int, stop: int | None = None) -> list[tuple[Any, ...]]:
         statement = sql.SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{}"
             " WHERE notification_id > %s AND notification_id <= %s AND originator_id = ANY(%s)"
             " ORDER BY notification_id LIMIT %s"
         ).format(sql.Identifier(self.schema), sql.Identifier(self.events_table))
-        rows = self._fetch(statement, [after, stop if stop is not None else 2**62, list(self.ids), limit])
-        return [
-            Notification(id=i, originator_id=o, originator_version=v, topic=t, state=bytes(s))
-            for i, o, v, t, s in rows
-        ]
+        return self._fetch(statement, [after, stop if stop is not None else 2**62, list(self.ids), limit])
 
 
 def limits_as_of(database: Database, app: Any, policy_id: UUID, period: int | None, as_of: datetime) -> Any:

@@ -33,7 +33,15 @@ from psycopg import sql
 
 from .. import reporting
 from . import tracking
-from .engine import DEFAULT_BATCH, EventSource, Projector, StepResult, create_tables, drop_schema
+from .engine import (
+    DEFAULT_BATCH,
+    EventSource,
+    Projector,
+    StepResult,
+    create_indexes,
+    create_tables,
+    drop_schema,
+)
 from .view import View
 
 log = logging.getLogger("policy_core.projections")
@@ -125,12 +133,15 @@ def rebuild(
                     if row is not None and same and _has_tables(cur, staging, v):
                         log.info("resuming staged rebuild", extra={"view": v.name, "position": row.position})
                     else:
-                        create_tables(cur, staging, v)
+                        create_tables(cur, staging, v, indexes=False)
             groups = _groups(views, workers)
             if len(groups) > 1:
                 _replay_in_workers(dsn, source, staging, groups, batch_size, on_batch)
             projector = Projector(source, views, conn, staging, resident=True)
             projector.catch_up(batch_size, on_batch=on_batch)
+            with conn.transaction(), conn.cursor() as cur:
+                for v in views:  # built once over the loaded rows, before the live views are locked
+                    create_indexes(cur, staging, v)
             with conn.transaction(), conn.cursor() as cur:
                 tracking.ensure(cur, schema)
                 for v in sorted(views, key=lambda v: v.name):
@@ -358,7 +369,7 @@ def verify(
                 with conn.transaction(), conn.cursor() as cur:
                     tracking.ensure(cur, scratch)
                     for v in checked:
-                        create_tables(cur, scratch, v)
+                        create_tables(cur, scratch, v, indexes=False)  # compared whole, never searched
                 projector = Projector(source, checked, conn, scratch, resident=True)
                 projector.catch_up(batch_size, stop=stop, on_batch=on_batch)
                 conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ

@@ -69,6 +69,10 @@ class Table:
                 raise ValueError(f"{self.name}: unknown column {k!r}")
         if self.owner is not None and self.owner not in self.key:
             raise ValueError(f"{self.name}: the owner column must be part of the key")
+        if self.owner is not None and self.owner != self.key[0]:
+            # prefetches read by the owner through the primary key (secondary indexes may not
+            # exist yet: a rebuild builds them after its replay)
+            raise ValueError(f"{self.name}: the owner column must come first in the key")
         if self.owner is not None and self.whole:
             raise ValueError(f"{self.name}: a table read whole has no owner column")
 
@@ -95,7 +99,9 @@ class Table:
     def qualified(self, schema: str) -> sql.Composed:
         return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(self.name))
 
-    def ddl(self, schema: str) -> list[sql.Composed]:
+    def ddl(self, schema: str, *, indexes: bool = True) -> list[sql.Composed]:
+        """The table with its primary key, and its secondary indexes unless ``indexes=False``
+        (a replay into an empty table builds them after the load: see ``index_ddl``)."""
         cols = sql.SQL(", ").join(
             sql.SQL("{} {}{}").format(
                 sql.Identifier(c.name), sql.SQL(c.type), sql.SQL("" if c.nullable else " NOT NULL")
@@ -104,15 +110,21 @@ class Table:
         )
         pk = sql.SQL(", ").join(map(sql.Identifier, self.key))
         out = [sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({}))").format(self.qualified(schema), cols, pk)]
-        for index in self.indexes:
-            out.append(
-                sql.SQL("CREATE INDEX {} ON {} ({})").format(
-                    sql.Identifier(f"{self.name}__{'_'.join(index)}_idx"[:63]),
-                    self.qualified(schema),
-                    sql.SQL(", ").join(map(sql.Identifier, index)),
-                )
-            )
+        if indexes:
+            out.extend(self.index_ddl(schema))
         return out
+
+    def index_ddl(self, schema: str) -> list[sql.Composed]:
+        """The secondary indexes (for the API's reads; the projector reads by the owner, the first
+        column of the primary key). ``IF NOT EXISTS``: a resumed rebuild may have built them."""
+        return [
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                sql.Identifier(f"{self.name}__{'_'.join(index)}_idx"[:63]),
+                self.qualified(schema),
+                sql.SQL(", ").join(map(sql.Identifier, index)),
+            )
+            for index in self.indexes
+        ]
 
     def drop(self, schema: str) -> sql.Composed:
         return sql.SQL("DROP TABLE IF EXISTS {}").format(self.qualified(schema))
@@ -269,6 +281,9 @@ class Rows:
         self._whole.add(t.name)
 
     def require(self, table: str, *key: Any) -> dict[str, Any]:
+        found = self._cache[table].get(key)  # the common case, without get()'s call
+        if found is not None and found is not _ABSENT:
+            return found
         row = self.get(table, *key)
         if row is None:
             raise LookupError(f"{table}: no row for key {key!r}")
@@ -282,11 +297,16 @@ class Rows:
         row = t.blank.copy()
         row.update(values)
         key = t.key_of(row)
-        cached = self._cache[table].get(key)
-        exists = cached is not _ABSENT if cached is not None else self.get(table, *key) is not None
+        cache = self._cache[table]
+        cached = cache.get(key)
+        if cached is None:
+            # complete: not cached means no such row, without asking get() (a rebuild's new rows)
+            exists = not self.complete and self.get(table, *key) is not None
+        else:
+            exists = cached is not _ABSENT
         if exists:
             raise KeyError(f"{table}: a row with key {key!r} exists")
-        self._cache[table][key] = row
+        cache[key] = row
         return row
 
     def get_or_new(self, table: str, *key: Any, **defaults: Any) -> dict[str, Any]:

@@ -1039,3 +1039,33 @@ def test_a_batch_fetches_its_new_members_data_keys_with_one_key_store_query(runt
         names = conn.execute("SELECT holder_name_index, holder_name_sealed FROM rm_policies").fetchall()
     assert len(names) == 5 and all(index and sealed for index, sealed in names)
     assert verify(database.dsn, source, database.schema, all_views(), batch_size=1).ok
+
+
+def _indexes(database: Database) -> set[tuple[str, str, str]]:
+    with database.connect() as conn:
+        found = conn.execute(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = %s"
+            r" AND tablename LIKE 'rm\_%%'",
+            [database.schema],
+        ).fetchall()
+    return {(t, n, d) for t, n, d in found}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_rebuild_builds_the_secondary_indexes_once_after_its_replay(runtime, database, workers):
+    """The staging tables are loaded without their secondary indexes (the replay reads by the
+    primary key only) and get them before the swap: the live schema ends with the same indexes
+    as one made by ``db init``."""
+    app = runtime.app
+    small_book(app, 3)
+    made = _indexes(database)
+    declared = {
+        (t.name, f"{t.name}__{'_'.join(i)}_idx"[:63])
+        for v in all_views()
+        for t in v.tables
+        for i in t.indexes
+    }
+    assert declared and declared <= {(t, n) for t, n, _ in made}
+    rebuild(database.dsn, EventSource.from_app(app), database.schema, all_views(), workers=workers)
+    assert _indexes(database) == made
+    assert verify(database.dsn, EventSource.from_app(app), database.schema, all_views()).ok

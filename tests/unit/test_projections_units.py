@@ -146,6 +146,8 @@ def test_status_precedence_matches_the_aggregates() -> None:
 def test_a_table_declaration_is_checked() -> None:
     with pytest.raises(ValueError, match="owner"):
         Table("rm_x", (col("a", "uuid"), col("b", "int")), key=("a",), owner="b")
+    with pytest.raises(ValueError, match="owner column must come first"):
+        Table("rm_x", (col("a", "uuid"), col("b", "int")), key=("a", "b"), owner="b")
     with pytest.raises(ValueError, match="duplicate"):
         Table("rm_x", (col("a", "uuid"), col("a", "int")), key=("a",))
     with pytest.raises(ValueError, match="unknown column"):
@@ -235,3 +237,14 @@ def test_rows_refuses_a_changed_key_and_copies_big_batches() -> None:
         rows.new("rm_t", owner=a, n=n, v=n)
     assert rows.flush() == COPY_FROM
     assert cur.copied == COPY_FROM and any(s.startswith("COPY") for s in cur.statements)
+
+
+def test_a_table_is_made_with_or_without_its_secondary_indexes() -> None:
+    t = Table(
+        "rm_t", (col("a", "uuid"), col("b", "text"), col("c", "date")), key=("a",), indexes=(("b", "c"),)
+    )
+    full = [q.as_string(None) for q in t.ddl("s")]
+    bare = [q.as_string(None) for q in t.ddl("s", indexes=False)]
+    assert bare == full[:1] and full[0].startswith('CREATE TABLE "s"."rm_t"')
+    assert full[1:] == [q.as_string(None) for q in t.index_ddl("s")]
+    assert full[1:] == ['CREATE INDEX IF NOT EXISTS "rm_t__b_c_idx" ON "s"."rm_t" ("b", "c")']
