@@ -261,7 +261,8 @@ class Projector:
 
     ``resident=True`` (rebuild, verify, a long catch-up): each view keeps one unit of work
     across batches instead of one per batch, and writes it at checkpoints (every
-    ``checkpoint_events`` events, when it holds more than ``max_resident_rows`` rows, and at
+    ``checkpoint_events`` events of the log read, when it holds more than ``max_resident_rows``
+    rows, and at
     the end of ``catch_up``), in one transaction per view that also moves its position. A
     view whose tables start empty (position zero) never reads them: a row it has not made
     does not exist. A crash loses only the work since the last checkpoint; the position
@@ -304,6 +305,9 @@ class Projector:
         self._units: dict[str, Rows] = {}
         self._cursor: psycopg.Cursor[Any] | None = None
         self._pending: dict[str, int] = {}  # resident mode: events applied since the last checkpoint
+        # resident mode: notifications read since the last checkpoint (the log's events, not the
+        # views' sum: six views handling the same event do not make six events' worth of work)
+        self._read_since_checkpoint = 0
         self.failures: dict[str, _Failure] = {}
         self.stopped: set[str] = set()  # views whose tables changed version underneath
         self.reload()
@@ -381,6 +385,8 @@ class Projector:
             return result
         result.read = batch.read
         result.last_id = last = batch.last_id
+        if self.resident:
+            self._read_since_checkpoint += batch.read
         idle: list[View] = []
         for v in views:
             position = self.positions[v.name]
@@ -555,6 +561,7 @@ class Projector:
         unit of work and goes on from the position that writer committed.
         """
         written, moved = 0, False
+        self._read_since_checkpoint = 0
         # Over the cap all units are emptied, not only a big one: otherwise the total stays over
         # it and every following batch would checkpoint again.
         crowded = self._resident_rows() > self.max_resident_rows
@@ -603,7 +610,7 @@ class Projector:
 
     def _checkpoint_due(self) -> bool:
         return (
-            sum(self._pending.values()) >= self.checkpoint_events
+            self._read_since_checkpoint >= self.checkpoint_events
             or self._resident_rows() > self.max_resident_rows
         )
 
