@@ -209,16 +209,22 @@ class PoliciesView(View):
         return row
 
     def _refresh(self, row: dict[str, Any], rows: Rows) -> None:
-        periods = [rows.require(PERIODS, row["policy_id"], n) for n in range(1, row["current_period"] + 1)]
-        current = periods[-1]
-        row["collected"] = current["collected"]
-        due_dates = [p["next_debit_date"] for p in periods if p["next_debit_date"] is not None]
-        row["next_debit_date"] = min(due_dates) if due_dates else None
-        in_arrears = [
-            p for p in periods if p["failed_attempts"] and p["collected"] < p["premium"] and not p["lapsed"]
-        ]
-        row["arrears"] = sum(p["premium"] - p["collected"] for p in in_arrears)
-        row["failed_debits"] = sum(p["failed_attempts"] for p in in_arrears)
+        """The policy's figures from its periods' rows, in one pass (run after most events)."""
+        pid, require = row["policy_id"], rows.require
+        due, arrears, failed = None, 0, 0
+        p: dict[str, Any] = {}
+        for n in range(1, row["current_period"] + 1):
+            p = require(PERIODS, pid, n)
+            when = p["next_debit_date"]
+            if when is not None and (due is None or when < due):
+                due = when
+            if p["failed_attempts"] and p["collected"] < p["premium"] and not p["lapsed"]:
+                arrears += p["premium"] - p["collected"]
+                failed += p["failed_attempts"]
+        row["collected"] = p["collected"]  # the current period's
+        row["next_debit_date"] = due
+        row["arrears"] = arrears
+        row["failed_debits"] = failed
         row["status"] = policy_status(row)
 
     # ------------------------------------------------------------------ handlers
