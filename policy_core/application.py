@@ -53,6 +53,7 @@ from .usecases import (
     lifecycle,
     quotes,
     reads,
+    registers,
     reserves,
     risk_assessments,
 )
@@ -149,6 +150,8 @@ class PolicyAdministration(Application[UUID]):
 
     renew_many = bulk.renew_many
     record_debit_results = bulk.record_debit_results
+
+    backfill_member_registers = registers.backfill_member_registers
 
     get_policy = reads.get_policy
     get_claim = reads.get_claim

@@ -71,6 +71,20 @@ def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_registers_backfill(settings: Settings, args: argparse.Namespace) -> int:
+    """Enter every policy applied before member registers existed in its member's register."""
+    from .bootstrap import bootstrap
+    from .usecases.common import Actor
+
+    rt = bootstrap(settings, initialise=True)
+    try:
+        done = rt.app.backfill_member_registers(actor=Actor(role="system", key_id="registers-backfill"))
+        print(json.dumps(done))
+    finally:
+        rt.close()
+    return 0
+
+
 def cmd_schemes(settings: Settings, args: argparse.Namespace) -> int:
     from .scheme import all_schemes
 
@@ -204,6 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     hist.add_argument("aggregate_id", help="a policy or claim id (UUID)")
     hist.set_defaults(func=cmd_history)
     sub.add_parser("schemes", help="list the scheme presets").set_defaults(func=cmd_schemes)
+    regs = sub.add_parser("registers", help="member registers (the overlap rule's guard)")
+    regsub = regs.add_subparsers(dest="registers_command", required=True)
+    regsub.add_parser(
+        "backfill",
+        help="enter the policies applied before member registers existed in their members' registers "
+        "(idempotent: a second run records nothing)",
+    ).set_defaults(func=cmd_registers_backfill)
     due = sub.add_parser(
         "run-due", help="run every scheduled job due up to a moment (as POST /operations/run-due)"
     )

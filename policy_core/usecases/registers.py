@@ -1,5 +1,6 @@
 """Reading the small guard aggregates (member registers, number series) that use cases save
-together with the policy or claim they guard or number.
+together with the policy or claim they guard or number; the backfill of member registers for
+policies applied before registers existed.
 
 The number series of a scheme year is read once and then kept by the process between saves
 (``take_series`` / ``keep_series``): the next number is decided from the kept state and saved
@@ -17,13 +18,18 @@ import weakref
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-from ..aggregates.register import NumberSeries
+from ..aggregates.policy import Policy
+from ..aggregates.register import MemberRegister, NumberSeries
 from ..errors import NotFound
+from .common import Actor
+from .reads import get_policies
 
 if TYPE_CHECKING:
     from ..application import PolicyAdministration
 
 T = TypeVar("T")
+
+BACKFILL_PAGE = 500
 
 _kept: weakref.WeakKeyDictionary[Any, dict[UUID, NumberSeries]] = weakref.WeakKeyDictionary()
 _kept_lock = threading.Lock()
@@ -68,3 +74,56 @@ def keep_series(app: PolicyAdministration, series: NumberSeries) -> None:
         held = kept.get(series.id)
         if held is None or held.version < series.version:
             kept[series.id] = series
+
+
+def applied_policy_ids(app: PolicyAdministration, *, page: int = BACKFILL_PAGE) -> list[UUID]:
+    """Every policy ever applied, in the order recorded (the ``Applied`` notifications)."""
+    ids: list[UUID] = []
+    start: int | None = 1
+    while True:
+        found = app.recorder.select_notifications(start=start, limit=page, topics=[Policy.Applied.TOPIC])
+        ids.extend(
+            n.originator_id if isinstance(n.originator_id, UUID) else UUID(n.originator_id) for n in found
+        )
+        if len(found) < page:
+            return ids
+        start = found[-1].id + 1
+
+
+def backfill_member_registers(
+    app: PolicyAdministration, *, actor: Actor | None = None, page: int = BACKFILL_PAGE
+) -> dict[str, int]:
+    """Enter in its member's register every policy that is not there (a store written before
+    member registers existed: the overlap rule, ``member_already_insured``, reads the register).
+
+    One save per member (the register opened if the member has none), each entry a
+    ``MemberRegister.PolicyEntered`` event with the policy's first cover start, in start order;
+    idempotent: a policy already entered is left alone, so a second run records nothing. A
+    member's register saved meanwhile by an application makes the save stale and it re-runs."""
+    members: dict[tuple[str, str], list[tuple[Any, UUID]]] = {}
+    ids = applied_policy_ids(app, page=page)
+    for i in range(0, len(ids), page):
+        for policy in get_policies(app, ids[i : i + page], personal=()).values():
+            key = (policy.scheme, policy.member_number)
+            members.setdefault(key, []).append((policy.periods[0].start, policy.id))
+
+    def enter(scheme: str, member_number: str, policies: list[tuple[Any, UUID]]) -> int:
+        def command() -> int:
+            stored = get_or_none(app, MemberRegister, MemberRegister.id_for(scheme, member_number))
+            register = stored if stored is not None else MemberRegister.open(scheme, member_number)
+            known = {e["policy_id"] for e in register.policies}
+            missing = sorted(p for p in policies if p[1] not in known)
+            for start, policy_id in missing:
+                register.enter(policy_id, start)
+            if missing:
+                app._save(register, actor=actor, command="backfill_member_registers")
+            return len(missing)
+
+        return app._retrying(command)
+
+    entered = registers = 0
+    for (scheme, member_number), policies in members.items():
+        n = enter(scheme, member_number, policies)
+        entered += n
+        registers += n > 0
+    return {"policies": len(ids), "members": len(members), "registers_changed": registers, "entered": entered}
