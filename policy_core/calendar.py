@@ -140,6 +140,12 @@ def boundary(d: date, rules: CalendarRules) -> datetime:
     return datetime.combine(d, time(rules.boundary_hour), tzinfo=TOKYO)
 
 
+def scheme_year_bounds(rules: CalendarRules, year: int) -> tuple[datetime, datetime]:
+    """The boundaries of scheme year ``year``: its anniversary and the next one."""
+    a = rules.anniversary
+    return boundary(date(year, a.month, a.day), rules), boundary(date(year + 1, a.month, a.day), rules)
+
+
 def months_between(start: date, end: date) -> int:
     return (end.year - start.year) * 12 + end.month - start.month
 

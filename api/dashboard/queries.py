@@ -3,7 +3,9 @@
 The figures that the JSON reports also give come from the same ``ReadModels`` methods
 (portfolio, arrears, lapses); what only the dashboard shows (counts behind the figures,
 earned premium, monthly series, claims and limits breakdowns) is read here. A list and
-the figure that links to it use the same condition (``YEAR_SETS``), so they agree.
+the figure that links to it agree: the list selects the year's periods by ``YEAR_SETS``, and
+the portfolio view counts the same sets per cohort (``views/portfolio.COHORT_COUNTS``; the
+integration tests check the kept counts against these conditions).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from uuid import UUID
 
 from psycopg import sql
 
-from policy_core.calendar import TOKYO, boundary, months_between
+from policy_core.calendar import TOKYO, months_between, scheme_year_bounds
 from policy_core.scheme import load_scheme
 
 YEAR_SETS: dict[str, str] = {
@@ -41,9 +43,7 @@ def _sql(rm: Any, text: str, **tables: str) -> sql.Composed:
 
 
 def year_bounds(scheme: str, year: int) -> tuple[datetime, datetime]:
-    rules = load_scheme(scheme).calendar
-    a = rules.anniversary
-    return boundary(date(year, a.month, a.day), rules), boundary(date(year + 1, a.month, a.day), rules)
+    return scheme_year_bounds(load_scheme(scheme).calendar, year)
 
 
 def current_year(scheme: str, now: datetime) -> int:
@@ -64,31 +64,33 @@ def whole_months(start: datetime, stop: datetime) -> int:
 
 
 # ---------------------------------------------------------------------------- overview
-_YEAR_FROM = """
-  FROM {periods} pp JOIN {pol} pol ON pol.policy_id = pp.policy_id
- WHERE pp.scheme_year = %(year)s AND pol.scheme = %(scheme)s"""
+# The year's periods grouped by start and the policy's cancellation, with the counts of
+# YEAR_SETS and the premium in force: kept by the portfolio view per group (a few dozen rows).
+_COHORTS = (
+    "SELECT start, NULL::timestamptz AS cancelled_at, {counts}, premium_in_force FROM {cohorts}"
+    " WHERE scheme = %(scheme)s AND scheme_year = %(year)s"
+    " UNION ALL SELECT start, cancelled_at, {counts}, premium_in_force FROM {cancelled}"
+    " WHERE scheme = %(scheme)s AND scheme_year = %(year)s"
+)
 
 
 def year_summary(rm: Any, scheme: str, year: int, now: datetime) -> dict[str, Any]:
-    """Counts behind the overview's figures and the earned premium, in one pass over the year's periods.
+    """Counts behind the overview's figures and the earned premium, from the year's cohorts.
 
     Earned premium: each period in force earns its premium pro rata by the whole months of cover
     elapsed (up to now, the period's end, or its cancellation) over its months; lapsed periods
     (no cover from their start) earn nothing. Rounded down per group of periods that start
-    together and end together."""
+    together and end together (the same start and the same cancellation)."""
     start, end = year_bounds(scheme, year)
-    counts = ", ".join(f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in YEAR_SETS.items())
+    counts = ", ".join(f"periods_{name} AS {name}" for name in YEAR_SETS)
     rows = _run(
         rm,
-        _sql(
-            rm,
-            f"SELECT pp.start, pol.cancelled_at, {counts},"
-            " coalesce(sum(pp.premium) FILTER (WHERE pp.in_force), 0) AS premium_in_force"
-            f" {_YEAR_FROM} GROUP BY pp.start, pol.cancelled_at",
-            periods="rm_portfolio_periods",
-            pol="rm_portfolio_policies",
+        sql.SQL(_COHORTS).format(
+            counts=sql.SQL(counts),
+            cohorts=rm.table("rm_portfolio_cohorts"),
+            cancelled=rm.table("rm_portfolio_cohorts_cancelled"),
         ),
-        {"year": year, "scheme": scheme, "year_end": end},
+        {"year": year, "scheme": scheme},
     )
     out: dict[str, Any] = dict.fromkeys(YEAR_SETS, 0)
     earned = 0
@@ -111,13 +113,9 @@ def monthly(rm: Any, scheme: str, year: int) -> list[dict[str, Any]]:
         rm,
         _sql(
             rm,
-            "SELECT date_trunc('month', a.debit_date)::date AS month, sum(a.amount) AS premium"
-            " FROM {attempts} a JOIN {periods} pp"
-            " ON pp.policy_id = a.policy_id AND pp.period_number = a.period_number"
-            " WHERE a.outcome = 'debited' AND pp.scheme_year = %(year)s AND a.scheme = %(scheme)s"
-            " GROUP BY 1",
-            attempts="rm_collections_attempts",
-            periods="rm_portfolio_periods",
+            "SELECT month, collected_premium AS premium FROM {months}"
+            " WHERE scheme = %(scheme)s AND scheme_year = %(year)s",
+            months="rm_portfolio_months",
         ),
         {"year": year, "scheme": scheme},
     )

@@ -254,6 +254,14 @@ def test_rebuild_equals_live_and_verify_finds_tampering(runtime, database):
     rebuild(database.dsn, source, database.schema, all_views(), batch_size=10_000)
     assert verify(database.dsn, source, database.schema, all_views(), batch_size=7).ok
     assert_views_match(app, database)
+    with database.connect() as conn:  # the swapped-in tables were analysed by the rebuild itself
+        analysed = dict(
+            conn.execute(
+                "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE schemaname = %s",
+                [database.schema],
+            ).fetchall()
+        )
+    assert all(analysed[t.name] for v in all_views() for t in v.tables), analysed
 
     with database.connect() as conn:  # an operator "fixes" the read model by hand
         conn.execute(

@@ -359,7 +359,73 @@ def actual_views(database: Database, tables: list[str]) -> dict[str, dict[tuple[
     return out
 
 
+def kept_sums_from_periods(database: Database) -> tuple[dict[tuple[Any, ...], dict[str, Any]], ...]:
+    """The portfolio's cohorts and months as the dashboard aggregated them per request before they
+    were kept: its period sets (``YEAR_SETS``) over the view's periods, and the debited attempts."""
+    from api.dashboard.queries import YEAR_SETS, year_bounds
+
+    s = f'"{database.schema}"'
+    cohorts: dict[tuple[Any, ...], dict[str, Any]] = {}
+    kept: dict[tuple[Any, ...], dict[str, Any]] = {}
+    with psycopg.connect(database.dsn, row_factory=dict_row) as conn:
+        years = conn.execute(
+            f"SELECT DISTINCT pol.scheme, pp.scheme_year FROM {s}.rm_portfolio_periods pp"
+            f" JOIN {s}.rm_portfolio_policies pol USING (policy_id)"
+        ).fetchall()
+        counts = ", ".join(f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in YEAR_SETS.items())
+        for y in years:
+            for r in conn.execute(
+                f"SELECT pp.start, pol.cancelled_at, {counts},"
+                " coalesce(sum(pp.premium) FILTER (WHERE pp.in_force), 0) AS premium_in_force"
+                f" FROM {s}.rm_portfolio_periods pp JOIN {s}.rm_portfolio_policies pol USING (policy_id)"
+                " WHERE pp.scheme_year = %(year)s AND pol.scheme = %(scheme)s GROUP BY 1, 2",
+                {
+                    "year": y["scheme_year"],
+                    "scheme": y["scheme"],
+                    "year_end": year_bounds(y["scheme"], y["scheme_year"])[1],
+                },
+            ):
+                cohorts[(y["scheme"], y["scheme_year"], r.pop("start"), r.pop("cancelled_at"))] = r
+        names = ", ".join(f"periods_{name} AS {name}" for name in YEAR_SETS)
+        for table, cancelled in (
+            ("rm_portfolio_cohorts", "NULL::timestamptz"),
+            ("rm_portfolio_cohorts_cancelled", "cancelled_at"),
+        ):
+            for r in conn.execute(
+                f"SELECT scheme, scheme_year, start, {cancelled} AS cancelled_at, {names}, premium_in_force"
+                f" FROM {s}.{table}"
+            ):
+                key = (r.pop("scheme"), r.pop("scheme_year"), r.pop("start"), r.pop("cancelled_at"))
+                if r["new"] + r["renewal"]:
+                    kept[key] = r
+                else:  # a group all of whose periods moved on (cancelled, reinstated): all zero
+                    assert not any(r.values()), f"an empty cohort with counts: {key} {r}"
+        debited = conn.execute(
+            "SELECT a.scheme, pp.scheme_year, date_trunc('month', a.debit_date)::date AS month,"
+            " sum(a.amount) AS premium"
+            f" FROM {s}.rm_collections_attempts a"
+            f" JOIN {s}.rm_portfolio_periods pp USING (policy_id, period_number)"
+            " WHERE a.outcome = 'debited' GROUP BY 1, 2, 3"
+        ).fetchall()
+        months = conn.execute(
+            f"SELECT scheme, scheme_year, month, collected_premium AS premium FROM {s}.rm_portfolio_months"
+        ).fetchall()
+    return (
+        cohorts,
+        kept,
+        {(r["scheme"], r["scheme_year"], r["month"]): int(r["premium"]) for r in debited},
+        {(r["scheme"], r["scheme_year"], r["month"]): r["premium"] for r in months},
+    )
+
+
+def assert_kept_sums_match(database: Database) -> None:
+    cohorts, kept, debited, months = kept_sums_from_periods(database)
+    assert kept == cohorts
+    assert months == debited
+
+
 def assert_views_match(app: Any, database: Database) -> None:
+    assert_kept_sums_match(database)
     expected = expected_views(app, database)
     actual = actual_views(database, sorted(expected) + ["rm_portfolio_mix", "rm_claims"])
     for table, rows in expected.items():

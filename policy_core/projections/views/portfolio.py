@@ -27,6 +27,16 @@ lapse or cancellation) is counted in that year, whenever it happens.
   handlers of later events (premium debited, cancelled, claim payment) find them;
   ``rm_portfolio_years`` keeps the shares common to a year's periods (NULL once
   they differ), which is what ``share_bp`` is derived from.
+* ``rm_portfolio_cohorts`` (periods of policies not cancelled) and
+  ``rm_portfolio_cohorts_cancelled`` (periods of cancelled policies, by the policy's
+  cancellation time): per scheme, year and period start, the year's periods counted
+  by the dashboard's sets (in force, new, renewal, lapsed, cancelled within the year)
+  and the premium of those in force. The overview's year summary (counts and earned
+  premium, which depends on the time of reading) reads these few rows instead of
+  aggregating every period of the year; a cancellation or reinstatement moves each of
+  the policy's periods to its new group.
+* ``rm_portfolio_months``: premium debited per scheme, year and month of the debit
+  date (the dashboard's monthly chart).
 
 Presets: the calendar (anniversary, boundary hour) decides each period's scheme
 year, and periods recorded before the shares were part of the period facts (no
@@ -41,13 +51,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any
 
 from ...aggregates.claim import Claim
 from ...aggregates.policy import Policy
 from ...bounds import MAX_PORTFOLIO_YEN, sql_int
-from ...calendar import scheme_year
+from ...calendar import scheme_year, scheme_year_bounds
 from ...scheme import SCHEME_KEYS, load_scheme
 from ...settlement import SECTIONS
 from ..tables import Rows, Table, col
@@ -61,6 +72,17 @@ POLICIES = "rm_portfolio_policies"
 PERIODS = "rm_portfolio_periods"
 YEARS = "rm_portfolio_years"
 CLAIMS = "rm_portfolio_claims"
+COHORTS = "rm_portfolio_cohorts"
+COHORTS_CANCELLED = "rm_portfolio_cohorts_cancelled"
+MONTHS = "rm_portfolio_months"
+
+# The dashboard's sets of a year's periods (api/dashboard/queries.YEAR_SETS), kept per cohort.
+COHORT_COUNTS = ("in_force", "new", "renewal", "lapsed", "cancelled")
+_COHORT_VALUES = (
+    *(col(f"periods_{c}", "integer", null=False) for c in COHORT_COUNTS),
+    col("premium_in_force", sql_int(MAX_PORTFOLIO_YEN), null=False),
+)
+_COHORT_ZERO = {**{f"periods_{c}": 0 for c in COHORT_COUNTS}, "premium_in_force": 0}
 
 _PAID = tuple(f"paid_{s}" for s in SECTIONS)
 
@@ -96,6 +118,12 @@ def decode_shares(text: str) -> Shares:
     return tuple((str(key), int(bp)) for key, bp in json.loads(text))
 
 
+@lru_cache(maxsize=256)
+def year_end(scheme: str, year: int) -> datetime:
+    """The end of a scheme year (the next anniversary boundary), by the scheme's calendar."""
+    return scheme_year_bounds(load_scheme(scheme).calendar, year)[1]
+
+
 @cache  # the presets are loaded once per process (load_scheme is cached too)
 def presets_fingerprint() -> str:
     """Calendars (scheme years) and shares (the fallback for periods recorded without shares)."""
@@ -115,8 +143,9 @@ class PortfolioView(View):
     name = "portfolio"
     # 2: amounts allocated by the shares recorded for each period; 3: lapse ends later periods;
     # 4: outstanding reserves, recoveries due, payment reversals, reinstatements, reopenings;
-    # 5: endorsement premium deltas (written) and returns
-    version = 5
+    # 5: endorsement premium deltas (written) and returns; 6: cohorts and months (the dashboard's
+    # year summary and monthly premium kept, not aggregated over the year's periods per request)
+    version = 6
     rebuild_cost = 4.0
     tables = (
         Table(
@@ -242,6 +271,39 @@ class PortfolioView(View):
             key=("claim_id",),
             owner="claim_id",
         ),
+        Table(
+            COHORTS,
+            (
+                col("scheme", "text", null=False),
+                col("scheme_year", "integer", null=False),
+                col("start", "timestamptz", null=False),
+                *_COHORT_VALUES,
+            ),
+            key=("scheme", "scheme_year", "start"),
+            whole=True,  # a row per period start: a dozen per year
+        ),
+        Table(
+            COHORTS_CANCELLED,
+            (
+                col("scheme", "text", null=False),
+                col("scheme_year", "integer", null=False),
+                col("start", "timestamptz", null=False),
+                col("cancelled_at", "timestamptz", null=False),
+                *_COHORT_VALUES,
+            ),
+            key=("scheme", "scheme_year", "start", "cancelled_at"),
+        ),
+        Table(
+            MONTHS,
+            (
+                col("scheme", "text", null=False),
+                col("scheme_year", "integer", null=False),
+                col("month", "date", null=False),  # the first day of the debit date's month
+                col("collected_premium", sql_int(MAX_PORTFOLIO_YEN), null=False),
+            ),
+            key=("scheme", "scheme_year", "month"),
+            whole=True,
+        ),
     )
 
     def schema_version(self) -> str:
@@ -319,6 +381,41 @@ class PortfolioView(View):
                 self._coinsurer(rows, scheme, year, key)["share_bp"] = None
             seen["coinsurers"] = None
 
+    def _count(
+        self, rows: Rows, policy: dict[str, Any], periods: Sequence[dict[str, Any]], sign: int
+    ) -> None:
+        """Add (``sign`` 1) or take back (-1) the periods' part of their cohorts' counts: taken back
+        before a change of what they count by, added again after it."""
+        scheme, cancelled_at = policy["scheme"], policy["cancelled_at"]
+        for p in periods:
+            year, start = p["scheme_year"], p["start"]
+            if cancelled_at is None:
+                row = rows.get(COHORTS, scheme, year, start) or rows.new(
+                    COHORTS, scheme=scheme, scheme_year=year, start=start, **_COHORT_ZERO
+                )
+            else:
+                row = rows.get(COHORTS_CANCELLED, scheme, year, start, cancelled_at) or rows.new(
+                    COHORTS_CANCELLED,
+                    scheme=scheme,
+                    scheme_year=year,
+                    start=start,
+                    cancelled_at=cancelled_at,
+                    **_COHORT_ZERO,
+                )
+            new = p["period_number"] == 1
+            row["periods_new"] += sign * new
+            row["periods_renewal"] += sign * (not new)
+            row["periods_lapsed"] += sign * p["lapsed"]
+            if p["in_force"]:
+                row["periods_in_force"] += sign
+                row["premium_in_force"] += sign * p["premium"]
+            if cancelled_at is not None and start <= cancelled_at < year_end(scheme, year):
+                row["periods_cancelled"] += sign
+
+    def _all_periods(self, policy: dict[str, Any], rows: Rows) -> list[dict[str, Any]]:
+        pid = policy["policy_id"]
+        return [rows.require(PERIODS, pid, n) for n in range(1, policy["periods"] + 1)]
+
     def _scheme(self, rows: Rows, scheme: str) -> dict[str, Any]:
         return rows.get(SCHEMES, scheme) or rows.new(SCHEMES, scheme=scheme, policies=0, policies_active=0)
 
@@ -326,7 +423,7 @@ class PortfolioView(View):
     def _open_period(self, e: Any, policy: dict[str, Any], period: dict[str, Any], rows: Rows) -> None:
         year = scheme_year(load_scheme(policy["scheme"]).calendar, period["start"])
         shares = period_shares(policy["scheme"], period)
-        rows.new(
+        row = rows.new(
             PERIODS,
             policy_id=e.originator_id,
             period_number=period["number"],
@@ -339,6 +436,7 @@ class PortfolioView(View):
             in_force=False,
             coinsurers=encode_shares(shares),
         )
+        self._count(rows, policy, (row,), 1)
         self._note_shares(rows, policy["scheme"], year, shares)
         totals = self._totals(rows, policy["scheme"], year)
         totals["written_premium"] += period["premium"]
@@ -405,9 +503,11 @@ class PortfolioView(View):
     @handles(Policy.Activated)
     def on_activated(self, e: Any, rows: Rows) -> None:
         policy, period = self._period_of(e, rows)
+        self._count(rows, policy, (period,), -1)
         period["activated"] = True
         policy["activated"] = True
         self._recount(policy, period, rows)
+        self._count(rows, policy, (period,), 1)
         self._reactivate(policy, rows)
 
     @handles(Policy.PremiumDebited)
@@ -415,6 +515,12 @@ class PortfolioView(View):
         policy, period = self._period_of(e, rows)
         period["collected"] += e.amount
         self._totals(rows, policy["scheme"], period["scheme_year"])["collected_premium"] += e.amount
+        month = e.debit_date.replace(day=1)
+        key = (policy["scheme"], period["scheme_year"], month)
+        (
+            rows.get(MONTHS, *key)
+            or rows.new(MONTHS, scheme=key[0], scheme_year=key[1], month=month, collected_premium=0)
+        )["collected_premium"] += e.amount
         self._mix(rows, policy, period["scheme_year"])["collected_premium"] += e.amount
         self._allocate(
             rows,
@@ -428,20 +534,25 @@ class PortfolioView(View):
     @handles(Policy.Lapsed)
     def on_lapsed(self, e: Any, rows: Rows) -> None:
         policy, period = self._period_of(e, rows)
+        # a lapse ends cover for every later period too
+        later_periods = [rows.require(PERIODS, e.originator_id, later["number"]) for later in e.later_periods]
+        self._count(rows, policy, (period, *later_periods), -1)
         period["lapsed"] = True
         policy["lapsed"] = True
         self._totals(rows, policy["scheme"], period["scheme_year"])["lapsed_premium"] += period["premium"]
         self._recount(policy, period, rows)
-        for later in e.later_periods:  # a lapse ends cover for every later period too
-            q = rows.require(PERIODS, e.originator_id, later["number"])
+        for q in later_periods:
             q["lapsed"] = True
             self._totals(rows, policy["scheme"], q["scheme_year"])["lapsed_premium"] += q["premium"]
             self._recount(policy, q, rows)
+        self._count(rows, policy, (period, *later_periods), 1)
         self._reactivate(policy, rows)
 
     @handles(Policy.Cancelled)
     def on_cancelled(self, e: Any, rows: Rows) -> None:
         policy, period = self._period_of(e, rows)
+        periods = self._all_periods(policy, rows)
+        self._count(rows, policy, periods, -1)
         policy["cancelled_at"] = e.effective_at
         self._totals(rows, policy["scheme"], period["scheme_year"])["return_premium"] += e.return_premium
         self._allocate(
@@ -453,6 +564,7 @@ class PortfolioView(View):
             e.return_premium,
         )
         self._recount(policy, period, rows)
+        self._count(rows, policy, periods, 1)
         self._reactivate(policy, rows)
 
     @handles(Policy.Expired)
@@ -501,7 +613,9 @@ class PortfolioView(View):
             return
         policy, period = self._period_of(e, rows)
         year, shares = period["scheme_year"], decode_shares(period["coinsurers"])
+        self._count(rows, policy, (period,), -1)
         period["premium"] += delta
+        self._count(rows, policy, (period,), 1)
         self._totals(rows, policy["scheme"], year)["written_premium"] += delta
         self._mix(rows, policy, year)["written_premium"] += delta
         if delta > 0:
@@ -515,6 +629,8 @@ class PortfolioView(View):
     @handles(Policy.Reinstated)
     def on_reinstated(self, e: Any, rows: Rows) -> None:
         policy, period = self._period_of(e, rows)
+        periods = self._all_periods(policy, rows)
+        self._count(rows, policy, periods, -1)
         policy["cancelled_at"] = None
         totals = self._totals(rows, policy["scheme"], period["scheme_year"])
         totals["return_premium"] -= e.return_premium_withdrawn
@@ -528,6 +644,7 @@ class PortfolioView(View):
             e.return_premium_withdrawn,
         )
         self._recount(policy, period, rows)
+        self._count(rows, policy, periods, 1)
         self._reactivate(policy, rows)
 
     def _unallocate(
