@@ -99,6 +99,12 @@ def test_overview_figures_equal_the_json_report_and_drill_through_to_a_timeline(
     assert [int(r[2]) for r in coins] == [c["written_premium"] for c in report["coinsurers"]]
     assert [int(r[6]) for r in coins] == [c["paid_total"] for c in report["coinsurers"]]
     assert page.locator("figure.chart svg").count() == 1
+    # The chart's premium by month (kept per month of debit) adds up to the premium collected.
+    assert sum(int(r[1]) for r in table_values(page, "monthly")) == report["collected_premium"]
+    counts = {
+        s: int(page.locator(f"#fig-{fig} td").get_attribute("data-value"))
+        for fig, s in (("lapses", "lapsed"), ("cancellations", "cancelled"), ("renewals", "renewal"))
+    }
     page.screenshot(path=str(SHOTS / f"overview-{scheme}.png"), full_page=True)
     # Drill-through: policies in force -> the list (as many rows as the figure) -> a policy's timeline.
     page.click("#fig-policies_in_force a")
@@ -110,6 +116,11 @@ def test_overview_figures_equal_the_json_report_and_drill_through_to_a_timeline(
     events = [r[2] for r in table_values(page, "timeline")]
     assert events[0] == "申込" and "補償開始" in events
     page.screenshot(path=str(SHOTS / f"policy-{scheme}.png"), full_page=True)
+    # The counts kept by the portfolio view equal the lists behind them (selected from the periods).
+    for set_name, count in counts.items():
+        page.goto(f"/dashboard/policies?scheme={scheme}&year=2026&set={set_name}")
+        assert page.locator("#total").get_attribute("data-value") == str(count), set_name
+    assert counts["lapsed"] >= 1 and (scheme != "chuokai" or counts["cancelled"] >= 1)
     context.close()
 
 
