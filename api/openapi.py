@@ -122,6 +122,70 @@ SUMMARIES = {
 }
 _CONFLICT_GETS = {"settlement_preview", "policy_limits", "certificate", "payment_advice"}
 
+#: Refusals (422) of requests the schema admits, by rules the schema does not state: problem code
+#: -> the rule. Most depend on now or on recorded state, which no static schema can state; the
+#: last three are cross-field or reference-data rules not (yet) written as JSON Schema. Every
+#: other rule is in the schema (closed sets, bounds, patterns, the years of a moment, anyOf /
+#: if-then for "name at least one change" and condolence recipients).
+UNSTATED_RULES: dict[str, str] = {
+    "date_out_of_range": "a moment or day outside a range that moves with the clock (as-of reads and "
+    "incidents not after now; applications ten years back to two years ahead; declarations, "
+    "notices and effective dates within the years around today)",
+    "as_of_in_future": "run-due's as_of after now",
+    "unknown_period": "a period number beyond the periods the policy has recorded",
+    "invalid_answers": "answers that do not fit the questionnaire in force on the assessment date",
+    "nothing_to_endorse": "changes that are what the policy already has",
+    # not state or now, but data no schema can carry: stated in words, tolerated by name
+    "invalid_bank_account": "a bank and branch code pair that is not in the Zengin directory "
+    "(thousands of pairs; the digits themselves are in the schema)",
+    "outside_enrollment_window": "an application date outside the scheme calendar's enrolment "
+    "windows for the enrolment asked (month-day windows per scheme)",
+    "invalid_liability_limit": "a liability_limit that does not fit the plan: plan E above the "
+    "scheme's floor, plans A..D their fixed limit or none (for an endorsement, the recorded plan)",
+}
+_AS_OF_READS = (
+    "get_policy",
+    "policy_events",
+    "list_endorsements",
+    "get_endorsement",
+    "get_claim",
+    "claim_events",
+    "list_payments",
+    "get_payment",
+    "settlement_preview",
+    "list_assessments",
+    "get_assessment",
+    "portfolio",
+    "collections",
+)
+#: operationId -> the UNSTATED_RULES problems it may answer (declared in its 422 answer, with
+#: ``x-unstated-rule-problems``; the schemathesis run tolerates exactly these)
+REFUSED_BY_UNSTATED_RULES: dict[str, tuple[str, ...]] = {
+    **{op: ("date_out_of_range",) for op in _AS_OF_READS},
+    "policy_limits": ("date_out_of_range", "unknown_period"),
+    "certificate": ("unknown_period",),
+    "create_quote": ("date_out_of_range", "outside_enrollment_window", "invalid_liability_limit"),
+    "apply_for_policy": (
+        "date_out_of_range",
+        "outside_enrollment_window",
+        "invalid_liability_limit",
+        "invalid_bank_account",
+    ),
+    "report_claim": ("date_out_of_range",),
+    "run_due": ("date_out_of_range", "as_of_in_future"),
+    "declare_sales": ("date_out_of_range",),
+    "non_renewal": ("date_out_of_range",),
+    "cancel_policy": ("date_out_of_range",),
+    "endorse_policy": (
+        "date_out_of_range",
+        "nothing_to_endorse",
+        "invalid_liability_limit",
+        "invalid_bank_account",
+    ),
+    "request_erasure": ("date_out_of_range",),
+    "assess": ("date_out_of_range", "invalid_answers"),
+}
+
 
 def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {PROBLEM: {"schema": PROBLEM_REF}}}
@@ -234,6 +298,14 @@ def build(app: FastAPI) -> dict[str, Any]:
                 known = responses.get(str(status), {})
                 description = known.get("description") if status != 422 else None
                 responses[str(status)] = _problem(description or ERRORS[status])
+            moving = REFUSED_BY_UNSTATED_RULES.get(oid, ())
+            if moving:
+                rules = "; ".join(f"`{code}`: {UNSTATED_RULES[code]}" for code in moving)
+                responses["422"]["description"] += (
+                    f". Also refused, by rules the schema does not state (they depend on now, on "
+                    f"recorded state or on reference data): {rules}"
+                )
+                responses["422"]["x-unstated-rule-problems"] = list(moving)
             if method == "post":
                 op.setdefault("parameters", []).append(
                     {

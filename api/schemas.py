@@ -108,26 +108,27 @@ def _integral(value: Any) -> Any:
 
 Integral = BeforeValidator(_integral)
 
-# Spelled out (not built by a function) so that type checkers read them as types.
-Yen = Annotated[StrictInt, Integral, Field(ge=0, le=MAX_YEN, description="integer yen")]
+# Spelled out (not built by a function) so that type checkers read them as types. The bounds come
+# before ``Integral``: so they apply to the integer and the schema states them (minimum, maximum).
+Yen = Annotated[StrictInt, Field(ge=0, le=MAX_YEN, description="integer yen"), Integral]
 AnnualSales = Annotated[
     StrictInt,
-    Integral,
     Field(ge=0, le=bounds.MAX_ANNUAL_SALES, description="declared annual sales, integer yen"),
+    Integral,
 ]
 LiabilityLimit = Annotated[
     StrictInt,
-    Integral,
     Field(ge=0, le=bounds.MAX_LIABILITY_LIMIT, description="plan E liability limit, integer yen"),
+    Integral,
 ]
 LossAmount = Annotated[
-    StrictInt, Integral, Field(ge=0, le=bounds.MAX_LOSS_ITEM_YEN, description="one loss item, integer yen")
+    StrictInt, Field(ge=0, le=bounds.MAX_LOSS_ITEM_YEN, description="one loss item, integer yen"), Integral
 ]
 People = Annotated[
-    StrictInt, Integral, Field(ge=0, le=bounds.MAX_PEOPLE, description="a number of individuals")
+    StrictInt, Field(ge=0, le=bounds.MAX_PEOPLE, description="a number of individuals"), Integral
 ]
 Recipients = Annotated[
-    StrictInt, Integral, Field(ge=1, le=bounds.MAX_PEOPLE, description="individuals who received it")
+    StrictInt, Field(ge=1, le=bounds.MAX_PEOPLE, description="individuals who received it"), Integral
 ]
 
 Text = Annotated[
@@ -158,7 +159,12 @@ MemberNumber = Annotated[
     _text_check(max_len=bounds.MAX_MEMBER_NUMBER, required=True),
 ]
 Day = Annotated[date, BeforeValidator(_iso_day)]
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_moment)]
+#: the static part of a moment's range (2000-01-01 .. now): the year. What the pattern admits and the
+#: server still refuses moves with the clock (after now; 2000-01-01 at an offset east of Tokyo).
+MOMENT_YEARS = r"^2[0-9]{3}-"
+Timestamp = Annotated[
+    AwareDatetime, BeforeValidator(_iso_moment), Field(json_schema_extra={"pattern": MOMENT_YEARS})
+]
 Enrollment = Literal["regular", "mid_term"]
 
 
@@ -250,11 +256,30 @@ class HolderIn(Strict):
     email: Text | None = None
 
 
+def digits_pattern(n: int) -> str:
+    """What ``policy_core.bank`` takes as ``n`` digits: ASCII or full-width digits, white space
+    around them (not a control or format character, which the text check refuses)."""
+    spaces = [
+        c for c in range(0x10000) if chr(c).isspace() and unicodedata.category(chr(c)) not in ("Cc", "Cf")
+    ]
+    around = f"[{_ranges(spaces)}]*"
+    return f"^{around}[0-9\\uff10-\\uff19]{{{n}}}{around}$"
+
+
+def _digits(n: int) -> Any:
+    return Field(max_length=bounds.MAX_TEXT, json_schema_extra={"pattern": digits_pattern(n)})
+
+
+BankCode = Annotated[str, _digits(4), _text_check(max_len=bounds.MAX_TEXT, required=False)]
+BranchCode = Annotated[str, _digits(3), _text_check(max_len=bounds.MAX_TEXT, required=False)]
+AccountNumber = Annotated[str, _digits(7), _text_check(max_len=bounds.MAX_TEXT, required=False)]
+
+
 class BankAccountIn(Strict):
-    bank_code: Text
-    branch_code: Text
+    bank_code: BankCode
+    branch_code: BranchCode
     account_type: Literal["ordinary", "current"]
-    account_number: Text
+    account_number: AccountNumber
     holder_kana: Name
 
 
@@ -320,6 +345,18 @@ class ClaimReport(Strict):
 
 
 class LossItemIn(Strict):
+    """A loss item; a condolence item (見舞金) names its recipients, any other item none (422
+    ``invalid_recipients``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "if": {"properties": {"category": {"const": "condolence"}}, "required": ["category"]},
+            "then": {"required": ["recipients"], "properties": {"recipients": {"type": "integer"}}},
+            "else": {"properties": {"recipients": {"type": "null"}}},
+        },
+    )
+
     category: LossCategory
     risk: Literal["basic", "recourse"]
     amount: LossAmount
@@ -398,21 +435,68 @@ class ReserveRequest(Strict):
 
 
 class LossCorrection(Strict):
+    """A correction names the corrected amount, the recipients, or both (422 ``nothing_to_correct``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": [f], "properties": {f: {"type": "integer"}}} for f in ("amount", "recipients")
+            ]
+        },
+    )
+
     amount: LossAmount | None = None
     recipients: Recipients | None = None
     reason: Name
 
 
 class HolderChange(Strict):
+    """A changed holder field is not blank (422 ``invalid_text``); null or absent: unchanged."""
+
     name: Name | None = None
-    name_kana: Text | None = None
-    representative: Text | None = None
-    address: Text | None = None
-    phone: Text | None = None
-    email: Text | None = None
+    name_kana: Name | None = None
+    representative: Name | None = None
+    address: Name | None = None
+    phone: Name | None = None
+    email: Name | None = None
+
+
+_HOLDER_FIELDS = ("name", "name_kana", "representative", "address", "phone", "email")
+_COVER_TYPES = {
+    "plan": "string",
+    "liability_limit": "integer",
+    "network_rider": "boolean",
+    "annual_sales": "integer",
+}
 
 
 class EndorsementChanges(Strict):
+    """At least one change: a holder field, a bank account or a cover term, not null (422
+    ``nothing_to_endorse``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["holder"],
+                    "properties": {
+                        "holder": {
+                            "type": "object",
+                            "anyOf": [
+                                {"required": [f], "properties": {f: {"type": "string"}}}
+                                for f in _HOLDER_FIELDS
+                            ],
+                        }
+                    },
+                },
+                {"required": ["bank_account"], "properties": {"bank_account": {"type": "object"}}},
+                *({"required": [f], "properties": {f: {"type": t}}} for f, t in _COVER_TYPES.items()),
+            ]
+        },
+    )
+
     holder: HolderChange | None = None
     bank_account: BankAccountIn | None = None
     plan: PlanKey | None = None
@@ -462,4 +546,28 @@ def _path_text() -> Any:
 #: A text path parameter, checked as ``FilterText``.
 PathText = Annotated[
     str, _path_text(), _pattern(required=True), _text_check(max_len=bounds.MAX_TEXT, required=True)
+]
+
+
+# ---------------------------------------------------------------- scheme parameters: the closed set
+#: where a query or path parameter names a scheme and the server refuses any other (422
+#: ``unknown_scheme``), the schema lists the set, so that what it admits the server accepts.
+_SCHEME_ENUM: dict[str, Any] = {"enum": sorted(SCHEME_KEYS)}
+SchemeFilter = Annotated[
+    str | None,
+    _filter_query(),
+    Field(json_schema_extra=_SCHEME_ENUM),
+    _text_check(max_len=bounds.MAX_TEXT, required=False),
+]
+SchemeQuery = Annotated[
+    str,
+    _required_query(),
+    Field(json_schema_extra=_SCHEME_ENUM),
+    _text_check(max_len=bounds.MAX_TEXT, required=True),
+]
+SchemePath = Annotated[
+    str,
+    _path_text(),
+    Field(json_schema_extra=_SCHEME_ENUM),
+    _text_check(max_len=bounds.MAX_TEXT, required=True),
 ]

@@ -15,7 +15,7 @@ from policy_core.usecases.common import aware
 from ..deps import Lister, Operator, RuntimeDep
 from ..presenters import tokyo
 from ..responses import ClaimList, Collections, PolicyList, Portfolio, RunDueOut, typed
-from ..schemas import AsOf, Day, FilterText, QueryText, RunDueRequest
+from ..schemas import AsOf, Day, FilterText, RunDueRequest, SchemeFilter, SchemeQuery
 from ..tabular import answer
 
 router = APIRouter()
@@ -127,7 +127,7 @@ def portfolio(
     request: Request,
     rt: RuntimeDep,
     key: Lister,
-    scheme: QueryText,
+    scheme: SchemeQuery,
     year: Annotated[int, Query(ge=2000, le=2200)],
     as_of: AsOf = None,
 ) -> dict[str, Any]:
@@ -146,7 +146,7 @@ def portfolio(
 
 @router.get("/reports/collections", tags=["reports"], **typed(Collections, csv=True))
 def collections(
-    request: Request, rt: RuntimeDep, key: Lister, scheme: ShortText = None, as_of: AsOf = None
+    request: Request, rt: RuntimeDep, key: Lister, scheme: SchemeFilter = None, as_of: AsOf = None
 ) -> dict[str, Any]:
     """Arrears and lapses; with ``as_of``, as they stood at that recorded moment. As CSV: one row
     per arrears or lapse entry, ``list`` naming which."""

@@ -22,7 +22,7 @@ from policy_core.usecases.risk_assessments import MAX_ANSWERS, MAX_EMPLOYEES, MA
 
 from ..deps import AppDep, Lister, Operator, Reader
 from ..responses import PDF_SCHEMA, Questionnaire, typed
-from ..schemas import Day, FilterText, IndustryKey, Integral, MemberNumber, SchemeKey, Strict
+from ..schemas import Day, FilterText, IndustryKey, Integral, MemberNumber, SchemeFilter, SchemeKey, Strict
 
 router = APIRouter(tags=["risk assessments"])
 
@@ -31,8 +31,8 @@ AnswerKey = Annotated[str, Field(max_length=100)]
 
 class BusinessIn(Strict):
     industry: IndustryKey
-    employees: Annotated[int, Integral, Field(strict=True, ge=0, le=MAX_EMPLOYEES)]
-    records_held: Annotated[int, Integral, Field(strict=True, ge=0, le=MAX_RECORDS)]
+    employees: Annotated[int, Field(strict=True, ge=0, le=MAX_EMPLOYEES), Integral]
+    records_held: Annotated[int, Field(strict=True, ge=0, le=MAX_RECORDS), Integral]
 
 
 class RiskAssessmentRequest(Strict):
@@ -167,7 +167,7 @@ def list_assessments(
     app: AppDep,
     key: Reader,
     member_number: FilterText = None,
-    scheme: FilterText = None,
+    scheme: SchemeFilter = None,
     as_of: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,

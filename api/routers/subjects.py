@@ -12,11 +12,11 @@ from policy_core.errors import NotFound
 from policy_core.scheme import get_scheme
 
 from ..deps import AppDep, Operator, Reader
-from ..schemas import PathText
+from ..schemas import PathText, SchemePath
 
 router = APIRouter(tags=["subjects"])
 
-Scheme = PathText
+Scheme = SchemePath
 Member = PathText
 
 
