@@ -471,6 +471,11 @@ _COVER_TYPES = {
 }
 
 
+_COVER_CHANGES: list[Any] = [
+    {"required": [f], "properties": {f: {"type": t}}} for f, t in _COVER_TYPES.items()
+]
+
+
 class EndorsementChanges(Strict):
     """At least one change: a holder field, a bank account or a cover term, not null (422
     ``nothing_to_endorse``)."""
@@ -492,7 +497,7 @@ class EndorsementChanges(Strict):
                     },
                 },
                 {"required": ["bank_account"], "properties": {"bank_account": {"type": "object"}}},
-                *({"required": [f], "properties": {f: {"type": t}}} for f, t in _COVER_TYPES.items()),
+                *_COVER_CHANGES,
             ]
         },
     )
