@@ -124,7 +124,7 @@ _CONFLICT_GETS = {"settlement_preview", "policy_limits", "certificate", "payment
 
 #: Refusals (422) of requests the schema admits, by rules the schema does not state: problem code
 #: -> the rule. Most depend on now or on recorded state, which no static schema can state; the
-#: last three are cross-field or reference-data rules not (yet) written as JSON Schema. Every
+#: last four are cross-field or reference-data rules not (yet) written as JSON Schema. Every
 #: other rule is in the schema (closed sets, bounds, patterns, the years of a moment, anyOf /
 #: if-then for "name at least one change" and condolence recipients).
 UNSTATED_RULES: dict[str, str] = {
@@ -140,6 +140,7 @@ UNSTATED_RULES: dict[str, str] = {
     "(thousands of pairs; the digits themselves are in the schema)",
     "outside_enrollment_window": "an application date outside the scheme calendar's enrolment "
     "windows for the enrolment asked (month-day windows per scheme)",
+    "invalid_incident_dates": "occurred_at after discovered_at (JSON Schema cannot compare two fields)",
     "invalid_liability_limit": "a liability_limit that does not fit the plan: plan E above the "
     "scheme's floor, plans A..D their fixed limit or none (for an endorsement, the recorded plan)",
 }
@@ -163,7 +164,7 @@ _AS_OF_READS = (
 REFUSED_BY_UNSTATED_RULES: dict[str, tuple[str, ...]] = {
     **{op: ("date_out_of_range",) for op in _AS_OF_READS},
     "policy_limits": ("date_out_of_range", "unknown_period"),
-    "certificate": ("unknown_period",),
+    "certificate": ("date_out_of_range", "unknown_period"),
     "create_quote": ("date_out_of_range", "outside_enrollment_window", "invalid_liability_limit"),
     "apply_for_policy": (
         "date_out_of_range",
@@ -171,7 +172,7 @@ REFUSED_BY_UNSTATED_RULES: dict[str, tuple[str, ...]] = {
         "invalid_liability_limit",
         "invalid_bank_account",
     ),
-    "report_claim": ("date_out_of_range",),
+    "report_claim": ("date_out_of_range", "invalid_incident_dates"),
     "run_due": ("date_out_of_range", "as_of_in_future"),
     "declare_sales": ("date_out_of_range",),
     "non_renewal": ("date_out_of_range",),

@@ -420,6 +420,7 @@ Section = Literal["liability_basic", "liability_recourse", "expense_basic", "exp
 ReserveYen = Annotated[
     StrictInt,
     Field(ge=0, le=bounds.MAX_CLAIM_LOSS_YEN, description="case reserve for a section, integer yen"),
+    Integral,
 ]
 
 
