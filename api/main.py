@@ -125,7 +125,18 @@ def create_app(
         }
         with rt.database.connect(connect_timeout=3, autocommit=True) as conn:
             body["audit"] = rt.audit.lag(conn)
-        return body if ok else errors.JSONResponse(status_code=503, content=body)
+        if ok:
+            return body
+        # not ready: a problem (as every 503 is documented) carrying the readiness members
+        behind = sorted(n for n, v in lag.items() if v.get("last_error") or not v.get("built"))
+        response = errors.problem(
+            503,
+            "not_ready",
+            "read models not ready: " + (", ".join(behind) or "projections behind the log"),
+            **{k: v for k, v in body.items() if k != "status"},
+        )
+        response.headers["Retry-After"] = "5"
+        return response
 
     app.include_router(health, prefix=PREFIX)
     for r in (

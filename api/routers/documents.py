@@ -5,7 +5,6 @@ again later, the same period or payment gives the same file."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -15,6 +14,7 @@ from policy_core.documents.certificate import render_certificate_pdf, render_pay
 
 from ..deps import AppDep, Reader
 from ..responses import PDF_SCHEMA
+from ..schemas import AsOf
 
 router = APIRouter(tags=["documents"])
 
@@ -37,7 +37,7 @@ def certificate(
     app: AppDep,
     key: Reader,
     period: Annotated[int | None, Query(ge=1, le=10_000)] = None,
-    as_of: datetime | None = None,
+    as_of: AsOf = None,
 ) -> Response:
     """加入者証 for a period (default: the period in force now, else the latest), as recorded
     (``as_of``: as the system knew it then). A later endorsement issues a new certificate."""

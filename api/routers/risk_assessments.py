@@ -21,8 +21,19 @@ from policy_core.scheme import load_scheme
 from policy_core.usecases.risk_assessments import MAX_ANSWERS, MAX_EMPLOYEES, MAX_RECORDS
 
 from ..deps import AppDep, Lister, Operator, Reader
+from ..presenters import tokyo
 from ..responses import PDF_SCHEMA, Questionnaire, typed
-from ..schemas import Day, FilterText, IndustryKey, Integral, MemberNumber, SchemeFilter, SchemeKey, Strict
+from ..schemas import (
+    AsOf,
+    Day,
+    FilterText,
+    IndustryKey,
+    Integral,
+    MemberNumber,
+    SchemeFilter,
+    SchemeKey,
+    Strict,
+)
 
 router = APIRouter(tags=["risk assessments"])
 
@@ -125,7 +136,7 @@ def assessment_view(a: RiskAssessment, recorded_at: datetime) -> dict[str, Any]:
         "scheme": a.scheme,
         "member_number": a.member_number,
         "assessed_on": a.assessed_on,
-        "recorded_at": recorded_at,
+        "recorded_at": tokyo(recorded_at),
         "questionnaire_version": a.questionnaire_version,
         "business": a.business,
         "answers": a.answers,
@@ -168,7 +179,7 @@ def list_assessments(
     key: Reader,
     member_number: FilterText = None,
     scheme: SchemeFilter = None,
-    as_of: datetime | None = None,
+    as_of: AsOf = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> dict[str, Any]:
@@ -177,7 +188,7 @@ def list_assessments(
     page = items[offset : offset + limit]
     return {
         "items": [
-            {**i, "id": i["assessment_id"], "report_number": report_number(i["scheme"], i["number"])}
+            tokyo({**i, "id": i["assessment_id"], "report_number": report_number(i["scheme"], i["number"])})
             for i in page
         ],
         "total": len(items),
@@ -185,9 +196,7 @@ def list_assessments(
 
 
 @router.get("/risk-assessments/{assessment_id}", response_model=RiskAssessmentOut)
-def get_assessment(
-    assessment_id: UUID, app: AppDep, key: Reader, as_of: datetime | None = None
-) -> dict[str, Any]:
+def get_assessment(assessment_id: UUID, app: AppDep, key: Reader, as_of: AsOf = None) -> dict[str, Any]:
     """One recorded risk assessment (``as_of``: as the system knew it then)."""
     a = app.get_risk_assessment(assessment_id, as_of=as_of)
     return assessment_view(a, _recorded_at(a))

@@ -22,6 +22,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from ..calendar import TOKYO
 from ..database import Database
 from ..projections import tracking
 from ..projections.engine import EventSource, Projector, create_tables, drop_schema
@@ -129,7 +130,7 @@ def portfolio_as_of(rt: Any, scheme: str, year: int, as_of: datetime) -> dict[st
     with replayed(rt.database, source, ["portfolio"], position) as rm:
         report = rm.portfolio(scheme, year)
     if report is not None:
-        report["position"], report["as_of"] = position, as_of.isoformat()
+        report["position"], report["as_of"] = position, as_of.astimezone(TOKYO).isoformat()
     return report
 
 
@@ -142,5 +143,5 @@ def collections_as_of(rt: Any, scheme: str | None, as_of: datetime) -> dict[str,
             "arrears": rm.arrears(scheme=scheme),
             "lapses": rm.lapses(scheme=scheme),
             "position": position,
-            "as_of": as_of.isoformat(),
+            "as_of": as_of.astimezone(TOKYO).isoformat(),
         }

@@ -3,7 +3,7 @@ with the log position, checked against figures computed by hand."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from tests.conftest import BANK
 from tests.e2e.conftest import auth
@@ -40,6 +40,7 @@ def test_portfolio_as_of_a_recorded_moment(client, runtime, settle):
     settle()
 
     then = _get(client, "/reports/portfolio", **PORTFOLIO, as_of=debited_at.isoformat())
+    assert then["as_of"].endswith("+09:00")  # shown at the Tokyo offset, whatever offset was asked
     # By hand: one policy of 40,000 written and collected, split 40/30/20/10 between the co-insurers.
     assert (then["new_policies"], then["written_premium"], then["collected_premium"]) == (1, 40_000, 40_000)
     assert _shares(then, "collected_premium") == {
@@ -52,7 +53,7 @@ def test_portfolio_as_of_a_recorded_moment(client, runtime, settle):
         position = conn.execute(
             "SELECT max(notification_id) FROM policy_admin_events WHERE originator_id = %s", [first]
         ).fetchone()[0]
-    assert then["position"] == position and then["as_of"] == debited_at.isoformat()
+    assert then["position"] == position and datetime.fromisoformat(then["as_of"]) == debited_at
 
     now = _get(client, "/reports/portfolio", **PORTFOLIO)
     # Two policies of 40,000 written, one collected.

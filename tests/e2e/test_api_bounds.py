@@ -162,6 +162,10 @@ def test_a_view_that_cannot_apply_an_event_is_loud(client, runtime, settle):
     assert (
         ready.status_code == 503 and ready.json()["projections"]["claims"]["last_error"] == "CheckViolation"
     )
+    # every 503 is a problem (as the document says), naming the view, with a Retry-After
+    assert ready.headers["content-type"].startswith("application/problem+json")
+    assert ready.json()["type"].endswith(":not_ready") and "claims" in ready.json()["detail"]
+    assert ready.json()["status"] == 503 and ready.headers["retry-after"]
     source = EventSource.from_app(runtime.app)
     report = verify(
         runtime.database.dsn, source, live_schema(runtime.database.schema), all_views(), wait_for_head=0

@@ -75,6 +75,11 @@ def test_assess_read_and_reassess_with_the_change(client, runtime):
     assert client.get("/api/v1/risk-assessments", headers=AU, params={"as_of": early}).json()["total"] == 0
     r = client.get(f"/api/v1/risk-assessments/{first['id']}", headers=AU, params={"as_of": early})
     assert r.status_code == 404
+    # moments are shown at the Tokyo offset, as everywhere; an implausible as-of is refused (422)
+    assert first["recorded_at"].endswith("+09:00")
+    for url in ("/api/v1/risk-assessments", f"/api/v1/risk-assessments/{first['id']}"):
+        r = client.get(url, headers=AU, params={"as_of": "0001-01-01T00:00:00+14:00"})
+        assert r.status_code == 422, (url, r.text)
     events = runtime.app.history(UUID(first["id"]))
     assert [type(e).__name__ for e in events] == ["Assessed"]
     assert events[0].result["overall"] == first["overall"] | events[0].result["overall"]
