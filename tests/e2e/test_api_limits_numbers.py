@@ -16,20 +16,10 @@ from tests.e2e.conftest import auth
 from tests.e2e.test_api_core import APPLICATION
 from tests.e2e.test_api_cover_endorsements import endorse, in_force
 from tests.e2e.test_api_cover_rules import JCCI, claim, paid_claim, run_due
+from tests.e2e.test_api_limits import LIMITS_KEYS
 
 OP, AU, DA = auth("operator"), auth("auditor"), auth("dashboard")
-KEYS = [
-    "policy_id",
-    "number",
-    "period",
-    "start",
-    "end",
-    "sections",
-    "claims",
-    "claim_numbers",
-    "source",
-    "position",
-]
+KEYS = LIMITS_KEYS
 
 
 def limits(client, pid, **params):
