@@ -13,8 +13,8 @@ from policy_core.calendar import TOKYO
 from policy_core.projections import EventSource, ReadModels, all_views, verify
 from policy_core.projections.engine import Projector
 from policy_core.projections.maintenance import prepare
-from tests.conftest import BANK
 from tests.integration.test_projections_properties import assert_views_match
+from tests.unit.test_model import in_force_policy
 
 pytestmark = pytest.mark.postgres
 
@@ -23,20 +23,13 @@ def test_views_follow_cover_endorsements_and_verify_agrees(runtime, database):
     app = runtime.app
 
     def policy(member: str, scheme: str = "chuokai"):
-        pid = app.apply(
+        return in_force_policy(
+            app,
             scheme=scheme,
             member_number=member,
             holder={"name": "試験商店"},
-            industry="printing",
-            annual_sales=200_000_000,
-            plan="B",
-            bank_account=BANK,
             application_date=date(2026, 1, 10),
         )
-        app.activate(pid, 1)
-        p = app.get_policy(pid).current_period
-        app.record_debit_success(pid, 1, attempt=1, amount=p.premium, debit_date=p.debit_date)
-        return pid
 
     up, down = policy("E-1"), policy("E-2", "jcci")
     # Out of sequence: the rider from 1 Aug recorded first, the plan from 1 Jun after it.

@@ -15,25 +15,22 @@ from policy_core.projections.maintenance import prepare
 from policy_core.projections.views.portfolio import allocate
 from tests.conftest import BANK
 from tests.integration.test_projections_properties import assert_views_match, expected_views
+from tests.unit.test_model import in_force_policy
 
 pytestmark = pytest.mark.postgres
 
 
 def test_a_reinstatement_takes_back_each_coinsurers_part_of_the_return_premium(runtime, database):
     app = runtime.app
-    pid = app.apply(
+    pid = in_force_policy(
+        app,
         scheme="jcci",
         member_number="J-1",
         holder={"name": "試験商店"},
-        industry="printing",
         annual_sales=100_000_000,
-        plan="B",
-        bank_account=BANK,
         application_date=date(2026, 1, 10),
     )
-    app.activate(pid, 1)
     p = app.get_policy(pid).current_period
-    app.record_debit_success(pid, 1, attempt=1, amount=p.premium, debit_date=p.debit_date)
     app.cancel(pid, effective_date=date(2026, 9, 1), reason="holder asked")
     cancelled = [e for e in app.history(pid) if type(e).__name__ == "Cancelled"][-1]
     shares = [(c["key"], c["share_bp"]) for c in p.coinsurers]
