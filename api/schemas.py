@@ -283,32 +283,32 @@ class BankAccountIn(Strict):
     holder_kana: Name
 
 
+#: seed 003 as a request body: the document's example, and the e2e tests' application
+SEED_APPLICATION: dict[str, Any] = {
+    "scheme": "chuokai",
+    "member_number": "M-100",
+    "holder": {"name": "山田印刷株式会社"},
+    "industry": "printing",
+    "annual_sales": 200_000_000,
+    "plan": "B",
+    "network_rider": False,
+    "bank_account": {
+        "bank_code": "0001",
+        "branch_code": "001",
+        "account_type": "ordinary",
+        "account_number": "1234567",
+        "holder_kana": "ﾔﾏﾀﾞ ｲﾝｻﾂ(ｶ",
+    },
+    "application_date": "2026-01-10",
+}
+
+
 class PolicyApplication(QuoteRequest):
     """An application (seed 003: chuokai plan B, printing, 200,000,000 yen sales → 100,000 yen)."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "scheme": "chuokai",
-                    "member_number": "M-100",
-                    "holder": {"name": "山田印刷株式会社"},
-                    "industry": "printing",
-                    "annual_sales": 200_000_000,
-                    "plan": "B",
-                    "network_rider": False,
-                    "bank_account": {
-                        "bank_code": "0001",
-                        "branch_code": "001",
-                        "account_type": "ordinary",
-                        "account_number": "1234567",
-                        "holder_kana": "ﾔﾏﾀﾞ ｲﾝｻﾂ(ｶ",
-                    },
-                    "application_date": "2026-01-10",
-                }
-            ]
-        },
+        json_schema_extra={"examples": [SEED_APPLICATION]},
     )
 
     member_number: MemberNumber

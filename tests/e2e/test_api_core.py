@@ -1,26 +1,13 @@
 from __future__ import annotations
 
+import copy
 from datetime import date
 
+from api.schemas import SEED_APPLICATION
 from tests.e2e.conftest import auth
 
-APPLICATION = {
-    "scheme": "chuokai",
-    "member_number": "M-100",
-    "holder": {"name": "山田印刷株式会社"},
-    "industry": "printing",
-    "annual_sales": 200_000_000,
-    "plan": "B",
-    "network_rider": False,
-    "bank_account": {
-        "bank_code": "0001",
-        "branch_code": "001",
-        "account_type": "ordinary",
-        "account_number": "1234567",
-        "holder_kana": "ﾔﾏﾀﾞ ｲﾝｻﾂ(ｶ",
-    },
-    "application_date": "2026-01-10",
-}
+#: the document's example application (seed 003), a copy the tests may change
+APPLICATION = copy.deepcopy(SEED_APPLICATION)
 
 
 def test_healthz_needs_no_key(client):
