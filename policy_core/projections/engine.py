@@ -100,19 +100,12 @@ class EventSource:
         params = [after, stop, limit] if stop is not None else [after, limit]
         return self._fetch(self._statement(stop is not None), params)
 
-    def read(self, after: int, limit: int, stop: int | None = None) -> Sequence[Any]:
-        """What the recorder's ``select_notifications`` returns, read as tuples (a fifth faster in a
-        rebuild)."""
-        return [
-            Notification(id=i, originator_id=o, originator_version=v, topic=t, state=bytes(s))
-            for i, o, v, t, s in self.rows(after, limit, stop)
-        ]
-
     def read_topics(
         self, after: int, limit: int, stop: int | None, topics: frozenset[str]
     ) -> tuple[int, int, list[Any]]:
-        """``read``, keeping only the notifications of ``topics`` (the others are never made into
-        objects): how many were read, the last id read, and those kept."""
+        """The notifications after ``after`` as the recorder's ``select_notifications`` returns
+        them (read as tuples: a fifth faster in a rebuild), keeping only those of ``topics`` (the
+        others are never made into objects): how many were read, the last id read, and those kept."""
         rows = self.rows(after, limit, stop)
         if not rows:
             return 0, after, []
