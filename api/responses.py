@@ -15,6 +15,7 @@ shares in basis points (1/10,000); ratios say theirs in the name (``_percent``, 
 
 from __future__ import annotations
 
+import copy
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -22,6 +23,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas import CAUSES, CLAIM_STATUSES, DENIAL_REASONS, LOSS_CATEGORIES, POLICY_STATUSES
+from api.tabular import CSV_CONTENT
 
 Section = Literal["liability_basic", "liability_recourse", "expense_basic", "expense_recourse"]
 
@@ -906,7 +908,5 @@ def typed(
     response: dict[str, Any] = {"model": model, "description": doc}
     if csv:
         response["description"] = f"{doc}; JSON, or CSV on `Accept: text/csv` (the same columns)"
-        response["content"] = {
-            "text/csv": {"schema": {"type": "string", "description": "UTF-8 CSV with BOM, header row"}}
-        }
+        response["content"] = copy.deepcopy(CSV_CONTENT)  # FastAPI adds the JSON entry to it
     return {"response_model": None, "responses": {status: response}}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -24,12 +25,9 @@ from .presenters import tokyo
 CSV = "text/csv"
 BOM = "\ufeff"
 
-#: ``responses=`` entry of a route that can answer CSV (documents the second content type).
-CSV_200: dict[int | str, dict[str, Any]] = {
-    200: {
-        "content": {CSV: {"schema": {"type": "string", "description": "UTF-8 CSV with BOM, header row"}}},
-        "description": "JSON, or CSV on `Accept: text/csv` (the same columns)",
-    }
+#: the OpenAPI ``content`` entry of an answer that can be CSV (``responses.typed(..., csv=True)``)
+CSV_CONTENT: dict[str, Any] = {
+    CSV: {"schema": {"type": "string", "description": "UTF-8 CSV with BOM, header row"}}
 }
 
 
@@ -78,11 +76,16 @@ def to_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> byte
         columns = []
         for r in rows:
             columns.extend(k for k in r if k not in columns)
+    return encode_csv(columns, ([_cell(r.get(c)) for c in columns] for r in rows))
+
+
+def encode_csv(header: list[str], rows: Iterable[list[str]]) -> bytes:
+    """A header row and rows of cells as CSV for Excel: UTF-8 with a byte-order mark, CRLF lines
+    (the API's CSV answers and the dashboard's table downloads alike)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
-    for r in rows:
-        writer.writerow([_cell(r.get(c)) for c in columns])
+    writer.writerow(header)
+    writer.writerows(rows)
     return (BOM + out.getvalue()).encode("utf-8")
 
 

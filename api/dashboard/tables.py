@@ -7,8 +7,6 @@ Excel) has exactly the raw values of the same rows under the same headers.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -19,6 +17,7 @@ from fastapi.responses import Response
 
 from policy_core.calendar import TOKYO
 
+from ..tabular import encode_csv
 from .i18n import Translator
 
 Link = Callable[[dict[str, Any]], str | None]
@@ -107,14 +106,12 @@ def raw(kind: str, v: Any) -> str:
 
 
 def csv_response(table: DataTable) -> Response:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow([c.label for c in table.columns])
-    for row in table.rows:
-        w.writerow([raw(c.kind, row.get(c.key)) for c in table.columns])
-    body = "\ufeff" + buf.getvalue()
+    body = encode_csv(
+        [c.label for c in table.columns],
+        ([raw(c.kind, row.get(c.key)) for c in table.columns] for row in table.rows),
+    )
     return Response(
-        content=body.encode("utf-8"),
+        content=body,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{table.id}.csv"'},
     )
